@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One set-up path for users, tests and CI: creates .venv in the repo, installs the pinned
+# requirements (ROS 2 Kilted wheels, CPU torch + ML stack, MuJoCo), patches the ROS wheels'
+# CMake exports, builds the package with colcon and builds the default model checkpoint.
+# Idempotent: a second run only checks stamps and re-runs the (incremental) colcon build.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+PYTHON="${PYTHON:-python3}"
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+# --- platform checks -------------------------------------------------------------------------
+[ "$(uname -m)" = x86_64 ] || die "ROS 2 wheels exist for x86_64 only (this is $(uname -m))."
+command -v "$PYTHON" >/dev/null || die "no '$PYTHON' on PATH; install Python 3.10-3.14."
+pyver="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+case "$pyver" in
+  3.10|3.11|3.12|3.13|3.14) ;;
+  *) die "Python $pyver is not supported: the ROS 2 wheels exist for 3.10-3.14 (set PYTHON=...)." ;;
+esac
+for tool in cmake gcc g++ git; do
+  command -v "$tool" >/dev/null || die "missing system tool '$tool' (Debian: apt-get install cmake build-essential git)."
+done
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "Python lacks venv/ensurepip (Debian: apt-get install python3-venv)."
+
+# --- virtual environment + pinned requirements ------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with Python $pyver"
+  "$PYTHON" -m venv .venv
+fi
+VPY="$REPO/.venv/bin/python"
+stamp=.venv/.robot_r1_requirements.sha256
+want="$(cat requirements/*.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  t0=$SECONDS
+  say "installing requirements (first run: a few minutes)"
+  "$VPY" -m pip install -q --upgrade pip
+  # torch first and pinned, so nothing later can pull a CUDA build.
+  "$VPY" -m pip install -q -r requirements/ml.txt -r requirements/ros.txt -r requirements/sim.txt -r requirements/test.txt
+  # Only the Panda MJCF + meshes of this wheel are used; its own dependencies are not wanted.
+  "$VPY" -m pip install -q --no-deps dm-robotics-panda==0.4.8
+  "$VPY" scripts/fix_ros_wheel_cmake.py
+  echo "$want" > "$stamp"
+  say "requirements installed in $((SECONDS - t0)) s"
+else
+  say "requirements up to date"
+fi
+
+# --- build the package (messages, python, executables) ----------------------------------------
+export VIRTUAL_ENV="$REPO/.venv" PATH="$REPO/.venv/bin:$PATH"
+export AMENT_PREFIX_PATH="$VIRTUAL_ENV" CMAKE_PREFIX_PATH="$VIRTUAL_ENV"
+mkdir -p log
+t0=$SECONDS
+colcon --log-base log/colcon build --symlink-install --event-handlers console_cohesion- \
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY" >log/colcon_build.out 2>&1 \
+  || { tail -n 40 log/colcon_build.out >&2; die "colcon build failed (full log: log/colcon_build.out)"; }
+say "colcon build done in $((SECONDS - t0)) s"
+
+# --- default model: the project's checkpoint (never a download) -------------------------------
+if [ -f robot_r1_ros/model/build_tiny.py ]; then
+  # shellcheck disable=SC1091
+  set +u; source scripts/env.sh; set -u
+  "$VPY" -m robot_r1_ros.model.build_tiny --if-missing
+fi
+say "ready: 'source scripts/env.sh' gives a shell with ROS 2 and the package"

@@ -1,0 +1,46 @@
+"""Peer process for test_interfaces.py: echoes KeypointPrediction and serves PredictKeypoint.
+
+Subscribes to ``kp_in`` and republishes each message unchanged on ``kp_out``; serves the
+``predict_keypoint`` action by streaming three feedback messages and returning a prediction whose
+task echoes the goal. Runs until SIGINT.
+"""
+import rclpy
+from rclpy.action import ActionServer
+from rclpy.executors import ExternalShutdownException
+
+from robot_r1_ros.action import PredictKeypoint
+from robot_r1_ros.msg import KeypointPrediction
+
+
+def main() -> None:
+    rclpy.init()
+    node = rclpy.create_node('interface_peer')
+    pub = node.create_publisher(KeypointPrediction, 'kp_out', 10)
+    node.create_subscription(KeypointPrediction, 'kp_in', pub.publish, 10)
+
+    def execute(goal_handle):
+        text = ''
+        for word in ('looking', 'at', 'cube'):
+            text += word + ' '
+            goal_handle.publish_feedback(
+                PredictKeypoint.Feedback(reasoning=text, tokens=len(text.split())))
+        goal_handle.succeed()
+        result = PredictKeypoint.Result()
+        result.prediction.task = goal_handle.request.task
+        result.prediction.reasoning = text.strip()
+        result.prediction.status = KeypointPrediction.STATUS_OK
+        result.prediction.pose.position.x = 0.5
+        return result
+
+    ActionServer(node, PredictKeypoint, 'predict_keypoint', execute)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
