@@ -1,0 +1,598 @@
+"""The MuJoCo tabletop: a Franka Panda arm + hand on a table, coloured cubes, a target zone,
+a reach-target marker and a fixed front camera.
+
+Frames and units: the robot base ``panda_link0`` sits at the MuJoCo world origin, so world
+coordinates *are* base-frame coordinates (metres, radians).  The table top is the plane z = 0.
+The end-effector point is the ``TCP`` site of the hand (0.1034 m below the flange along the
+flange z axis, i.e. ``panda_hand_tcp``).  Quaternions in this module are MuJoCo's ``wxyz``.
+
+The robot model comes from the ``dm-robotics-panda`` wheel (installed with ``--no-deps``; only
+its MJCF and meshes are used): franka_ros kinematics, ROS joint names.  It ships without arm
+actuators, so position servos with the Menagerie Panda gains are added here.
+
+Typical use (no ROS)::
+
+    scene = PandaScene()                 # SceneConfig() defaults, 224x224 front camera
+    scene.reset_home()
+    scene.set_arm_target(q_rad)          # 7 joint position set-points
+    scene.set_gripper_width(0.08)        # metres between the fingers (0 closed, 0.08 open)
+    scene.step()                         # one control period (scene.control_dt seconds)
+    rgb = scene.render()                 # (H, W, 3) uint8
+    uv, depth = scene.camera.project(xyz_base_m)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import robot_r1_ros.sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+import mujoco
+import numpy as np
+
+_LOG = logging.getLogger(__name__)
+
+ARM_JOINTS: tuple[str, ...] = tuple(f'panda_joint{i}' for i in range(1, 8))
+FINGER_JOINTS: tuple[str, ...] = ('panda_finger_joint1', 'panda_finger_joint2')
+JOINT_NAMES: tuple[str, ...] = ARM_JOINTS + FINGER_JOINTS
+HOME_Q_RAD = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
+#: Joint position limits of the Panda (franka_description), rad; same as the MJCF ranges.
+ARM_LOWER_RAD = np.array([-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973])
+ARM_UPPER_RAD = np.array([2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])
+GRIPPER_MAX_WIDTH_M = 0.08
+TCP_SITE = 'TCP'
+FRONT_CAMERA = 'front_cam'
+WRIST_CAMERA = 'wrist_cam'
+
+_KP = (4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0)   # Menagerie Panda servo gains
+_TAU_MAX = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)             # Panda torque limits, N m
+_HAND_MOUNT_QUAT = (0.92387953, 0.0, 0.0, -0.38268343)            # -45 deg about z, as on the robot
+
+DEFAULT_CUBES: dict[str, tuple[float, float, float, float]] = {
+    'red': (0.85, 0.15, 0.15, 1.0),
+    'green': (0.15, 0.70, 0.20, 1.0),
+    'blue': (0.15, 0.30, 0.85, 1.0),
+}
+
+
+class SceneError(ValueError):
+    """Invalid scene configuration or command (bad shape, NaN, unknown name)."""
+
+
+def panda_asset_dir() -> Path:
+    """Folder with the Panda MJCF and meshes from the ``dm-robotics-panda`` wheel.
+
+    Raises:
+        SceneError: when the wheel is not installed.
+    """
+    try:
+        path = Path(str(files('dm_robotics.panda') / 'assets' / 'panda'))
+    except ModuleNotFoundError as exc:
+        raise SceneError('dm-robotics-panda is not installed: run scripts/setup.sh '
+                         '(pip install --no-deps dm-robotics-panda==0.4.8)') from exc
+    if not (path / 'panda.xml').is_file():
+        raise SceneError(f'no panda.xml in {path}')
+    return path
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """A fixed camera looking from ``eye_m`` at ``target_m`` (base frame)."""
+
+    name: str = FRONT_CAMERA
+    width: int = 224
+    height: int = 224
+    fovy_deg: float = 58.0
+    eye_m: tuple[float, float, float] = (1.05, 0.30, 0.80)
+    target_m: tuple[float, float, float] = (0.45, 0.0, 0.18)
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Scene and robot parameters (``config/sim.yaml`` holds the same defaults).
+
+    Attributes:
+        camera: the front camera.
+        shadows: render shadows (about 3x slower on llvmpipe; off for real-time use).
+        physics_dt_s: MuJoCo timestep.
+        control_dt_s: one ``PandaScene.step()``; experts and recordings run at this period.
+        cube_half_size_m: half the edge of the cubes.
+        cubes: colour name -> RGBA of the cubes (bodies are named ``<colour>_cube``).
+        zone_half_size_m: half the edge of the square target zone.
+        table_half_size_m: half extents (x, y) of the table top.
+        table_center_m: (x, y) of the table centre in the base frame.
+    """
+
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    shadows: bool = False
+    physics_dt_s: float = 0.002
+    control_dt_s: float = 0.02
+    cube_half_size_m: float = 0.02
+    cubes: dict[str, tuple[float, float, float, float]] = field(
+        default_factory=lambda: dict(DEFAULT_CUBES))
+    zone_half_size_m: float = 0.05
+    table_half_size_m: tuple[float, float] = (0.45, 0.6)
+    table_center_m: tuple[float, float] = (0.35, 0.0)
+
+    def __post_init__(self) -> None:
+        cam = self.camera
+        if not (16 <= cam.width <= 2048 and 16 <= cam.height <= 2048):
+            raise SceneError(f'camera size {cam.width}x{cam.height} outside 16..2048')
+        if not 1.0 < cam.fovy_deg < 170.0:
+            raise SceneError(f'camera fovy_deg {cam.fovy_deg} outside (1, 170)')
+        if not 0 < self.physics_dt_s <= self.control_dt_s:
+            raise SceneError('need 0 < physics_dt_s <= control_dt_s')
+        ratio = self.control_dt_s / self.physics_dt_s
+        if abs(ratio - round(ratio)) > 1e-6:
+            raise SceneError('control_dt_s must be a multiple of physics_dt_s')
+        if len(self.cubes) < 2:
+            raise SceneError('at least two cubes are needed (stack task)')
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> 'SceneConfig':
+        """Build from a plain mapping (the ``scene:`` section of ``config/sim.yaml``).
+
+        Raises:
+            SceneError: on unknown keys or invalid values.
+        """
+        raw = dict(raw or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise SceneError(f'unknown scene keys: {sorted(unknown)}')
+        if 'camera' in raw:
+            cam_raw = dict(raw['camera'] or {})
+            cam_known = {f.name for f in dataclasses.fields(CameraConfig)}
+            if set(cam_raw) - cam_known:
+                raise SceneError(f'unknown camera keys: {sorted(set(cam_raw) - cam_known)}')
+            for key in ('eye_m', 'target_m'):
+                if key in cam_raw:
+                    cam_raw[key] = tuple(float(v) for v in cam_raw[key])
+            raw['camera'] = CameraConfig(**cam_raw)
+        for key in ('table_half_size_m', 'table_center_m'):
+            if key in raw:
+                raw[key] = tuple(float(v) for v in raw[key])
+        if 'cubes' in raw:
+            raw['cubes'] = {str(k): tuple(float(c) for c in v) for k, v in raw['cubes'].items()}
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise SceneError(str(exc)) from exc
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> 'SceneConfig':
+        """Read the ``scene:`` section of a YAML file (missing section = defaults)."""
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(data.get('scene'))
+
+    def with_camera_size(self, width: int, height: int) -> 'SceneConfig':
+        """Copy with another camera resolution."""
+        return dataclasses.replace(
+            self, camera=dataclasses.replace(self.camera, width=int(width), height=int(height)))
+
+
+def _look_at_quat(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """MuJoCo camera quaternion (camera looks along its -z, +y up) for a look-at pose."""
+    z = eye - target
+    z = z / np.linalg.norm(z)
+    x = np.cross([0.0, 0.0, 1.0], z)
+    if np.linalg.norm(x) < 1e-9:                       # looking straight down
+        x = np.array([0.0, -1.0, 0.0])
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.column_stack([x, y, z]).ravel())
+    return quat
+
+
+def panda_spec() -> mujoco.MjSpec:
+    """The Panda arm + hand with 7 joint position servos and the hand actuator.
+
+    Actuator order: ``ctrl[0:7]`` arm joint targets (rad), ``ctrl[7]`` the hand
+    (0 closed .. 1 open = 0.08 m between the fingers).
+    """
+    asset_dir = panda_asset_dir()
+    arm = mujoco.MjSpec.from_file(str(asset_dir / 'panda.xml'))
+    hand = mujoco.MjSpec.from_file(str(asset_dir / 'panda_hand.xml'))
+    # Euler integration goes unstable with these stiff servos; implicitfast is required.
+    arm.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    for name, kp, tau in zip(ARM_JOINTS, _KP, _TAU_MAX):
+        joint = arm.joint(name)
+        joint.armature = 0.1
+        joint.damping[0] = max(joint.damping[0], 0.0)   # joint 6 ships with a negative damping
+        act = arm.add_actuator(name=name.replace('joint', 'act'), target=name,
+                               trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        act.set_to_position(kp=kp, kv=kp / 10)
+        act.ctrlrange = joint.range
+        act.forcerange = [-tau, tau]
+        act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    mount = arm.body('panda_link8').add_site(name='hand_mount', quat=list(_HAND_MOUNT_QUAT))
+    hand.delete(hand.material('panda'))               # the arm defines the same names
+    hand.delete(hand.texture('panda'))
+    hand.site('wrist_site').name = 'hand_wrist_site'
+    with warnings.catch_warnings():
+        # Attaching without a prefix keeps the ROS joint names; the warning only concerns
+        # saving the composed spec to XML, which is never done.
+        warnings.filterwarnings('ignore', message='Attaching a spec with an empty prefix')
+        mount.attach_body(hand.body('panda_hand'))
+    return arm
+
+
+def build_scene_spec(cfg: SceneConfig) -> mujoco.MjSpec:
+    """The full tabletop scene as an ``MjSpec`` (compile with ``.compile()``)."""
+    spec = panda_spec()
+    spec.option.timestep = cfg.physics_dt_s
+    spec.visual.global_.offwidth = max(640, cfg.camera.width)
+    spec.visual.global_.offheight = max(480, cfg.camera.height)
+    spec.visual.quality.shadowsize = 2048
+    wb, geom = spec.worldbody, mujoco.mjtGeom
+    wb.add_light(pos=[0.5, 0.0, 2.0], dir=[0, 0, -1], diffuse=[0.65] * 3,
+                 castshadow=bool(cfg.shadows))
+    wb.add_light(pos=[1.8, -0.8, 1.5], dir=[-1, 0.5, -0.8], diffuse=[0.35] * 3, castshadow=False)
+    spec.visual.headlight.ambient = [0.25] * 3
+    spec.visual.headlight.diffuse = [0.25] * 3
+    wb.add_geom(name='floor', type=geom.mjGEOM_PLANE, size=[3, 3, 0.1], pos=[0, 0, -0.75],
+                rgba=[0.35, 0.35, 0.38, 1])
+    tx, ty = cfg.table_center_m
+    hx, hy = cfg.table_half_size_m
+    wb.add_geom(name='table', type=geom.mjGEOM_BOX, size=[hx, hy, 0.375],
+                pos=[tx, ty, -0.375], rgba=[0.62, 0.48, 0.33, 1])
+    hs = cfg.cube_half_size_m
+    for colour, rgba in cfg.cubes.items():
+        body = wb.add_body(name=f'{colour}_cube', pos=[0.5, 0.0, hs])
+        body.add_freejoint(name=f'{colour}_cube_free')
+        body.add_geom(name=f'{colour}_cube_geom', type=geom.mjGEOM_BOX, size=[hs] * 3,
+                      rgba=list(rgba), mass=0.05, friction=[1.5, 0.005, 0.0001], condim=4)
+    # Mocap bodies: moved per reset through data.mocap_pos, never collide.
+    zone = wb.add_body(name='target_zone', mocap=True, pos=[0.5, 0.25, 0.0])
+    zs = cfg.zone_half_size_m
+    zone.add_geom(name='target_zone_geom', type=geom.mjGEOM_BOX, size=[zs, zs, 0.0005],
+                  pos=[0, 0, 0.0005], rgba=[0.95, 0.85, 0.1, 1], contype=0, conaffinity=0)
+    marker = wb.add_body(name='reach_target', mocap=True, pos=[0.5, 0.0, -0.5])
+    marker.add_geom(name='reach_target_geom', type=geom.mjGEOM_SPHERE, size=[0.02, 0, 0],
+                    rgba=[0.9, 0.2, 0.2, 1], contype=0, conaffinity=0)
+    # Projection-test marker, hidden below the floor unless moved.
+    probe = wb.add_body(name='probe', mocap=True, pos=[0.0, 0.0, -1.5])
+    probe.add_geom(name='probe_geom', type=geom.mjGEOM_SPHERE, size=[0.008, 0, 0],
+                   rgba=[1, 0, 1, 1], contype=0, conaffinity=0)
+    cam = cfg.camera
+    eye = np.asarray(cam.eye_m, float)
+    wb.add_camera(name=cam.name, pos=eye.tolist(),
+                  quat=_look_at_quat(eye, np.asarray(cam.target_m, float)).tolist(),
+                  fovy=cam.fovy_deg)
+    # Optional wrist camera on the hand, looking along the TCP z axis (not rendered by default).
+    spec.body('panda_hand').add_camera(name=WRIST_CAMERA, pos=[0.05, 0.0, 0.0],
+                                       quat=[0.0, 1.0, 0.0, 0.0], fovy=70.0)
+    return spec
+
+
+def compile_spec(spec: mujoco.MjSpec) -> mujoco.MjModel:
+    """Compile a spec built by this module (silences the empty-prefix attach warning)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Attaching a spec with an empty prefix')
+        return spec.compile()
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole model of a rendered camera (square pixels, no distortion).
+
+    Attributes:
+        name: MuJoCo camera name.
+        width, height: image size in pixels.
+        K: 3x3 intrinsics; pixel (u right, v down), pixel (i, j) covers [i, i+1) x [j, j+1).
+        T_base_cam: 4x4 pose of the camera *optical* frame (x right, y down, z forward, the
+            ROS ``*_optical_frame`` convention) in the base frame: p_base = T @ p_cam.
+    """
+
+    name: str
+    width: int
+    height: int
+    K: np.ndarray
+    T_base_cam: np.ndarray
+
+    def project(self, xyz_base_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Base-frame points (N, 3) or (3,) -> pixels (N, 2) and depth along z (N,), metres."""
+        pts = np.atleast_2d(np.asarray(xyz_base_m, float))
+        if pts.shape[-1] != 3:
+            raise SceneError(f'points must have shape (N, 3), got {pts.shape}')
+        R, t = self.T_base_cam[:3, :3], self.T_base_cam[:3, 3]
+        p_cam = (pts - t) @ R
+        depth = p_cam[:, 2]
+        with np.errstate(divide='ignore', invalid='ignore'):
+            uv = np.stack([self.K[0, 0] * p_cam[:, 0] / depth + self.K[0, 2],
+                           self.K[1, 1] * p_cam[:, 1] / depth + self.K[1, 2]], axis=1)
+        return uv, depth
+
+    def unproject(self, uv: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+        """Pixels (N, 2) + depth along the optical axis (N,) -> base-frame points (N, 3)."""
+        uv = np.atleast_2d(np.asarray(uv, float))
+        d = np.asarray(depth_m, float).reshape(-1)
+        x = (uv[:, 0] - self.K[0, 2]) * d / self.K[0, 0]
+        y = (uv[:, 1] - self.K[1, 2]) * d / self.K[1, 1]
+        p_cam = np.stack([x, y, d], axis=1)
+        return p_cam @ self.T_base_cam[:3, :3].T + self.T_base_cam[:3, 3]
+
+    def camera_info_fields(self) -> dict[str, Any]:
+        """sensor_msgs/CameraInfo fields (plumb_bob, no distortion) as plain Python lists."""
+        K = self.K
+        return dict(width=self.width, height=self.height, distortion_model='plumb_bob',
+                    d=[0.0] * 5, k=K.ravel().tolist(), r=np.eye(3).ravel().tolist(),
+                    p=[K[0, 0], 0.0, K[0, 2], 0.0, 0.0, K[1, 1], K[1, 2], 0.0,
+                       0.0, 0.0, 1.0, 0.0])
+
+
+def camera_model(model: mujoco.MjModel, data: mujoco.MjData, name: str,
+                 width: int, height: int) -> CameraModel:
+    """Pinhole model of MuJoCo camera ``name`` rendered at ``width`` x ``height``.
+
+    MuJoCo's ``fovy`` is the vertical field of view and pixels are square.
+    """
+    cid = model.camera(name).id
+    f = 0.5 * height / np.tan(np.radians(model.cam_fovy[cid]) / 2.0)
+    K = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    R_mj = data.cam_xmat[cid].reshape(3, 3)            # columns: camera x, y (up), z (back)
+    T = np.eye(4)
+    T[:3, :3] = R_mj @ np.diag([1.0, -1.0, -1.0])      # -> optical: x right, y down, z forward
+    T[:3, 3] = data.cam_xpos[cid]
+    return CameraModel(name=name, width=width, height=height, K=K, T_base_cam=T)
+
+
+@dataclass
+class JointStateSample:
+    """sensor_msgs/JointState fields for ``JOINT_NAMES`` (rad, rad/s, N m; m for fingers)."""
+
+    stamp_s: float
+    name: tuple[str, ...]
+    position: np.ndarray
+    velocity: np.ndarray
+    effort: np.ndarray
+
+
+class PandaScene:
+    """Compiled scene + physics state + a lazily created renderer.
+
+    Not thread-safe: the EGL renderer belongs to the thread that first calls ``render``.
+    """
+
+    def __init__(self, cfg: SceneConfig | None = None) -> None:
+        self.cfg = cfg or SceneConfig()
+        self.spec = build_scene_spec(self.cfg)
+        self.model = compile_spec(self.spec)
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._arm_jid = np.array([m.joint(n).id for n in ARM_JOINTS])
+        self._all_jid = np.array([m.joint(n).id for n in JOINT_NAMES])
+        self.arm_qadr = m.jnt_qposadr[self._arm_jid]
+        self.arm_dadr = m.jnt_dofadr[self._arm_jid]
+        self.qadr = m.jnt_qposadr[self._all_jid]
+        self.dadr = m.jnt_dofadr[self._all_jid]
+        self.tcp_site = m.site(TCP_SITE).id
+        self.hand_act = m.actuator('panda_hand_actuator').id
+        self.arm_act = np.array([m.actuator(n.replace('joint', 'act')).id for n in ARM_JOINTS])
+        self.arm_range = m.jnt_range[self._arm_jid].copy()
+        self.n_substeps = int(round(self.cfg.control_dt_s / self.cfg.physics_dt_s))
+        self.cube_names = tuple(f'{c}_cube' for c in self.cfg.cubes)
+        self._cube_qadr = {n: m.jnt_qposadr[m.joint(n + '_free').id] for n in self.cube_names}
+        self._cube_dadr = {n: m.jnt_dofadr[m.joint(n + '_free').id] for n in self.cube_names}
+        self._mocap = {n: m.body_mocapid[m.body(n).id]
+                       for n in ('target_zone', 'reach_target', 'probe')}
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._vopt = mujoco.MjvOption()
+        self._vopt.sitegroup[:] = 0                    # hide TCP / joint sites in images
+        self.reset_home()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def time_s(self) -> float:
+        """Simulation time in seconds since the last reset."""
+        return float(self.data.time)
+
+    @property
+    def control_dt(self) -> float:
+        """Seconds of simulated time advanced by one ``step()``."""
+        return self.cfg.control_dt_s
+
+    def reset_home(self) -> None:
+        """Arm at HOME, gripper open, cubes parked in a row, markers hidden, time 0."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self.arm_qadr] = HOME_Q_RAD
+        d.qpos[self.qadr[7:]] = GRIPPER_MAX_WIDTH_M / 2
+        hs = self.cfg.cube_half_size_m
+        for i, name in enumerate(self.cube_names):
+            self.set_cube_pose(name, (0.35 + 0.1 * i, -0.45, hs), 0.0)
+        d.mocap_pos[self._mocap['target_zone']] = [0.5, 0.25, 0.0]
+        d.mocap_pos[self._mocap['reach_target']] = [0.5, 0.0, -0.5]
+        d.mocap_pos[self._mocap['probe']] = [0.0, 0.0, -1.5]
+        d.ctrl[self.arm_act] = HOME_Q_RAD
+        d.ctrl[self.hand_act] = 1.0
+        mujoco.mj_forward(m, d)
+
+    def settle(self, seconds: float = 0.2) -> None:
+        """Step physics with the current commands (lets cubes come to rest), then zero time."""
+        mujoco.mj_step(self.model, self.data, nstep=max(1, int(seconds / self.cfg.physics_dt_s)))
+        self.data.time = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def set_cube_pose(self, name: str, xyz_base_m, yaw_rad: float = 0.0) -> None:
+        """Place cube ``name`` (e.g. ``'red_cube'``) at rest; call ``forward()`` afterwards."""
+        if name not in self._cube_qadr:
+            raise SceneError(f'unknown cube {name!r}; have {list(self._cube_qadr)}')
+        a, v = self._cube_qadr[name], self._cube_dadr[name]
+        self.data.qpos[a:a + 3] = xyz_base_m
+        self.data.qpos[a + 3:a + 7] = [np.cos(yaw_rad / 2), 0.0, 0.0, np.sin(yaw_rad / 2)]
+        self.data.qvel[v:v + 6] = 0.0
+
+    def cube_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(xyz_base_m, quat_wxyz) of a cube."""
+        if name not in self._cube_qadr:
+            raise SceneError(f'unknown cube {name!r}; have {list(self._cube_qadr)}')
+        a = self._cube_qadr[name]
+        return self.data.qpos[a:a + 3].copy(), self.data.qpos[a + 3:a + 7].copy()
+
+    def set_marker(self, name: str, xyz_base_m) -> None:
+        """Move a mocap marker: ``'target_zone'``, ``'reach_target'`` or ``'probe'``."""
+        if name not in self._mocap:
+            raise SceneError(f'unknown marker {name!r}; have {list(self._mocap)}')
+        self.data.mocap_pos[self._mocap[name]] = xyz_base_m
+
+    def marker_pos(self, name: str) -> np.ndarray:
+        """Position of a mocap marker in the base frame."""
+        if name not in self._mocap:
+            raise SceneError(f'unknown marker {name!r}; have {list(self._mocap)}')
+        return self.data.mocap_pos[self._mocap[name]].copy()
+
+    def forward(self) -> None:
+        """Recompute derived quantities (positions, camera poses) after editing the state."""
+        mujoco.mj_forward(self.model, self.data)
+
+    # ---------------------------------------------------------------- control
+    def set_arm_target(self, q_rad) -> None:
+        """Joint position set-points of the 7 arm servos (clipped to the joint limits).
+
+        Raises:
+            SceneError: wrong shape or non-finite values.
+        """
+        q = np.asarray(q_rad, float).reshape(-1)
+        if q.shape != (7,) or not np.all(np.isfinite(q)):
+            raise SceneError(f'arm target must be 7 finite values, got {q_rad!r}')
+        self.data.ctrl[self.arm_act] = np.clip(q, self.arm_range[:, 0], self.arm_range[:, 1])
+
+    @property
+    def arm_target(self) -> np.ndarray:
+        """Current arm set-points (rad)."""
+        return self.data.ctrl[self.arm_act].copy()
+
+    def set_gripper_width(self, width_m: float) -> None:
+        """Commanded distance between the fingers, metres (clipped to 0..0.08).
+
+        Raises:
+            SceneError: non-finite width.
+        """
+        w = float(width_m)
+        if not np.isfinite(w):
+            raise SceneError(f'gripper width must be finite, got {width_m!r}')
+        self.data.ctrl[self.hand_act] = np.clip(w / GRIPPER_MAX_WIDTH_M, 0.0, 1.0)
+
+    @property
+    def gripper_command_m(self) -> float:
+        """Commanded finger distance, metres."""
+        return float(self.data.ctrl[self.hand_act] * GRIPPER_MAX_WIDTH_M)
+
+    def step(self, n: int = 1) -> None:
+        """Advance ``n`` control periods (``n * control_dt`` seconds of physics)."""
+        mujoco.mj_step(self.model, self.data, nstep=int(n) * self.n_substeps)
+
+    def step_physics(self, n: int = 1) -> None:
+        """Advance ``n`` physics timesteps (for real-time stepping at any rate)."""
+        if n > 0:
+            mujoco.mj_step(self.model, self.data, nstep=int(n))
+
+    # ----------------------------------------------------------------- sensing
+    def arm_q(self) -> np.ndarray:
+        """Measured arm joint positions (rad)."""
+        return self.data.qpos[self.arm_qadr].copy()
+
+    def arm_dq(self) -> np.ndarray:
+        """Measured arm joint velocities (rad/s)."""
+        return self.data.qvel[self.arm_dadr].copy()
+
+    def gripper_width(self) -> float:
+        """Measured distance between the fingers, metres."""
+        return float(self.data.qpos[self.qadr[7]] + self.data.qpos[self.qadr[8]])
+
+    def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """(xyz_base_m, quat_wxyz) of the TCP site."""
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.tcp_site])
+        return self.data.site_xpos[self.tcp_site].copy(), quat
+
+    def joint_state(self) -> JointStateSample:
+        """Joint positions, velocities and efforts of ``JOINT_NAMES``."""
+        d = self.data
+        effort = d.qfrc_actuator[self.dadr] + d.qfrc_gravcomp[self.dadr]
+        return JointStateSample(stamp_s=float(d.time), name=JOINT_NAMES,
+                                position=d.qpos[self.qadr].copy(),
+                                velocity=d.qvel[self.dadr].copy(), effort=effort.copy())
+
+    def is_unstable(self) -> bool:
+        """True when the physics state holds NaN/inf or absurd speeds (a blown-up sim)."""
+        return (not np.all(np.isfinite(self.data.qpos)) or not np.all(np.isfinite(self.data.qvel))
+                or float(np.abs(self.data.qvel).max(initial=0.0)) > 1e3)
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copy of the full physics state (restore with ``restore``)."""
+        d = self.data
+        return dict(time=np.array(d.time), qpos=d.qpos.copy(), qvel=d.qvel.copy(),
+                    act=d.act.copy(), ctrl=d.ctrl.copy(), mocap_pos=d.mocap_pos.copy(),
+                    mocap_quat=d.mocap_quat.copy())
+
+    def restore(self, snap: dict[str, np.ndarray]) -> None:
+        """Restore a ``snapshot()`` and recompute derived quantities."""
+        d = self.data
+        d.time = float(snap['time'])
+        for key in ('qpos', 'qvel', 'act', 'ctrl', 'mocap_pos', 'mocap_quat'):
+            getattr(d, key)[:] = snap[key]
+        mujoco.mj_forward(self.model, d)
+
+    # --------------------------------------------------------------- rendering
+    @property
+    def camera(self) -> CameraModel:
+        """Pinhole model of the front camera at the configured resolution."""
+        cam = self.cfg.camera
+        return camera_model(self.model, self.data, cam.name, cam.width, cam.height)
+
+    def camera_model(self, name: str | None = None, width: int | None = None,
+                     height: int | None = None) -> CameraModel:
+        """Pinhole model of any scene camera (defaults: the front camera's size)."""
+        cam = self.cfg.camera
+        return camera_model(self.model, self.data, name or cam.name, width or cam.width,
+                            height or cam.height)
+
+    def _renderer(self, width: int, height: int) -> mujoco.Renderer:
+        key = (width, height)
+        if key not in self._renderers:
+            self._renderers[key] = mujoco.Renderer(self.model, height, width)
+        return self._renderers[key]
+
+    def render(self, camera: str | None = None, width: int | None = None,
+               height: int | None = None, segmentation: bool = False) -> np.ndarray:
+        """Render an RGB frame (H, W, 3) uint8 of the current state (front camera default).
+
+        With ``segmentation=True`` returns (H, W, 2) int32 (object id, object type) instead.
+        """
+        cam = self.cfg.camera
+        r = self._renderer(width or cam.width, height or cam.height)
+        if segmentation:
+            r.enable_segmentation_rendering()
+        try:
+            r.update_scene(self.data, camera or cam.name, self._vopt)
+            return r.render().copy()
+        finally:
+            if segmentation:
+                r.disable_segmentation_rendering()
+
+    def geom_id(self, name: str) -> int:
+        """Id of a named geom (for segmentation masks)."""
+        return int(self.model.geom(name).id)
+
+    def close(self) -> None:
+        """Free the renderers (EGL contexts)."""
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+
+    def __enter__(self) -> 'PandaScene':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
