@@ -1,0 +1,479 @@
+"""Frames, workspace, quaternions, projection and Franka Panda forward kinematics (numpy only).
+
+Conventions:
+
+- Robot base frame ``panda_link0``: x forward (away from the robot base), y left, z up; metres.
+- Env frame (the paper's "environment metadata" frame, :class:`EnvFrame`): origin at a reference
+  point (default: the table centre), axes given by a rotation ``R_base_env`` (columns = env axes
+  in base coordinates). The default is aligned with the base frame, and the axis words assume a
+  front-view camera standing in front of the robot and looking back at it: +x points toward the
+  camera ("front of table"), +y is the camera's right (the robot's left), +z is up. This matches
+  the paper's wording ("X-axis: Front of table (positive) to back of table (negative)", "Y-axis:
+  Left (negative) to right (positive)") and its movement words (+x "forward", +y "right", +z
+  "up"). For another camera placement, rotate the env frame so these words stay true in the image.
+- Quaternions: ROS messages use ``xyzw``, MuJoCo uses ``wxyz``; every name says which.
+- Transforms ``T_a_b`` (4x4) map coordinates in frame b to frame a: ``p_a = T_a_b @ p_b``.
+- Cameras: :func:`project_points` takes the camera pose ``T_base_cam`` in the OpenCV convention
+  (x right, y down, z forward) or the OpenGL/MuJoCo one (x right, y up, looking along -z).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from robot_r1_ros.core.errors import BadInputError, ConfigError, OutOfWorkspaceError
+from robot_r1_ros.core.types import XYZ, as_xyz
+
+# ---------------------------------------------------------------------------------------------
+# Array checks
+
+
+def _points(xyz: object, name: str) -> np.ndarray:
+    """(3,) or (N, 3) finite float array."""
+    arr = np.asarray(xyz, dtype=float)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != 3:
+        raise BadInputError(f'{name} must have shape (3,) or (N, 3), got {arr.shape}')
+    if not np.all(np.isfinite(arr)):
+        raise BadInputError(f'{name} must be finite')
+    return arr
+
+
+def _rotation(matrix: object, name: str, atol: float = 1e-6) -> np.ndarray:
+    """A 3x3 orthonormal matrix (rotation or signed axis permutation)."""
+    rot = np.asarray(matrix, dtype=float)
+    if rot.shape == (9,):
+        rot = rot.reshape(3, 3)
+    if rot.shape != (3, 3) or not np.all(np.isfinite(rot)):
+        raise BadInputError(f'{name} must be a finite 3x3 matrix, got shape {rot.shape}')
+    if not np.allclose(rot @ rot.T, np.eye(3), atol=atol):
+        raise BadInputError(f'{name} must be orthonormal (a rotation or signed permutation)')
+    return rot
+
+
+# ---------------------------------------------------------------------------------------------
+# Env frame
+
+DEFAULT_AXIS_WORDS: tuple[tuple[str, str], ...] = (
+    ('back of table', 'front of table, toward the camera'),
+    ('left', 'right'),
+    ('down toward the table', 'up toward the ceiling'),
+)
+"""(negative, positive) direction words per env axis, for the prompt's axis lines."""
+
+_AXIS_SUFFIX = ('', ', as seen from the camera', '')
+_AXIS_NAMES = ('x', 'y', 'z')
+
+
+@dataclass(frozen=True)
+class EnvFrame:
+    """The paper's environment frame: a reference origin and named axis directions.
+
+    Attributes:
+        origin_base_m: The reference point (e.g. the table centre) in the base frame, metres.
+        R_base_env: 3x3 rotation (or signed axis permutation) whose columns are the env axes in
+            base coordinates, stored row-major as nested tuples. Identity by default.
+        reference_text: What the origin is, in words (shown in the prompt).
+        axis_words: ``(negative, positive)`` words per env axis (shown in the prompt).
+    """
+
+    origin_base_m: XYZ = (0.35, 0.0, 0.0)
+    R_base_env: tuple[tuple[float, float, float], ...] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0),
+                                                          (0.0, 0.0, 1.0))
+    reference_text: str = 'the center of the table surface'
+    axis_words: tuple[tuple[str, str], ...] = DEFAULT_AXIS_WORDS
+    _rot: np.ndarray = field(init=False, repr=False, compare=False)
+    _origin: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'origin_base_m', as_xyz(self.origin_base_m, 'origin_base_m'))
+        rot = _rotation(self.R_base_env, 'R_base_env')
+        object.__setattr__(self, 'R_base_env', tuple(tuple(float(v) for v in row) for row in rot))
+        words = tuple((str(neg), str(pos)) for neg, pos in self.axis_words)
+        if len(words) != 3:
+            raise BadInputError(f'axis_words needs 3 (negative, positive) pairs, got {len(words)}')
+        object.__setattr__(self, 'axis_words', words)
+        object.__setattr__(self, '_rot', rot)
+        object.__setattr__(self, '_origin', np.array(self.origin_base_m))
+
+    @classmethod
+    def from_axes(cls, origin_base_m: Sequence[float], axes: Sequence[str] = ('+x', '+y', '+z'),
+                  **kwargs: object) -> 'EnvFrame':
+        """Env frame whose axes are signed base axes, e.g. ``('-y', '+x', '+z')``.
+
+        Args:
+            origin_base_m: The reference point in the base frame.
+            axes: For env x, y, z: which base axis (with sign) it points along.
+            **kwargs: Further fields (``reference_text``, ``axis_words``).
+
+        Raises:
+            ConfigError: ``axes`` is not a signed permutation of x, y, z (field ``env_axes``).
+        """
+        rot = np.zeros((3, 3))
+        used = set()
+        if len(axes) != 3:
+            raise ConfigError(f'env_axes needs 3 entries like "+x", got {list(axes)}', 'env_axes')
+        for col, spec in enumerate(axes):
+            text = str(spec).strip().lower()
+            sign = -1.0 if text.startswith('-') else 1.0
+            name = text.lstrip('+-')
+            if name not in _AXIS_NAMES or name in used:
+                raise ConfigError('env_axes must be a signed permutation of x, y, z such as '
+                                  f'["+x", "+y", "+z"], got {list(axes)}', 'env_axes')
+            used.add(name)
+            rot[_AXIS_NAMES.index(name), col] = sign
+        return cls(origin_base_m=as_xyz(origin_base_m, 'origin_base_m'),
+                   R_base_env=tuple(map(tuple, rot)), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def rotation_base_env(self) -> np.ndarray:
+        """``R_base_env`` as a (3, 3) array (copy)."""
+        return self._rot.copy()
+
+    def base_to_env(self, xyz_base_m: object) -> np.ndarray:
+        """Points from the base frame to the env frame; (3,) or (N, 3) in, same shape out."""
+        pts = _points(xyz_base_m, 'xyz_base_m')
+        return (pts - self._origin) @ self._rot
+
+    def env_to_base(self, xyz_env_m: object) -> np.ndarray:
+        """Points from the env frame to the base frame; (3,) or (N, 3) in, same shape out."""
+        pts = _points(xyz_env_m, 'xyz_env_m')
+        return pts @ self._rot.T + self._origin
+
+    def delta_base_to_env(self, delta_base_m: object) -> np.ndarray:
+        """A displacement (no origin shift) from base to env axes."""
+        return _points(delta_base_m, 'delta_base_m') @ self._rot
+
+    def axis_lines(self) -> tuple[str, str, str]:
+        """One prompt line per env axis, e.g. ``'Y-axis: left (negative) to right (positive)'``."""
+        return tuple(  # type: ignore[return-value]
+            f'{name.upper()}-axis: {neg} (negative) to {pos} (positive){suffix}'
+            for name, (neg, pos), suffix in zip(_AXIS_NAMES, self.axis_words, _AXIS_SUFFIX))
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspace
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An axis-aligned box in the base frame where targets are allowed.
+
+    Attributes:
+        min_xyz_base_m: Lower corner, metres.
+        max_xyz_base_m: Upper corner, metres.
+    """
+
+    min_xyz_base_m: XYZ
+    max_xyz_base_m: XYZ
+
+    def __post_init__(self) -> None:
+        lo = as_xyz(self.min_xyz_base_m, 'min_xyz_base_m')
+        hi = as_xyz(self.max_xyz_base_m, 'max_xyz_base_m')
+        for axis, a, b in zip(_AXIS_NAMES, lo, hi):
+            if not a < b:
+                raise BadInputError(f'workspace {axis}: min {a} must be below max {b}')
+        object.__setattr__(self, 'min_xyz_base_m', lo)
+        object.__setattr__(self, 'max_xyz_base_m', hi)
+
+    @property
+    def size_m(self) -> np.ndarray:
+        """Edge lengths (3,)."""
+        return np.subtract(self.max_xyz_base_m, self.min_xyz_base_m)
+
+    @property
+    def center_base_m(self) -> np.ndarray:
+        """Centre point (3,)."""
+        return (np.asarray(self.min_xyz_base_m) + np.asarray(self.max_xyz_base_m)) / 2.0
+
+    def check(self, xyz_base_m: object) -> str | None:
+        """Why a point is not allowed, or None when it is inside (bounds inclusive).
+
+        Returns:
+            e.g. ``'z=0.612 m is above the workspace maximum 0.600 m'``, or None.
+        """
+        try:
+            pts = _points(xyz_base_m, 'xyz_base_m')
+        except BadInputError as exc:
+            return str(exc)
+        if pts.ndim != 1:
+            return f'expected one point of shape (3,), got {pts.shape}'
+        for axis, value, lo, hi in zip(_AXIS_NAMES, pts, self.min_xyz_base_m,
+                                       self.max_xyz_base_m):
+            if value < lo:
+                return f'{axis}={value:.3f} m is below the workspace minimum {lo:.3f} m'
+            if value > hi:
+                return f'{axis}={value:.3f} m is above the workspace maximum {hi:.3f} m'
+        return None
+
+    def contains(self, xyz_base_m: object) -> bool | np.ndarray:
+        """True where inside (bounds inclusive); (3,) -> bool, (N, 3) -> (N,) bool array."""
+        pts = _points(xyz_base_m, 'xyz_base_m')
+        inside = np.all((pts >= self.min_xyz_base_m) & (pts <= self.max_xyz_base_m), axis=-1)
+        return bool(inside) if pts.ndim == 1 else inside
+
+    def require(self, xyz_base_m: object) -> np.ndarray:
+        """The point as an array if inside.
+
+        Raises:
+            OutOfWorkspaceError: With the reason from :meth:`check`.
+        """
+        reason = self.check(xyz_base_m)
+        if reason is not None:
+            raise OutOfWorkspaceError(reason)
+        return np.asarray(xyz_base_m, dtype=float)
+
+    def clip(self, xyz_base_m: object) -> np.ndarray:
+        """The nearest point(s) inside the box; (3,) or (N, 3)."""
+        pts = _points(xyz_base_m, 'xyz_base_m')
+        return np.clip(pts, self.min_xyz_base_m, self.max_xyz_base_m)
+
+    def sample(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``n`` points uniformly inside the box, shape (n, 3)."""
+        return rng.uniform(self.min_xyz_base_m, self.max_xyz_base_m, size=(int(n), 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Quaternions and transforms
+
+
+def _quat(q: object, name: str) -> np.ndarray:
+    arr = np.asarray(q, dtype=float)
+    if arr.shape != (4,) or not np.all(np.isfinite(arr)):
+        raise BadInputError(f'{name} must be 4 finite numbers, got shape {arr.shape}')
+    norm = float(np.linalg.norm(arr))
+    if norm < 1e-12:
+        raise BadInputError(f'{name} must not be the zero quaternion')
+    return arr / norm
+
+
+def quat_xyzw_to_wxyz(quat_xyzw: object) -> np.ndarray:
+    """ROS order ``(x, y, z, w)`` to MuJoCo order ``(w, x, y, z)`` (normalised)."""
+    q = _quat(quat_xyzw, 'quat_xyzw')
+    return np.array([q[3], q[0], q[1], q[2]])
+
+
+def quat_wxyz_to_xyzw(quat_wxyz: object) -> np.ndarray:
+    """MuJoCo order ``(w, x, y, z)`` to ROS order ``(x, y, z, w)`` (normalised)."""
+    q = _quat(quat_wxyz, 'quat_wxyz')
+    return np.array([q[1], q[2], q[3], q[0]])
+
+
+def quat_wxyz_to_matrix(quat_wxyz: object) -> np.ndarray:
+    """Rotation matrix (3, 3) of a unit quaternion ``(w, x, y, z)``."""
+    w, x, y, z = _quat(quat_wxyz, 'quat_wxyz')
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_quat_wxyz(rotation: object) -> np.ndarray:
+    """Unit quaternion ``(w, x, y, z)`` with w >= 0 of a rotation matrix (Shepperd's method)."""
+    m = _rotation(rotation, 'rotation', atol=1e-5)
+    if np.linalg.det(m) < 0:
+        raise BadInputError('rotation must have determinant +1 to have a quaternion')
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    quat = np.asarray(q)
+    quat /= np.linalg.norm(quat)
+    return -quat if quat[0] < 0 else quat
+
+
+def quat_wxyz_multiply(a_wxyz: object, b_wxyz: object) -> np.ndarray:
+    """Hamilton product ``a * b`` (rotation b first, then a), both ``(w, x, y, z)``."""
+    w1, x1, y1, z1 = _quat(a_wxyz, 'a_wxyz')
+    w2, x2, y2, z2 = _quat(b_wxyz, 'b_wxyz')
+    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+                     w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+
+
+def make_transform(rotation: object, translation: object) -> np.ndarray:
+    """4x4 homogeneous transform from a (3, 3) rotation and a (3,) translation."""
+    transform = np.eye(4)
+    transform[:3, :3] = _rotation(rotation, 'rotation', atol=1e-5)
+    transform[:3, 3] = as_xyz(translation, 'translation')
+    return transform
+
+
+def invert_transform(transform: object) -> np.ndarray:
+    """Inverse of a rigid 4x4 transform."""
+    t = np.asarray(transform, dtype=float)
+    if t.shape != (4, 4):
+        raise BadInputError(f'transform must be 4x4, got {t.shape}')
+    inv = np.eye(4)
+    inv[:3, :3] = t[:3, :3].T
+    inv[:3, 3] = -t[:3, :3].T @ t[:3, 3]
+    return inv
+
+
+def transform_points(transform: object, xyz: object) -> np.ndarray:
+    """Apply a 4x4 transform to (3,) or (N, 3) points."""
+    t = np.asarray(transform, dtype=float)
+    if t.shape != (4, 4):
+        raise BadInputError(f'transform must be 4x4, got {t.shape}')
+    pts = _points(xyz, 'xyz')
+    return pts @ t[:3, :3].T + t[:3, 3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera projection
+
+# OpenGL/MuJoCo camera axes (x right, y up, looking along -z) -> OpenCV (x right, y down, z fwd).
+_GL_TO_CV = np.diag([1.0, -1.0, -1.0])
+
+
+def intrinsics_from_fovy(fovy_deg: float, width_px: int, height_px: int) -> np.ndarray:
+    """Pinhole K (3, 3) of a MuJoCo camera: vertical field of view, square pixels, centred.
+
+    Pixel (i, j) covers [i, i + 1) x [j, j + 1), so the principal point is (W/2, H/2).
+    """
+    if not 0.0 < float(fovy_deg) < 180.0 or int(width_px) <= 0 or int(height_px) <= 0:
+        raise BadInputError(f'bad camera: fovy_deg={fovy_deg}, size={width_px}x{height_px}')
+    f = 0.5 * height_px / math.tan(math.radians(fovy_deg) / 2.0)
+    return np.array([[f, 0.0, width_px / 2.0], [0.0, f, height_px / 2.0], [0.0, 0.0, 1.0]])
+
+
+def project_points(xyz_base_m: object, K: object, T_base_cam: object,
+                   convention: str = 'opencv') -> tuple[np.ndarray, np.ndarray]:
+    """Project base-frame points into an image.
+
+    Args:
+        xyz_base_m: (3,) or (N, 3) points in the base frame.
+        K: (3, 3) intrinsics.
+        T_base_cam: (4, 4) camera pose in the base frame (maps camera to base coordinates).
+        convention: ``'opencv'`` (z forward, y down) or ``'opengl'`` (MuJoCo: looks along -z,
+            y up) for the camera axes of ``T_base_cam``.
+
+    Returns:
+        ``(uv_px, depth_m)``: (N, 2) pixel coordinates (u right, v down) and (N,) depth along
+        the optical axis. Points at or behind the camera get ``nan`` pixels and depth <= 0.
+
+    Raises:
+        BadInputError: Bad shapes or an unknown convention.
+    """
+    pts = np.atleast_2d(_points(xyz_base_m, 'xyz_base_m'))
+    k = np.asarray(K, dtype=float)
+    if k.shape != (3, 3):
+        raise BadInputError(f'K must be 3x3, got {k.shape}')
+    if convention not in ('opencv', 'opengl'):
+        raise BadInputError(f"convention must be 'opencv' or 'opengl', got {convention!r}")
+    cam = transform_points(invert_transform(T_base_cam), pts)
+    if convention == 'opengl':
+        cam = cam @ _GL_TO_CV.T
+    depth = cam[:, 2]
+    uv = np.full((len(pts), 2), np.nan)
+    front = depth > 1e-9
+    proj = cam[front] @ k.T
+    uv[front] = proj[:, :2] / proj[:, 2:3]
+    return uv, depth
+
+
+# ---------------------------------------------------------------------------------------------
+# Franka Panda forward kinematics (modified DH parameters from Franka's documentation)
+
+PANDA_DH_MODIFIED: tuple[tuple[float, float, float], ...] = (
+    # (a_m, d_m, alpha_rad) of joints 1..7, then the flange (theta = 0)
+    (0.0, 0.333, 0.0),
+    (0.0, 0.0, -math.pi / 2),
+    (0.0, 0.316, math.pi / 2),
+    (0.0825, 0.0, math.pi / 2),
+    (-0.0825, 0.384, -math.pi / 2),
+    (0.0, 0.0, math.pi / 2),
+    (0.088, 0.0, math.pi / 2),
+    (0.0, 0.107, 0.0),
+)
+"""Craig's convention: T_i = RotX(alpha) TransX(a) RotZ(theta) TransZ(d)."""
+
+PANDA_TCP_OFFSET_M = 0.1034
+"""Distance from the flange to ``panda_hand_tcp`` along the flange z axis."""
+
+PANDA_HAND_YAW_RAD = -math.pi / 4
+"""The hand is mounted rotated -45 degrees about the flange z axis."""
+
+PANDA_READY_Q_RAD: tuple[float, ...] = (0.0, -math.pi / 4, 0.0, -3 * math.pi / 4, 0.0,
+                                        math.pi / 2, math.pi / 4)
+"""The "ready" configuration of Franka's examples (also MoveIt's ``ready`` state)."""
+
+PANDA_JOINT_LIMITS_RAD: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973),
+    (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973),
+)
+"""(lower, upper) joint position limits from Franka's datasheet."""
+
+
+def _dh(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
+    ca, sa, ct, st = math.cos(alpha), math.sin(alpha), math.cos(theta), math.sin(theta)
+    return np.array([[ct, -st, 0.0, a],
+                     [st * ca, ct * ca, -sa, -d * sa],
+                     [st * sa, ct * sa, ca, d * ca],
+                     [0.0, 0.0, 0.0, 1.0]])
+
+
+def _joint_vector(q_rad: object) -> np.ndarray:
+    q = np.asarray(q_rad, dtype=float)
+    if q.shape != (7,) or not np.all(np.isfinite(q)):
+        raise BadInputError(f'q_rad must be 7 finite joint angles, got shape {q.shape}')
+    return q
+
+
+def panda_flange_transform(q_rad: object) -> np.ndarray:
+    """T_base_flange (4, 4) of the Panda for 7 joint angles (``panda_link8``)."""
+    q = _joint_vector(q_rad)
+    transform = np.eye(4)
+    for (a, d, alpha), theta in zip(PANDA_DH_MODIFIED, (*q, 0.0)):
+        transform = transform @ _dh(a, d, alpha, theta)
+    return transform
+
+
+def panda_tcp_transform(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M) -> np.ndarray:
+    """T_base_tcp (4, 4): the flange, yawed by the hand mounting, shifted along its z axis."""
+    c, s = math.cos(PANDA_HAND_YAW_RAD), math.sin(PANDA_HAND_YAW_RAD)
+    flange_T_tcp = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0],
+                             [0.0, 0.0, 1.0, tcp_offset_m], [0.0, 0.0, 0.0, 1.0]])
+    return panda_flange_transform(q_rad) @ flange_T_tcp
+
+
+def panda_fk(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward kinematics of the Franka Panda to its TCP (``panda_hand_tcp``).
+
+    Args:
+        q_rad: The 7 arm joint angles in radians.
+        tcp_offset_m: Flange-to-TCP distance along the flange z axis (0 gives the flange point).
+
+    Returns:
+        ``(xyz_base_m, R_base_tcp)``: TCP position (3,) and orientation (3, 3) in the base frame.
+
+    Raises:
+        BadInputError: ``q_rad`` is not 7 finite numbers.
+    """
+    transform = panda_tcp_transform(q_rad, tcp_offset_m)
+    return transform[:3, 3].copy(), transform[:3, :3].copy()
+
+
+def panda_flange_fk(q_rad: object) -> tuple[np.ndarray, np.ndarray]:
+    """``(xyz_base_m, R_base_flange)`` of the flange (``panda_link8``)."""
+    transform = panda_flange_transform(q_rad)
+    return transform[:3, 3].copy(), transform[:3, :3].copy()
+
+
+def l1_distance_m(a_xyz_m: object, b_xyz_m: object) -> float:
+    """Sum of absolute coordinate differences of two points (metres)."""
+    return float(np.abs(_points(a_xyz_m, 'a') - _points(b_xyz_m, 'b')).sum())
