@@ -23,9 +23,11 @@ Typical use (no ROS)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -192,6 +194,31 @@ def _look_at_quat(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return quat
 
 
+_ATTACH_WARNING = 'Attaching a spec with an empty prefix'
+
+
+@contextlib.contextmanager
+def _quiet_attach() -> Iterator[None]:
+    """Mute MuJoCo's empty-prefix attach warning (C handler + Python warning); others pass.
+
+    Without this, MuJoCo writes the warning to stderr and to ``MUJOCO_LOG.TXT`` in the
+    current directory.
+    """
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(msg: str) -> None:
+        if _ATTACH_WARNING not in msg:
+            _LOG.warning('MuJoCo: %s', msg)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message=_ATTACH_WARNING)
+            yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 def panda_spec() -> mujoco.MjSpec:
     """The Panda arm + hand with 7 joint position servos and the hand actuator.
 
@@ -218,10 +245,9 @@ def panda_spec() -> mujoco.MjSpec:
     hand.delete(hand.material('panda'))               # the arm defines the same names
     hand.delete(hand.texture('panda'))
     hand.site('wrist_site').name = 'hand_wrist_site'
-    with warnings.catch_warnings():
-        # Attaching without a prefix keeps the ROS joint names; the warning only concerns
-        # saving the composed spec to XML, which is never done.
-        warnings.filterwarnings('ignore', message='Attaching a spec with an empty prefix')
+    # No prefix, so the hand keeps its ROS joint names.  MuJoCo warns that such a spec may not
+    # save to XML correctly; it is never saved, so the warning is muted (see _quiet_attach).
+    with _quiet_attach():
         mount.attach_body(hand.body('panda_hand'))
     return arm
 
@@ -275,9 +301,8 @@ def build_scene_spec(cfg: SceneConfig) -> mujoco.MjSpec:
 
 
 def compile_spec(spec: mujoco.MjSpec) -> mujoco.MjModel:
-    """Compile a spec built by this module (silences the empty-prefix attach warning)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Attaching a spec with an empty prefix')
+    """Compile a spec built by this module (mutes the empty-prefix attach warning)."""
+    with _quiet_attach():
         return spec.compile()
 
 
