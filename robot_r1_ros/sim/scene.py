@@ -621,3 +621,37 @@ class PandaScene:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SnapshotRenderer:
+    """Renders frames from copied states on a private ``MjData``: lets a render thread work
+    while another thread steps the physics.  Create it in the thread that renders.
+
+    Args:
+        model: the scene model (shared, read-only here).
+        camera: camera name.
+        width, height: image size.
+    """
+
+    def __init__(self, model: mujoco.MjModel, camera: str, width: int, height: int) -> None:
+        self.model, self.camera = model, camera
+        self.data = mujoco.MjData(model)
+        self.renderer = mujoco.Renderer(model, height, width)
+        self.opt = mujoco.MjvOption()
+        self.opt.sitegroup[:] = 0
+
+    def render(self, qpos: np.ndarray, mocap_pos: np.ndarray, mocap_quat: np.ndarray
+               ) -> np.ndarray:
+        """RGB (H, W, 3) uint8 of the given state."""
+        d = self.data
+        d.qpos[:] = qpos
+        d.mocap_pos[:] = mocap_pos
+        d.mocap_quat[:] = mocap_quat
+        mujoco.mj_kinematics(self.model, d)
+        mujoco.mj_camlight(self.model, d)
+        self.renderer.update_scene(d, self.camera, self.opt)
+        return self.renderer.render().copy()
+
+    def close(self) -> None:
+        """Free the EGL context."""
+        self.renderer.close()

@@ -1,0 +1,378 @@
+"""sim_node: the MuJoCo Panda tabletop as a ROS 2 robot driver.
+
+Steps the physics in real time and looks like a ros2_control Franka from outside.
+
+Publishes (stamps are **sim time**; the node also publishes ``/clock``, so other nodes run with
+``use_sim_time:=true``; sim time starts at 0 and never jumps back, also across resets):
+  - ``/camera/image_raw`` (sensor_msgs/Image, rgb8, sensor-data QoS) and
+    ``/camera/camera_info`` (sensor_msgs/CameraInfo, same stamp and QoS), frame
+    ``front_cam_optical_frame``, at ``camera_rate_hz``
+  - ``/joint_states`` (sensor_msgs/JointState: panda_joint1..7, panda_finger_joint1/2) and
+    ``/panda_gripper/joint_states`` (fingers only) at ``joint_state_rate_hz``
+  - ``/clock`` (rosgraph_msgs/Clock) at ``joint_state_rate_hz`` when ``publish_clock``
+  - ``/robot_r1/task`` (std_msgs/String, transient local): the task instruction
+  - ``/sim/task_success`` (std_msgs/Bool, transient local): task solved, at ``success_rate_hz``
+
+Subscribes:
+  - ``/panda_arm_controller/joint_trajectory`` (trajectory_msgs/JointTrajectory), as
+    joint_trajectory_controller's topic interface: all 7 arm joints, any order; an empty
+    trajectory stops (holds the current set-point).  Malformed or unsafe trajectories are
+    rejected with a logged reason (the node keeps running).
+  - ``/panda_gripper/command`` (std_msgs/Float64): finger distance in metres, 0 .. 0.08.
+
+Services:
+  - ``/sim/reset`` (robot_r1_ros/srv/ResetSim): task name ('' = current) + seed (< 0 = next).
+
+Parameters: see ``DEFAULTS`` (the node runs with none set).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+os.environ.setdefault('MUJOCO_GL', 'egl')   # before anything imports mujoco
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, JointState
+from sensor_msgs.msg import Image as ImageMsg
+from std_msgs.msg import Bool, Float64, Header, String
+from trajectory_msgs.msg import JointTrajectory
+
+from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
+from robot_r1_ros.sim.recording import CAMERA_FRAME
+from robot_r1_ros.sim.scene import (FINGER_JOINTS, GRIPPER_MAX_WIDTH_M, JOINT_NAMES,
+                                    PandaScene, SceneConfig, SnapshotRenderer)
+from robot_r1_ros.sim.tasks import DEFAULT_TASK, UnknownTaskError, make_task, task_names
+from robot_r1_ros.sim.trajectory import TrajectoryError, validate_trajectory
+
+DEFAULTS: dict[str, object] = {
+    'task': DEFAULT_TASK,             # task at start-up (registry name)
+    'seed': 0,                        # seed of the initial state at start-up
+    'scene_config': '',               # YAML file with a scene: section ('' = built-in defaults)
+    'camera_width': 224,
+    'camera_height': 224,
+    'camera_rate_hz': 15.0,
+    'joint_state_rate_hz': 100.0,
+    'success_rate_hz': 2.0,
+    'publish_clock': True,
+    'real_time_factor': 1.0,          # sim seconds per wall second
+    'max_catch_up_s': 0.1,            # beyond this lag the sim slows down instead of bursting
+}
+
+JOINT_TRAJECTORY_TOPIC = '/panda_arm_controller/joint_trajectory'
+GRIPPER_COMMAND_TOPIC = '/panda_gripper/command'
+
+
+class _RenderWorker(threading.Thread):
+    """Renders camera frames off the stepping thread (MuJoCo releases the GIL while rendering)
+    and publishes them; a request arriving while busy replaces the pending one."""
+
+    def __init__(self, node: 'SimNode') -> None:
+        super().__init__(name='sim_render', daemon=True)
+        self.node = node
+        self._cv = threading.Condition()
+        self._pending: tuple | None = None
+        self._stopping = False
+        self.frames = 0
+        self.dropped = 0
+
+    def request(self, t_s: float, qpos: np.ndarray, mocap_pos: np.ndarray,
+                mocap_quat: np.ndarray) -> None:
+        with self._cv:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = (t_s, qpos, mocap_pos, mocap_quat)
+            self._cv.notify()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+
+    def run(self) -> None:
+        n = self.node
+        cam = n.scene.cfg.camera
+        renderer = SnapshotRenderer(n.scene.model, cam.name, cam.width, cam.height)
+        try:
+            while True:
+                with self._cv:
+                    while self._pending is None and not self._stopping:
+                        self._cv.wait()
+                    if self._stopping:
+                        return
+                    job, self._pending = self._pending, None
+                t_s, qpos, mocap_pos, mocap_quat = job
+                rgb = renderer.render(qpos, mocap_pos, mocap_quat)
+                n.publish_image(rgb, t_s)
+                self.frames += 1
+        except Exception as exc:  # noqa: BLE001 - keep the node alive, report once
+            if rclpy.ok(context=n.context) and not self._stopping:
+                n.get_logger().error(f'render thread stopped: {exc!r}')
+        finally:
+            renderer.close()
+
+
+class SimNode(Node):
+    """The simulated Panda (see the module docstring for the interface)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('sim_node', **kwargs)
+        for name, value in DEFAULTS.items():
+            self.declare_parameter(name, value)
+        p = {name: self.get_parameter(name).value for name in DEFAULTS}
+        cfg_path = str(p['scene_config'])
+        cfg = SceneConfig.from_yaml(cfg_path) if cfg_path else SceneConfig()
+        cfg = cfg.with_camera_size(int(p['camera_width']), int(p['camera_height']))
+        for key in ('camera_rate_hz', 'joint_state_rate_hz', 'success_rate_hz',
+                    'real_time_factor'):
+            if not float(p[key]) > 0:
+                raise ValueError(f'parameter {key} must be > 0, got {p[key]}')
+        self.scene = PandaScene(cfg)
+        self.camera = self.scene.camera
+        self.rtf = float(p['real_time_factor'])
+        self.max_catch_up_s = float(p['max_catch_up_s'])
+        self.camera_period_s = 1.0 / float(p['camera_rate_hz'])
+        self.joint_period_s = 1.0 / float(p['joint_state_rate_hz'])
+        self.success_period_s = 1.0 / float(p['success_rate_hz'])
+        self.publish_clock = bool(p['publish_clock'])
+
+        latched = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                             reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_image = self.create_publisher(ImageMsg, '/camera/image_raw',
+                                               qos_profile_sensor_data)
+        self.pub_info = self.create_publisher(CameraInfo, '/camera/camera_info',
+                                              qos_profile_sensor_data)
+        self.pub_joints = self.create_publisher(JointState, '/joint_states', 10)
+        self.pub_gripper = self.create_publisher(JointState, '/panda_gripper/joint_states', 10)
+        self.pub_clock = self.create_publisher(Clock, '/clock', 10) if self.publish_clock \
+            else None
+        self.pub_task = self.create_publisher(String, '/robot_r1/task', latched)
+        self.pub_success = self.create_publisher(Bool, '/sim/task_success', latched)
+        self.create_subscription(JointTrajectory, JOINT_TRAJECTORY_TOPIC, self._on_trajectory,
+                                 10)
+        self.create_subscription(Float64, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
+        self._make_reset_service()
+
+        self._time_offset_s = 0.0          # keeps published sim time monotonic across resets
+        self._trajectory = None
+        self.task = None
+        self.episode = None
+        self._last_success: bool | None = None
+        self.n_trajectories_accepted = 0
+        self.n_trajectories_rejected = 0
+        self._reset(str(p['task']), int(p['seed']))
+
+        self._renderer = _RenderWorker(self)
+        self._renderer.start()
+        self._wall0 = time.monotonic()
+        self._sim0 = self.sim_time_s
+        self._next_joint_s = self._next_cam_s = self._next_success_s = self.sim_time_s
+        self._timer = self.create_timer(min(self.joint_period_s, 0.01), self._tick)
+        self.get_logger().info(
+            f'sim_node up: task {self.task.name!r} seed {self.episode.seed}, camera '
+            f'{cfg.camera.width}x{cfg.camera.height} @ {p["camera_rate_hz"]} Hz, joint states @ '
+            f'{p["joint_state_rate_hz"]} Hz, /clock {"on" if self.publish_clock else "off"}')
+
+    # ------------------------------------------------------------------ time
+    @property
+    def sim_time_s(self) -> float:
+        """Published sim time (monotonic across resets), seconds."""
+        return self._time_offset_s + self.scene.time_s
+
+    def _header(self, t_s: float, frame_id: str = '') -> Header:
+        return Header(stamp=s_to_stamp(t_s), frame_id=frame_id)
+
+    # --------------------------------------------------------------- stepping
+    def _tick(self) -> None:
+        sc = self.scene
+        wall = time.monotonic()
+        target = self._sim0 + (wall - self._wall0) * self.rtf
+        lag = target - self.sim_time_s
+        if lag > self.max_catch_up_s:
+            # Too far behind (a slow machine, a long callback): drop the debt, stay smooth.
+            self._sim0, self._wall0 = self.sim_time_s + self.max_catch_up_s, wall
+            lag = self.max_catch_up_s
+        n = int(lag / sc.cfg.physics_dt_s)
+        for _ in range(n):
+            if self._trajectory is not None:
+                sc.set_arm_target(self._trajectory.sample(self.sim_time_s))
+            sc.step_physics(1)
+        if n and sc.is_unstable():
+            self.get_logger().error('physics became unstable; resetting the episode')
+            self._reset(self.task.name, self.episode.seed)
+            return
+        t = self.sim_time_s
+        if self._trajectory is not None and t > self._trajectory.end_s:
+            sc.set_arm_target(self._trajectory.final_positions)
+            self._trajectory = None
+        if self.pub_clock is not None and n:
+            self.pub_clock.publish(Clock(clock=s_to_stamp(t)))
+        if t + 1e-9 >= self._next_joint_s:
+            self._publish_joints(t)
+            self._next_joint_s = max(self._next_joint_s + self.joint_period_s, t)
+        if t + 1e-9 >= self._next_cam_s:
+            d = sc.data
+            self._renderer.request(t, d.qpos.copy(), d.mocap_pos.copy(), d.mocap_quat.copy())
+            self._next_cam_s = max(self._next_cam_s + self.camera_period_s, t)
+        if t + 1e-9 >= self._next_success_s:
+            self._publish_success()
+            self._next_success_s = max(self._next_success_s + self.success_period_s, t)
+
+    # ------------------------------------------------------------- publishing
+    def _publish_joints(self, t_s: float) -> None:
+        js = self.scene.joint_state()
+        msg = JointState(header=self._header(t_s), name=list(JOINT_NAMES),
+                         position=js.position.tolist(), velocity=js.velocity.tolist(),
+                         effort=js.effort.tolist())
+        self.pub_joints.publish(msg)
+        self.pub_gripper.publish(JointState(
+            header=msg.header, name=list(FINGER_JOINTS), position=js.position[7:].tolist(),
+            velocity=js.velocity[7:].tolist(), effort=js.effort[7:].tolist()))
+
+    def publish_image(self, rgb: np.ndarray, t_s: float) -> None:
+        """Publish one frame + its CameraInfo (called from the render thread)."""
+        header = self._header(t_s, CAMERA_FRAME)
+        self.pub_image.publish(array_to_image_msg(rgb, 'rgb8', header))
+        f = self.camera.camera_info_fields()
+        self.pub_info.publish(CameraInfo(header=header, width=f['width'], height=f['height'],
+                                         distortion_model=f['distortion_model'], d=f['d'],
+                                         k=f['k'], r=f['r'], p=f['p']))
+
+    def _publish_success(self) -> None:
+        ok = bool(self.task.success(self.scene, self.episode))
+        if ok != self._last_success:
+            self.get_logger().info(f'task success: {ok}')
+        self._last_success = ok
+        self.pub_success.publish(Bool(data=ok))
+
+    # --------------------------------------------------------------- commands
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        sc = self.scene
+        now = self.sim_time_s
+        if not msg.points:
+            # joint_trajectory_controller: an empty trajectory stops the current motion.
+            self._trajectory = None
+            sc.set_arm_target(sc.arm_q())
+            self.get_logger().info('empty trajectory: holding the current position')
+            return
+        start = now
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if stamp > 0.0 and now < stamp <= now + 10.0:
+            start = stamp                   # scheduled start in sim time
+        current = (self._trajectory.sample(now) if self._trajectory is not None
+                   else sc.arm_target)
+        try:
+            plan = validate_trajectory(
+                msg.joint_names, [pt.positions for pt in msg.points],
+                [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9
+                 for pt in msg.points],
+                [pt.velocities for pt in msg.points], current_q_rad=current, start_s=start)
+        except TrajectoryError as exc:
+            self.n_trajectories_rejected += 1
+            self.get_logger().error(f'rejected joint trajectory: {exc}')
+            return
+        self.n_trajectories_accepted += 1
+        self._trajectory = plan
+        self.get_logger().info(f'accepted joint trajectory: {len(msg.points)} points, '
+                               f'{plan.times_s[-1]:.2f} s')
+
+    def _on_gripper(self, msg: Float64) -> None:
+        w = float(msg.data)
+        if not np.isfinite(w) or not -1e-6 <= w <= GRIPPER_MAX_WIDTH_M + 1e-6:
+            self.get_logger().error(f'rejected gripper command {w!r}: width must be within '
+                                    f'0 .. {GRIPPER_MAX_WIDTH_M} m')
+            return
+        self.scene.set_gripper_width(w)
+
+    # ------------------------------------------------------------------ reset
+    def _make_reset_service(self) -> None:
+        try:
+            from robot_r1_ros.srv import ResetSim
+        except ImportError:
+            # Interfaces not built: std_srvs/Trigger resets to the 'task'/'seed' parameters.
+            from std_srvs.srv import Trigger
+
+            self.get_logger().warning('robot_r1_ros interfaces not built; /sim/reset is '
+                                      'std_srvs/Trigger (task and seed from parameters)')
+            self.create_service(Trigger, '/sim/reset', self._on_trigger_reset)
+            return
+        self.create_service(ResetSim, '/sim/reset', self._on_reset)
+
+    def _on_reset(self, request, response):
+        task = request.task or self.task.name
+        seed = int(request.seed) if request.seed >= 0 else self.episode.seed + 1
+        try:
+            self._reset(task, seed)
+        except (UnknownTaskError, ValueError) as exc:
+            response.success, response.message = False, str(exc)
+            response.instruction = self.episode.instruction if self.episode else ''
+            self.get_logger().error(f'reset refused: {exc}')
+            return response
+        response.success = True
+        response.message = f'reset to {task} seed {seed}'
+        response.instruction = self.episode.instruction
+        return response
+
+    def _on_trigger_reset(self, request, response):
+        task = str(self.get_parameter('task').value)
+        seed = int(self.get_parameter('seed').value)
+        try:
+            self._reset(task, seed)
+            response.success, response.message = True, self.episode.instruction
+        except (UnknownTaskError, ValueError) as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    def _reset(self, task_name: str, seed: int) -> None:
+        task = make_task(task_name)          # raises UnknownTaskError before touching state
+        if seed < 0:
+            raise ValueError(f'seed must be >= 0, got {seed}')
+        self._time_offset_s += self.scene.time_s
+        self._trajectory = None
+        self.task = task
+        self.episode = task.reset(self.scene, seed)
+        # reset() settled the scene and zeroed its clock; keep the wall/sim pacing aligned.
+        self._wall0 = time.monotonic()
+        self._sim0 = self.sim_time_s
+        self._next_joint_s = self._next_cam_s = self._next_success_s = self.sim_time_s
+        self._last_success = None
+        self.pub_task.publish(String(data=self.episode.instruction))
+        self.get_logger().info(f'reset: {task_name} seed {seed}: {self.episode.instruction!r}'
+                               f' (tasks: {", ".join(task_names())})')
+
+    def destroy_node(self) -> None:
+        """Stop the render thread, then the node."""
+        if getattr(self, '_renderer', None) is not None:
+            self._renderer.stop()
+            self._renderer.join(timeout=2.0)
+        self.scene.close()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    """Entry point (``ros2 run robot_r1_ros sim_node``, ``python -m robot_r1_ros.ros.sim_node``)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
