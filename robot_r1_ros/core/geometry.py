@@ -31,9 +31,17 @@ from robot_r1_ros.core.types import XYZ, as_xyz
 # Array checks
 
 
+def _array(value: object, name: str) -> np.ndarray:
+    """``value`` as a float array, or BadInputError (never numpy's ValueError/TypeError)."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise BadInputError(f'{name} must be numeric, got {value!r:.80}') from None
+
+
 def _points(xyz: object, name: str) -> np.ndarray:
     """(3,) or (N, 3) finite float array."""
-    arr = np.asarray(xyz, dtype=float)
+    arr = _array(xyz, name)
     if arr.ndim not in (1, 2) or arr.shape[-1] != 3:
         raise BadInputError(f'{name} must have shape (3,) or (N, 3), got {arr.shape}')
     if not np.all(np.isfinite(arr)):
@@ -43,7 +51,7 @@ def _points(xyz: object, name: str) -> np.ndarray:
 
 def _rotation(matrix: object, name: str, atol: float = 1e-6) -> np.ndarray:
     """A 3x3 orthonormal matrix (rotation or signed axis permutation)."""
-    rot = np.asarray(matrix, dtype=float)
+    rot = _array(matrix, name)
     if rot.shape == (9,):
         rot = rot.reshape(3, 3)
     if rot.shape != (3, 3) or not np.all(np.isfinite(rot)):
@@ -240,7 +248,7 @@ class Workspace:
 
 
 def _quat(q: object, name: str) -> np.ndarray:
-    arr = np.asarray(q, dtype=float)
+    arr = _array(q, name)
     if arr.shape != (4,) or not np.all(np.isfinite(arr)):
         raise BadInputError(f'{name} must be 4 finite numbers, got shape {arr.shape}')
     norm = float(np.linalg.norm(arr))
@@ -314,7 +322,7 @@ def make_transform(rotation: object, translation: object) -> np.ndarray:
 
 def invert_transform(transform: object) -> np.ndarray:
     """Inverse of a rigid 4x4 transform."""
-    t = np.asarray(transform, dtype=float)
+    t = _array(transform, 'transform')
     if t.shape != (4, 4):
         raise BadInputError(f'transform must be 4x4, got {t.shape}')
     inv = np.eye(4)
@@ -325,7 +333,7 @@ def invert_transform(transform: object) -> np.ndarray:
 
 def transform_points(transform: object, xyz: object) -> np.ndarray:
     """Apply a 4x4 transform to (3,) or (N, 3) points."""
-    t = np.asarray(transform, dtype=float)
+    t = _array(transform, 'transform')
     if t.shape != (4, 4):
         raise BadInputError(f'transform must be 4x4, got {t.shape}')
     pts = _points(xyz, 'xyz')
@@ -369,7 +377,7 @@ def project_points(xyz_base_m: object, K: object, T_base_cam: object,
         BadInputError: Bad shapes or an unknown convention.
     """
     pts = np.atleast_2d(_points(xyz_base_m, 'xyz_base_m'))
-    k = np.asarray(K, dtype=float)
+    k = _array(K, 'K')
     if k.shape != (3, 3):
         raise BadInputError(f'K must be 3x3, got {k.shape}')
     if convention not in ('opencv', 'opengl'):
@@ -427,7 +435,7 @@ def _dh(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
 
 
 def _joint_vector(q_rad: object) -> np.ndarray:
-    q = np.asarray(q_rad, dtype=float)
+    q = _array(q_rad, 'q_rad')
     if q.shape != (7,) or not np.all(np.isfinite(q)):
         raise BadInputError(f'q_rad must be 7 finite joint angles, got shape {q.shape}')
     return q
