@@ -240,7 +240,8 @@ class CameraConfig(_Config):
     def _validate(self) -> None:
         _check(self.width_px > 0, 'width_px', f'must be > 0, got {self.width_px}')
         _check(self.height_px > 0, 'height_px', f'must be > 0, got {self.height_px}')
-        _check(0.0 < self.fovy_deg < 180.0, 'fovy_deg', f'must be in (0, 180), got {self.fovy_deg}')
+        _check(0.0 < self.fovy_deg < 180.0, 'fovy_deg',
+               f'must be in (0, 180), got {self.fovy_deg}')
         _check(28 <= self.model_image_size_px <= 2048, 'model_image_size_px',
                f'must be in [28, 2048], got {self.model_image_size_px}')
         for name in ('image_topic', 'info_topic', 'name'):
@@ -425,7 +426,8 @@ class QAConfig(_Config):
         _check(len(set(self.tasks)) == len(self.tasks), 'tasks', 'must not repeat a task')
         _one_of(self.keyframe_method, ('arm', 'hysteresis'), 'keyframe_method')
         _one_of(self.distractor_kind, ('random', 'hard', 'mixed'), 'distractor_kind')
-        _check(self.stopping_delta > 0, 'stopping_delta', f'must be > 0, got {self.stopping_delta}')
+        _check(self.stopping_delta > 0, 'stopping_delta',
+               f'must be > 0, got {self.stopping_delta}')
         _check(0 <= self.still_delta <= self.stopping_delta, 'still_delta',
                f'must be in [0, stopping_delta], got {self.still_delta}')
         _check(self.frame_interval >= 1, 'frame_interval',

@@ -246,7 +246,9 @@ class QABuilder:
                             'apart in the workspace; lower qa.min_separation_m')
 
     def _hard_positions(self, kind: TaskKind, phase: int, episode_id: str,
-                        chosen: list[XYZ], k: int) -> list[XYZ]:
+                        chosen: list[XYZ], k: int) -> tuple[list[XYZ], int]:
+        """Up to k same-phase positions, topped up with random ones; returns (positions,
+        number of random ones)."""
         assert self.pool is not None
         base = self.pool.candidates(kind, phase, episode_id)
         out: list[XYZ] = []
@@ -257,18 +259,20 @@ class QABuilder:
                 if self._far_enough(xyz, chosen + out):
                     out.append(xyz)
                     if len(out) == k:
-                        return out
+                        return out, 0
         self.stats['hard_fallback'] += 1
-        return out + self._random_positions(chosen + out, k - len(out))
+        return out + self._random_positions(chosen + out, k - len(out)), k - len(out)
 
     def _position_options(self, kind: TaskKind, answer: XYZ, phase: int,
-                          episode_id: str) -> tuple[list[XYZ], str]:
+                          episode_id: str) -> tuple[list[XYZ], str, int]:
+        """Three distractors, the kind used, and how many are random top-ups."""
         mode = self.config.distractor_kind
         if mode == 'mixed':
             mode = 'hard' if self.rng.random() < 0.5 else 'random'
         if mode == 'hard':
-            return self._hard_positions(kind, phase, episode_id, [answer], 3), 'hard'
-        return self._random_positions([answer], 3), 'random'
+            positions, n_random = self._hard_positions(kind, phase, episode_id, [answer], 3)
+            return positions, 'hard', n_random
+        return self._random_positions([answer], 3), 'random', 3
 
     def _arrange(self, kind: TaskKind, answer: str, distractors: list[str]
                  ) -> tuple[tuple[str, ...], str]:
@@ -295,18 +299,17 @@ class QABuilder:
                           image_index=int(episode.image_indices[frame]),  # type: ignore[index]
                           keyframe_index=int(key), phase=int(phase),
                           instruction=episode.instruction, current_xyz_env_m=cur_env,
-                          extra={'movement_parts': parts,
-                                 'current_gripper': cur_grip.value,
-                                 'target_xyz_base_m': tuple(map(float,
-                                                                episode.ee_xyz_base_m[key]))})
+                          target_xyz_env_m=tgt_env)
+            extra = {'movement_parts': parts, 'current_gripper': cur_grip.value,
+                     'target_xyz_base_m': tuple(map(float, episode.ee_xyz_base_m[key]))}
             for kind in cfg.task_kinds:
                 if kind is TaskKind.OPEN_KEYPOINT:
                     answer_text = format_open_keypoint(tgt_env, tgt_grip)
                     messages = build_messages(kind, episode.instruction, metadata,
                                               system_prompt=self.system_prompt)
                     samples.append(QASample(kind=kind, messages=messages, answer_text=answer_text,
-                                            target_xyz_env_m=tgt_env,
-                                            target_gripper=tgt_grip.value, **common))
+                                            target_gripper=tgt_grip.value, extra=dict(extra),
+                                            **common))
                 elif kind is TaskKind.MOVEMENT:
                     if not any(parts):
                         self.stats['dropped_static'] += 1
@@ -315,25 +318,25 @@ class QABuilder:
                     wrong = [movement_text(p) for p in adjacent_movements(parts, self.rng)]
                     options, letter = self._arrange(kind, answer, wrong)
                     samples.append(self._mcq(kind, metadata, options, letter, '', common,
-                                             tgt_env))
+                                             dict(extra)))
                 else:
                     right = tgt_env if kind is TaskKind.NEXT_WAYPOINT else cur_env
-                    positions, mode = self._position_options(kind, right, phase,
-                                                             episode.episode_id)
+                    positions, mode, n_random = self._position_options(
+                        kind, right, phase, episode.episode_id)
                     options, letter = self._arrange(kind, format_xyz(right),
                                                     [format_xyz(p) for p in positions])
                     samples.append(self._mcq(kind, metadata, options, letter, mode, common,
-                                             right))
+                                             {**extra, 'random_distractors': n_random}))
                 self.stats[kind.value] += 1
         return samples
 
     def _mcq(self, kind: TaskKind, metadata: PromptMetadata, options: tuple[str, ...],
-             letter: str, mode: str, common: dict, target: XYZ) -> QASample:
+             letter: str, mode: str, common: dict, extra: dict) -> QASample:
         messages = build_messages(kind, common['instruction'], metadata, options,
                                   system_prompt=self.system_prompt)
         return QASample(kind=kind, messages=messages, answer_text=format_option(letter),
-                        options=options, answer_letter=letter, target_xyz_env_m=target,
-                        distractor_kind=mode, **common)
+                        options=options, answer_letter=letter, distractor_kind=mode,
+                        extra=extra, **common)
 
     def build(self, episodes: Iterable[Episode]) -> list[QASample]:
         """Questions of several episodes, in order."""

@@ -205,11 +205,12 @@ class QASample:
         answer_text: Canonical answer (without tags).
         options: The four option texts for multiple-choice tasks, in letter order; () otherwise.
         answer_letter: 'A'..'D' for multiple-choice tasks, else None.
-        target_xyz_env_m: The target keypoint in the env frame (open task; also filled for the
-            position tasks for analysis), or None.
+        target_xyz_env_m: The next keypoint's position in the env frame (every task; a
+            reward column only for the open task), or None.
         target_gripper: ``'open'``/``'closed'`` for the open task, else None.
         current_xyz_env_m: The current TCP position in the env frame.
         distractor_kind: ``'random'``, ``'hard'`` or ``''`` (no distractors).
+        extra: Analysis data (e.g. ``movement_parts``, ``random_distractors``).
     """
 
     kind: TaskKind

@@ -79,13 +79,13 @@ def pick_place_demo() -> SyntheticDemo:
     return build_demo(PICK_PLACE)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def pick_place_waypoints():
     """The waypoint list of ``pick_place_demo`` (for variants built with demo_factory)."""
     return list(PICK_PLACE)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def demo_factory():
     """``build_demo`` itself, to build variants."""
     return build_demo

@@ -93,7 +93,8 @@ def test_default_env_frame_is_shifted_base_frame():
     assert np.allclose(frame.env_to_base([[0, 0, 0], [0.1, 0, 0]]), [[0.35, 0, 0], [0.45, 0, 0]])
     lines = frame.axis_lines()
     assert lines[0].startswith('X-axis: back of table (negative) to front of table')
-    assert lines[2] == 'Z-axis: down toward the table (negative) to up toward the ceiling (positive)'
+    assert lines[2] == ('Z-axis: down toward the table (negative) to up toward the ceiling '
+                        '(positive)')
 
 
 def test_env_frame_from_signed_axes():
