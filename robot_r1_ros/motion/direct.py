@@ -1,0 +1,311 @@
+"""Direct backend: IK + limited time parameterisation -> ``JointTrajectory`` + gripper command.
+
+The TCP moves on a straight line from where it is to the goal (orientation slerped), sampled
+every ``cartesian_step_m``; each sample is solved with damped-least-squares IK seeded from the
+previous one (the project's MuJoCo solver, ``robot_r1_ros.sim.ik``, imported on first use, so
+no simulator runs), then the joint path is timed by :mod:`robot_r1_ros.motion.timing` and handed
+to ``publish_trajectory`` (the node publishes it on the arm controller's ``joint_trajectory``
+topic, which ros2_control's ``joint_trajectory_controller`` and the sim node both accept).
+Arrival is measured: once the trajectory's time is over, the TCP computed from ``/joint_states``
+is within ``goal_tolerance_m`` of the goal and the joints have settled, before
+``duration + settle_timeout_s``. Then the gripper
+command is sent (if it changes the gripper) and given ``gripper_time_s`` to act.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.types import GripperState
+from robot_r1_ros.motion.backend import MotionBackend, MotionError
+from robot_r1_ros.motion.limits import JointLimits, arm_joint_names, finger_joint_names
+from robot_r1_ros.motion.timing import time_parameterize
+from robot_r1_ros.motion.types import (GripperCommandData, JointStateSample, JointTrajectoryData,
+                                       MotionGoal, MotionProgress, MotionState)
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DirectBackendConfig:
+    """Settings of the direct backend (the executor node's parameters of the same names).
+
+    Attributes:
+        joint_prefix: Joint-name prefix (``panda`` -> ``panda_joint1``; ``fr3`` on an FR3).
+        velocity_scale: Fraction of the hardware joint velocity limits used, (0, 1].
+        acceleration_scale: Fraction of the hardware joint acceleration limits used, (0, 1].
+        max_tcp_speed_m_s: Peak TCP speed along the line.
+        min_duration_s: Shortest trajectory.
+        sample_period_s: Spacing of the trajectory points.
+        cartesian_step_m: Spacing of the IK waypoints along the line.
+        goal_tolerance_m: Arrival: measured TCP within this distance of the goal.
+        settle_speed_rad_s: Arrival: every arm joint slower than this (when velocities are
+            reported).
+        settle_timeout_s: Time after the trajectory's end before the goal fails.
+        joint_state_timeout_s: Oldest joint state a goal may start from.
+        max_joint_jump_rad: Largest joint change between consecutive IK waypoints (a larger one
+            means the IK switched branches: the goal fails instead of swinging the arm).
+        stop_time_s: ``time_from_start`` of the single hold point sent by :meth:`hold`.
+        gripper_open_width_m: Finger opening commanded for OPEN.
+        gripper_closed_width_m: Finger opening commanded for CLOSED.
+        gripper_max_effort_n: Force limit sent with a gripper command.
+        gripper_time_s: Time given to the gripper to act before the goal counts as reached.
+    """
+
+    joint_prefix: str = 'panda'
+    velocity_scale: float = 0.3
+    acceleration_scale: float = 0.3
+    max_tcp_speed_m_s: float = 0.25
+    min_duration_s: float = 0.5
+    sample_period_s: float = 0.05
+    cartesian_step_m: float = 0.02
+    goal_tolerance_m: float = 0.005
+    settle_speed_rad_s: float = 0.05
+    settle_timeout_s: float = 3.0
+    joint_state_timeout_s: float = 1.0
+    max_joint_jump_rad: float = 0.5
+    stop_time_s: float = 0.2
+    gripper_open_width_m: float = 0.08
+    gripper_closed_width_m: float = 0.0
+    gripper_max_effort_n: float = 20.0
+    gripper_time_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.joint_prefix or not self.joint_prefix.replace('_', '').isalnum():
+            raise ConfigError(f'joint_prefix must be a name like "panda", got {self.joint_prefix!r}',
+                              'joint_prefix')
+        for name in ('velocity_scale', 'acceleration_scale'):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f'{name} must be in (0, 1], got {value}', name)
+        for name in ('max_tcp_speed_m_s', 'min_duration_s', 'sample_period_s', 'cartesian_step_m',
+                     'goal_tolerance_m', 'settle_speed_rad_s', 'settle_timeout_s',
+                     'joint_state_timeout_s', 'max_joint_jump_rad', 'stop_time_s',
+                     'gripper_max_effort_n', 'gripper_time_s'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ConfigError(f'{name} must be a finite number > 0, got {value}', name)
+        for name in ('gripper_open_width_m', 'gripper_closed_width_m'):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 0.2:
+                raise ConfigError(f'{name} must be in [0, 0.2] m, got {value}', name)
+
+    @property
+    def arm_joints(self) -> tuple[str, ...]:
+        """The 7 arm joint names."""
+        return arm_joint_names(self.joint_prefix)
+
+    @property
+    def finger_joints(self) -> tuple[str, ...]:
+        """The 2 finger joint names."""
+        return finger_joint_names(self.joint_prefix)
+
+
+def slerp_wxyz(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
+    """Spherical interpolation of unit quaternions (shortest arc), ``s`` in [0, 1]."""
+    q0, q1 = np.asarray(q0, float), np.asarray(q1, float)
+    if np.dot(q0, q1) < 0.0:
+        q1 = -q1
+    theta = math.acos(float(np.clip(np.dot(q0, q1), -1.0, 1.0)))
+    if theta < 1e-6:
+        q = q0 + s * (q1 - q0)
+    else:
+        q = (math.sin((1 - s) * theta) * q0 + math.sin(s * theta) * q1) / math.sin(theta)
+    return q / np.linalg.norm(q)
+
+
+def quat_angle_rad(q0: np.ndarray, q1: np.ndarray) -> float:
+    """Rotation angle between two unit quaternions."""
+    return 2.0 * math.acos(min(1.0, abs(float(np.dot(q0, q1)))))
+
+
+class DirectBackend(MotionBackend):
+    """IK + time parameterisation; publishes through the two callables it is given.
+
+    Args:
+        config: Settings.
+        publish_trajectory: Sends a :class:`JointTrajectoryData` to the arm controller.
+        publish_gripper: Sends a :class:`GripperCommandData` to the gripper.
+        kinematics: A ``robot_r1_ros.sim.ik.PandaKinematics`` (default: the cached robot-only
+            model, built on first use).
+    """
+
+    name = 'direct'
+
+    def __init__(self, config: DirectBackendConfig,
+                 publish_trajectory: Callable[[JointTrajectoryData], None],
+                 publish_gripper: Callable[[GripperCommandData], None],
+                 kinematics: Any = None) -> None:
+        self.cfg = config
+        self._publish_trajectory = publish_trajectory
+        self._publish_gripper = publish_gripper
+        self._kin = kinematics
+        self.limits = JointLimits.panda().scaled(config.velocity_scale, config.acceleration_scale)
+        self._joint_state: JointStateSample | None = None
+        self._goal: MotionGoal | None = None
+        self._traj: JointTrajectoryData | None = None
+        self._state = MotionState.IDLE
+        self._reason = ''
+        self._phase = ''               # 'arm' | 'gripper' while MOVING
+        self._t_start = self._t_phase = 0.0
+        self._last_err = float('nan')
+        self._gripper_sent: GripperState | None = None
+        self.last_plan_time_s = 0.0    # wall time of the last IK + timing (for benchmarks)
+
+    # -- kinematics ---------------------------------------------------------------------------
+    @property
+    def kinematics(self) -> Any:
+        """The IK/FK solver (imported lazily: mujoco only loads when a goal is planned)."""
+        if self._kin is None:
+            from robot_r1_ros.sim.ik import get_kinematics  # lazy: pulls in mujoco
+            self._kin = get_kinematics(None)
+        return self._kin
+
+    def fk(self, q_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(xyz_base_m, quat_wxyz) of the TCP for the 7 arm joints."""
+        return self.kinematics.fk(q_rad)
+
+    # -- inputs ------------------------------------------------------------------------------
+    def update_joint_state(self, sample: JointStateSample) -> None:
+        self._joint_state = sample
+
+    def measured_q(self) -> np.ndarray | None:
+        """Arm joint positions from the latest joint state, or None."""
+        if self._joint_state is None:
+            return None
+        return self._joint_state.arm_q(self.cfg.arm_joints)
+
+    def tcp_position(self) -> tuple[float, float, float] | None:
+        q = self.measured_q()
+        if q is None:
+            return None
+        xyz, _ = self.fk(q)
+        return tuple(float(v) for v in xyz)
+
+    # -- planning ----------------------------------------------------------------------------
+    def plan(self, goal: MotionGoal, q_start: np.ndarray) -> tuple[JointTrajectoryData, float]:
+        """Joint trajectory from ``q_start`` to ``goal`` along a straight TCP line.
+
+        Returns:
+            The trajectory and the Cartesian path length in metres.
+
+        Raises:
+            MotionError: IK fails or jumps between branches, or a limit is violated.
+        """
+        import time
+
+        t0 = time.perf_counter()
+        kin = self.kinematics
+        p0, quat0 = kin.fk(q_start)
+        p1 = np.asarray(goal.xyz_base_m, float)
+        quat1 = np.asarray(goal.quat_wxyz, float) if goal.quat_wxyz is not None else quat0
+        length = float(np.linalg.norm(p1 - p0))
+        n = max(1, int(math.ceil(length / self.cfg.cartesian_step_m)),
+                int(math.ceil(quat_angle_rad(quat0, quat1) / 0.1)))
+        waypoints = [np.asarray(q_start, float)]
+        q = waypoints[0]
+        for k in range(1, n + 1):
+            s = k / n
+            target_p = p0 + s * (p1 - p0)
+            target_q = slerp_wxyz(quat0, quat1, s)
+            last = k == n
+            res = kin.solve(target_p, target_q, q, max_iters=300 if last else 100,
+                            pos_tol_m=1e-4 if last else 5e-4)
+            pos_tol, rot_tol = (2e-3, 2e-2) if last else (5e-3, 5e-2)
+            if res.pos_err_m > pos_tol or res.rot_err_rad > rot_tol:
+                raise MotionError(
+                    f'IK failed at {s:.0%} of the path to {np.round(p1, 3).tolist()}: position '
+                    f'error {res.pos_err_m * 1e3:.1f} mm, orientation error '
+                    f'{math.degrees(res.rot_err_rad):.1f} deg')
+            jump = float(np.max(np.abs(res.q - q)))
+            if jump > self.cfg.max_joint_jump_rad:
+                raise MotionError(f'IK jumped {jump:.2f} rad between waypoints at {s:.0%} of the '
+                                  f'path (max {self.cfg.max_joint_jump_rad:.2f}): refusing to swing')
+            q = res.q
+            waypoints.append(q)
+        try:
+            traj = time_parameterize(
+                np.stack(waypoints), self.cfg.arm_joints, self.limits,
+                sample_period_s=self.cfg.sample_period_s, tcp_path_length_m=length,
+                max_tcp_speed_m_s=self.cfg.max_tcp_speed_m_s,
+                min_duration_s=self.cfg.min_duration_s)
+        except ValueError as exc:
+            raise MotionError(f'time parameterisation failed: {exc}') from exc
+        self.last_plan_time_s = time.perf_counter() - t0
+        return traj, length
+
+    # -- execution ---------------------------------------------------------------------------
+    def start(self, goal: MotionGoal, now_s: float) -> None:
+        js = self._joint_state
+        q_meas = self.measured_q()
+        if js is None or q_meas is None:
+            raise MotionError('no joint state with all arm joints '
+                              f'({", ".join(self.cfg.arm_joints)}) received yet')
+        if now_s - js.stamp_s > self.cfg.joint_state_timeout_s:
+            raise MotionError(f'joint state is {now_s - js.stamp_s:.2f} s old '
+                              f'(max {self.cfg.joint_state_timeout_s:.2f} s)')
+        # When preempting a running trajectory, start from where it commands the arm now, so
+        # the follower sees no position jump; otherwise from the measured configuration.
+        q_start = q_meas
+        if self._state is MotionState.MOVING and self._phase == 'arm' and self._traj is not None:
+            q_start = self._traj.sample(now_s - self._t_start)
+        traj, _ = self.plan(goal, q_start)
+        self._goal, self._traj = goal, traj
+        self._state, self._reason, self._phase = MotionState.MOVING, '', 'arm'
+        self._t_start = self._t_phase = now_s
+        self._publish_trajectory(traj)
+        _LOG.debug('direct: %d points over %.2f s to %s', len(traj.time_from_start_s),
+                   traj.duration_s, goal.xyz_base_m)
+
+    def _fail(self, reason: str) -> None:
+        self._state, self._reason, self._phase = MotionState.FAILED, reason, ''
+
+    def poll(self, now_s: float) -> MotionProgress:
+        if self._state is MotionState.MOVING and self._goal is not None:
+            q = self.measured_q()
+            if q is not None:
+                xyz, _ = self.fk(q)
+                self._last_err = float(np.linalg.norm(xyz - np.asarray(self._goal.xyz_base_m)))
+            if self._phase == 'arm':
+                speed = (self._joint_state.max_speed(self.cfg.arm_joints)
+                         if self._joint_state is not None else None)
+                settled = speed is None or speed <= self.cfg.settle_speed_rad_s
+                done = now_s - self._t_start >= self._traj.duration_s
+                if done and self._last_err <= self.cfg.goal_tolerance_m and settled:
+                    self._start_gripper(now_s)
+                elif now_s - self._t_start > self._traj.duration_s + self.cfg.settle_timeout_s:
+                    self._fail(f'timeout: TCP {self._last_err * 1e3:.1f} mm from the goal '
+                               f'{now_s - self._t_start:.1f} s after the start (tolerance '
+                               f'{self.cfg.goal_tolerance_m * 1e3:.1f} mm)')
+            if self._phase == 'gripper' and now_s - self._t_phase >= self.cfg.gripper_time_s:
+                self._state, self._phase = MotionState.REACHED, ''
+        return MotionProgress(self._state, self._reason, self._last_err,
+                              now_s - self._t_start if self._goal is not None else 0.0)
+
+    def _start_gripper(self, now_s: float) -> None:
+        goal = self._goal
+        if goal is None or goal.gripper is self._gripper_sent:
+            self._state, self._phase = MotionState.REACHED, ''
+            return
+        width = (self.cfg.gripper_open_width_m if goal.gripper is GripperState.OPEN
+                 else self.cfg.gripper_closed_width_m)
+        self._publish_gripper(GripperCommandData(goal.gripper, width,
+                                                 self.cfg.gripper_max_effort_n))
+        self._gripper_sent = goal.gripper
+        self._phase, self._t_phase = 'gripper', now_s
+
+    def hold(self, now_s: float) -> None:
+        q = self.measured_q()
+        if q is None and self._traj is not None:
+            q = self._traj.sample(now_s - self._t_start)
+        if q is not None:
+            self._publish_trajectory(JointTrajectoryData(
+                self.cfg.arm_joints, q[None, :].copy(), np.zeros((1, 7)),
+                np.array([self.cfg.stop_time_s])))
+        self._goal, self._traj = None, None
+        self._state, self._reason, self._phase = MotionState.IDLE, '', ''

@@ -1,0 +1,238 @@
+"""Executor node: ``next_keypoint`` predictions in, arm motion out.
+
+Subscribes to ``next_keypoint`` (robot_r1_ros/KeypointPrediction) and ``/joint_states``; validates
+every prediction (status, frame, staleness, workspace, step length, finite numbers) and rejects
+with a logged, counted reason; executes one goal at a time through the motion backend (``direct``:
+IK + ``trajectory_msgs/JointTrajectory`` on the arm controller topic and a ``std_msgs/Float64``
+finger-opening command; ``moveit``: moveit_py); publishes ``executor_state``
+(robot_r1_ros/ExecutorState, transient local) on every change and periodically.
+
+Services: ``~/stop`` (std_srvs/Trigger) holds the arm where it is and rejects predictions until
+``~/resume`` (std_srvs/Trigger). Parameters: :mod:`robot_r1_ros.ros.executor_params`.
+
+Run: ``ros2 run robot_r1_ros executor_node --ros-args --params-file config/franka.yaml -r
+__ns:=/robot_r1`` (or ``robot-r1 bringup franka``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from typing import Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.motion.backend import MotionBackend, MotionError
+from robot_r1_ros.motion.executor import ExecutorSnapshot, GoalExecutor
+from robot_r1_ros.motion.types import GripperCommandData, JointStateSample, JointTrajectoryData
+from robot_r1_ros.motion.validation import PredictionInput
+from robot_r1_ros.msg import ExecutorState, KeypointPrediction
+from robot_r1_ros.ros.executor_params import ExecutorNodeConfig, declare_parameters, read_config
+
+NODE_NAME = 'executor_node'
+
+#: ExecutorState is latched: a late subscriber (the reasoning node) gets the last state.
+STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                       reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _duration_msg(t_s: float):
+    from builtin_interfaces.msg import Duration
+    sec = int(math.floor(t_s))
+    return Duration(sec=sec, nanosec=int(round((t_s - sec) * 1e9)) % 1_000_000_000)
+
+
+def trajectory_msg(traj: JointTrajectoryData) -> JointTrajectory:
+    """``trajectory_msgs/JointTrajectory`` with a zero stamp (start on receipt, as JTC does)."""
+    msg = JointTrajectory()
+    msg.joint_names = list(traj.joint_names)
+    for pos, vel, t in zip(traj.positions_rad, traj.velocities_rad_s, traj.time_from_start_s):
+        msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in pos],
+                                               velocities=[float(v) for v in vel],
+                                               time_from_start=_duration_msg(float(t))))
+    return msg
+
+
+def prediction_input(msg: KeypointPrediction) -> PredictionInput:
+    """The fields the validator reads."""
+    p, o = msg.pose.position, msg.pose.orientation
+    return PredictionInput(
+        status=int(msg.status), frame_id=msg.header.frame_id,
+        stamp_s=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+        xyz_base_m=(p.x, p.y, p.z), quat_xyzw=(o.x, o.y, o.z, o.w),
+        gripper_command=int(msg.gripper_command), status_reason=msg.status_reason)
+
+
+class ExecutorNode(Node):
+    """The executor node (see the module docstring).
+
+    Raises:
+        ConfigError: a bad parameter (the message names it).
+    """
+
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        declare_parameters(self)
+        self.cfg: ExecutorNodeConfig = read_config(self)
+        cfg = self.cfg
+        self._traj_pub = self._grip_pub = None
+        self.backend = self._make_backend(cfg)
+        self.executor_logic = GoalExecutor(self.backend, cfg.workspace, cfg.execution,
+                                           on_change=self._publish_state)
+        self._state_pub = self.create_publisher(ExecutorState, cfg.state_topic, STATE_QOS)
+        self.create_subscription(KeypointPrediction, cfg.prediction_topic, self._on_prediction,
+                                 10)
+        # Best effort matches both reliable (joint_state_broadcaster) and best-effort publishers.
+        self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state,
+                                 qos_profile_sensor_data)
+        self.create_service(Trigger, '~/stop', self._on_stop)
+        self.create_service(Trigger, '~/resume', self._on_resume)
+        self.create_timer(1.0 / cfg.control_rate_hz, self._on_control)
+        self.create_timer(cfg.state_period_s, self._on_state_timer)
+        self._publish_state(self.executor_logic.snapshot())
+        self.get_logger().info(
+            f'executor ready: backend={self.backend.name} dry_run={cfg.execution.dry_run} '
+            f'on_new_goal={cfg.execution.on_new_goal.value} listening on '
+            f'{self.resolve_topic_name(cfg.prediction_topic)}')
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _make_backend(self, cfg: ExecutorNodeConfig) -> MotionBackend:
+        if cfg.backend == 'moveit':
+            from robot_r1_ros.motion.moveit_backend import MoveItBackend
+            backend = MoveItBackend(cfg.moveit)
+            if not cfg.execution.dry_run:
+                backend.connect()   # fail at start-up, not at the first prediction
+            return backend
+        from robot_r1_ros.motion.direct import DirectBackend
+        self._traj_pub = self.create_publisher(JointTrajectory, cfg.arm_trajectory_topic, 10)
+        if cfg.gripper_command_topic:
+            self._grip_pub = self.create_publisher(Float64, cfg.gripper_command_topic, 10)
+        backend = DirectBackend(cfg.direct, self._send_trajectory, self._send_gripper)
+        backend.kinematics  # noqa: B018  (build the IK model now, not during the first goal)
+        return backend
+
+    def now_s(self) -> float:
+        """Node clock (sim time when use_sim_time is set) in seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _send_trajectory(self, traj: JointTrajectoryData) -> None:
+        self._traj_pub.publish(trajectory_msg(traj))
+
+    def _send_gripper(self, cmd: GripperCommandData) -> None:
+        if self._grip_pub is not None:
+            self._grip_pub.publish(Float64(data=float(cmd.width_m)))
+
+    def _publish_state(self, snap: ExecutorSnapshot) -> None:
+        if not hasattr(self, '_state_pub'):
+            return
+        msg = ExecutorState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.cfg.execution.validation.base_frame
+        msg.state = int(snap.state)
+        sec = math.floor(snap.goal_stamp_s)
+        msg.goal_stamp.sec, msg.goal_stamp.nanosec = int(sec), int(
+            round((snap.goal_stamp_s - sec) * 1e9)) % 1_000_000_000
+        if all(math.isfinite(v) for v in snap.target_xyz_base_m):
+            (msg.target_position.x, msg.target_position.y,
+             msg.target_position.z) = snap.target_xyz_base_m
+        msg.reason = snap.reason
+        msg.backend = self.backend.name
+        msg.dry_run = self.cfg.execution.dry_run
+        msg.received_count, msg.executed_count = snap.received, snap.executed
+        msg.rejected_count = snap.rejected
+        self._state_pub.publish(msg)
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        # Freshness is judged by receive time on this node's clock: a driver's stamps may use
+        # another clock (sim time) than this node.
+        pos = {n: float(p) for n, p in zip(msg.name, msg.position)}
+        vel = ({n: float(v) for n, v in zip(msg.name, msg.velocity)}
+               if len(msg.velocity) == len(msg.name) else {})
+        self.backend.update_joint_state(JointStateSample(pos, vel, self.now_s()))
+
+    def _on_prediction(self, msg: KeypointPrediction) -> None:
+        pred = prediction_input(msg)
+        rejection = self.executor_logic.submit(pred, self.now_s())
+        if rejection is None:
+            logic = self.executor_logic
+            log = self.get_logger().warning if logic.state.name == 'FAILED' else \
+                self.get_logger().info
+            log(f'accepted keypoint [{pred.xyz_base_m[0]:.3f}, {pred.xyz_base_m[1]:.3f}, '
+                f'{pred.xyz_base_m[2]:.3f}] gripper '
+                f'{"open" if pred.gripper_command == KeypointPrediction.GRIPPER_OPEN else "closed"}'
+                f' -> {logic.state.name.lower()}' + (f': {logic.reason}' if logic.reason else ''))
+        else:
+            counts = self.executor_logic.rejections.nonzero()
+            self.get_logger().warning(f'rejected prediction: {rejection} (rejections so far: '
+                                      f'{counts})')
+
+    def _on_control(self) -> None:
+        before = self.executor_logic.state
+        self.executor_logic.tick(self.now_s())
+        after = self.executor_logic.state
+        if after is not before:
+            snap = self.executor_logic.snapshot()
+            log = self.get_logger().warning if snap.reason else self.get_logger().info
+            log(f'goal {after.name.lower()}' + (f': {snap.reason}' if snap.reason else ''))
+
+    def _on_state_timer(self) -> None:
+        self._publish_state(self.executor_logic.snapshot())
+
+    def _on_stop(self, request: Trigger.Request, response: Trigger.Response
+                 ) -> Trigger.Response:
+        self.executor_logic.stop(self.now_s())
+        self.get_logger().warning('stop: arm held; predictions are rejected until ~/resume')
+        response.success, response.message = True, 'arm held; call ~/resume to continue'
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response
+                   ) -> Trigger.Response:
+        self.executor_logic.resume()
+        self.get_logger().info('resume: accepting predictions again')
+        response.success, response.message = True, 'accepting predictions'
+        return response
+
+    def destroy_node(self) -> None:
+        self.backend.close()
+        super().destroy_node()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ros2 run robot_r1_ros executor_node`` (ROS arguments accepted)."""
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    args = list(sys.argv if argv is None else ['executor_node', *argv])
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = ExecutorNode()
+        except (ConfigError, MotionError) as exc:
+            sys.stderr.write(f'executor_node: {exc}\n')
+            return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
