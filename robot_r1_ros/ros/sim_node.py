@@ -2,8 +2,10 @@
 
 Steps the physics in real time and looks like a ros2_control Franka from outside.
 
-Publishes (stamps are **sim time**; the node also publishes ``/clock``, so other nodes run with
-``use_sim_time:=true``; sim time starts at 0 and never jumps back, also across resets):
+Publishes (stamps are **sim time**, also on ``/clock``; run other nodes with
+``use_sim_time:=true`` for exact agreement.  Sim time starts at the wall-clock time of start-up
+(``clock_epoch: wall``, so nodes on wall time see current stamps while the real-time factor is
+1) or at 0 (``clock_epoch: zero``), and never jumps back, also across resets):
   - ``/camera/image_raw`` (sensor_msgs/Image, rgb8, sensor-data QoS) and
     ``/camera/camera_info`` (sensor_msgs/CameraInfo, same stamp and QoS), frame
     ``front_cam_optical_frame``, at ``camera_rate_hz``
@@ -65,6 +67,7 @@ DEFAULTS: dict[str, object] = {
     'publish_clock': True,
     'real_time_factor': 1.0,          # sim seconds per wall second
     'max_catch_up_s': 0.1,            # beyond this lag the sim slows down instead of bursting
+    'clock_epoch': 'wall',            # sim time starts at: 'wall' (wall clock at start-up) | 'zero'
 }
 
 JOINT_TRAJECTORY_TOPIC = '/panda_arm_controller/joint_trajectory'
@@ -162,7 +165,11 @@ class SimNode(Node):
         self.create_subscription(Float64, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
         self._make_reset_service()
 
-        self._time_offset_s = 0.0          # keeps published sim time monotonic across resets
+        epoch = str(p['clock_epoch'])
+        if epoch not in ('wall', 'zero'):
+            raise ValueError(f"parameter clock_epoch must be 'wall' or 'zero', got {epoch!r}")
+        # Offset of the published sim time; grows at every reset so time never jumps back.
+        self._time_offset_s = time.time() if epoch == 'wall' else 0.0
         self._trajectory = None
         self.task = None
         self.episode = None

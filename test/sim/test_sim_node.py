@@ -4,6 +4,7 @@ running, and the reset service switches tasks."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -74,6 +75,7 @@ def test_sim_node_end_to_end(spawn, rclpy_node):
     # Sim-time stamps increase.
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in got['joints']]
     assert all(b > a for a, b in zip(stamps, stamps[1:]))
+    assert abs(stamps[-1] - time.time()) < 10.0     # clock_epoch 'wall' (the default)
 
     def current_q():
         m = got['joints'][-1]

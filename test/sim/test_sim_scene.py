@@ -138,3 +138,10 @@ def test_ik_errors():
         solve_ik(None, [0.5, 0.0, 0.2], [0, 0, 0, 0])
     with pytest.raises(TypeError):
         solve_ik('panda', [0.5, 0.0, 0.2])
+
+
+def test_config_file_matches_built_in_defaults():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / 'config' / 'sim.yaml'
+    assert SceneConfig.from_yaml(path) == SceneConfig()
