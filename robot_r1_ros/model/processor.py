@@ -107,8 +107,9 @@ def load_processor(model_id: str, *, model_type: str = 'qwen2_5_vl', min_pixels:
                 f'usable here); supported: {", ".join(sorted(IMAGE_ONLY_PROCESSORS))}', model_id)
     try:
         processor = cls.from_pretrained(model_id, **kwargs)
-    except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
-        raise ModelLoadError(f'cannot load the processor of {model_id!r}: {exc}', model_id) from exc
+    except Exception as exc:  # noqa: BLE001  (any failure here means: no processor)
+        raise ModelLoadError(f'cannot load the processor of {model_id!r}: '
+                             f'{type(exc).__name__}: {exc}', model_id) from exc
     if not hasattr(processor, 'image_processor') or not hasattr(processor, 'tokenizer'):
         # AutoProcessor returns a bare tokenizer when the processor class is unknown to it.
         raise ModelLoadError(

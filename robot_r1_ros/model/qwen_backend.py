@@ -233,8 +233,8 @@ class QwenReasoner(Reasoner):
             model = AutoModelForImageTextToText.from_pretrained(self.path, **load_kwargs)
         except RobotR1Error:
             raise
-        except (OSError, ValueError, ImportError, RuntimeError, KeyError) as exc:
-            raise ModelLoadError(f'cannot load {config.model_id!r}: {exc}',
+        except Exception as exc:  # noqa: BLE001  (safetensors, CUDA OOM, ... all mean: not loaded)
+            raise ModelLoadError(f'cannot load {config.model_id!r}: {type(exc).__name__}: {exc}',
                                  config.model_id) from exc
         if 'device_map' not in load_kwargs:
             model = model.to(self.device)

@@ -66,9 +66,9 @@ class GenerationOptions:
 
     Attributes:
         max_new_tokens: Hard cap on generated tokens (reasoning + answer + end token).
-        think_budget_tokens: Constrained decoding: reasoning tokens after which
-            ``</think><answer>`` is forced. Shrunk when ``max_new_tokens`` could not hold the
-            reasoning plus the longest answer.
+        think_budget_tokens: Constrained decoding: reasoning tokens (counted after the token
+            that completes ``<think>``) after which ``</think><answer>`` is forced. Shrunk when
+            ``max_new_tokens`` could not hold the reasoning plus the longest answer.
         constrained: Enforce ``<think>..</think><answer>ANSWER</answer>`` with ANSWER from
             ``core.parsing.answer_regex(kind)``, so every completion parses.
         do_sample: Sample (True) or greedy (False).
@@ -449,13 +449,14 @@ class Reasoner(abc.ABC):
         """Start a prediction in a worker thread and iterate over its text deltas."""
         return PredictionStream(self, request, cancel)
 
-    def warmup(self) -> None:
-        """Pay first-call costs (allocations, caches) with a small dummy prediction."""
+    def warmup(self) -> ReasonerOutput:
+        """Pay first-call costs (allocations, the constraint's token table and answer masks)
+        with a small open-keypoint prediction: the default options, a 4-token reasoning."""
         image = np.zeros((56, 56, 3), np.uint8)
         meta = prompts.PromptMetadata(current_xyz_env_m=(0.0, 0.0, 0.0))
-        self.predict(ReasonerRequest(image, TaskKind.OPEN_KEYPOINT, 'warm up', meta,
-                                     generation=self.defaults.replace(max_new_tokens=8,
-                                                                      think_budget_tokens=0)))
+        gen = self.defaults.replace(think_budget_tokens=min(4, self.defaults.think_budget_tokens))
+        return self.predict(ReasonerRequest(image, TaskKind.OPEN_KEYPOINT, 'warm up', meta,
+                                            generation=gen, request_id='warmup'))
 
     def describe(self) -> dict[str, Any]:
         """Facts for logs and diagnostics (model id, backend, device, dtype...)."""

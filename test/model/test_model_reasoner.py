@@ -171,3 +171,9 @@ def test_config_mapping_with_flat_generation_keys(tiny_checkpoint):
     assert config.generation.think_budget_tokens == 5
     reasoner = load_reasoner(config)
     assert reasoner.defaults.think_budget_tokens == 5
+
+
+def test_warmup_runs_a_constrained_prediction(tiny_reasoner):
+    out = tiny_reasoner.warmup()
+    assert out.ok and out.request_id == 'warmup' and out.kind is TaskKind.OPEN_KEYPOINT
+    assert tiny_reasoner.constraints.grammar(TaskKind.OPEN_KEYPOINT).cache_size() > 0
