@@ -154,6 +154,26 @@ def _safe(name: str, completions: Any) -> tuple[list[Any], int] | None:
     return items, len(items)
 
 
+def _never_raise(func: RewardFunc) -> RewardFunc:
+    """Keep a reward's promise not to raise, whatever objects a caller passes.
+
+    Anything unexpected is logged (once per message) and scores 0.0 for every completion.
+    """
+    @functools.wraps(func)
+    def wrapper(completions: Any, **kwargs: Any) -> list[float | None]:
+        try:
+            return func(completions, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the reward contract is "never raise"
+            _warn_once(f'{func.__name__} failed on its input ({type(exc).__name__}: {exc}); '
+                       'scoring 0.0')
+            try:
+                return [0.0] * len(completions)
+            except Exception:  # noqa: BLE001
+                return []
+    return wrapper
+
+
+@_never_raise
 def think_format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """1.0 for ``<think>...</think><answer>...</answer>`` (tags only), else 0.0.
 
@@ -168,6 +188,7 @@ def think_format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float
     return [1.0 if _parsed(c)[0] else 0.0 for c in items]
 
 
+@_never_raise
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """1.0 if the tags are right and the answer follows the task's grammar, else 0.0.
 
@@ -197,6 +218,7 @@ def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | Non
     return out
 
 
+@_never_raise
 def choice_accuracy_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """Exact match of the chosen option letter with ``answer_letter`` (multiple-choice tasks).
 
@@ -224,6 +246,7 @@ def choice_accuracy_reward(completions: Sequence[Any], **kwargs: Any) -> list[fl
     return out
 
 
+@_never_raise
 def position_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """``clip(1 - L1, 0, 1)``, L1 in metres between the answer and ``target_xyz_env_m``.
 
@@ -255,6 +278,7 @@ def position_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | N
     return out
 
 
+@_never_raise
 def gripper_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """1.0 if the answer's gripper word equals ``target_gripper`` (open task), else 0.0.
 

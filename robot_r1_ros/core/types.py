@@ -98,6 +98,8 @@ def as_floats(values: Any, length: int | None, name: str) -> tuple[float, ...]:
     Raises:
         BadInputError: Wrong length, non-numeric or non-finite values.
     """
+    if isinstance(values, (str, bytes)):
+        raise BadInputError(f'{name} must be a sequence of numbers, got {values!r}')
     try:
         out = tuple(float(v) for v in values)
     except (TypeError, ValueError):

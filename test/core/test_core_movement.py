@@ -116,3 +116,15 @@ def test_adjacent_movements_is_seeded():
     assert a == b
     with pytest.raises(BadInputError, match='integers'):
         adjacent_movements((0, 0, 5), np.random.default_rng(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(st.sampled_from(
+    ['move', 'slightly', 'up', 'down', 'left', 'right', 'forward', 'backward', 'front', ',',
+     'and', ' ', '.', 'stay in place', 'x']), max_size=12).map(' '.join)))
+def test_parse_movement_raises_only_answer_format_error(text):
+    try:
+        parts = parse_movement(text)
+    except AnswerFormatError:
+        return
+    assert len(parts) == 3 and all(-2 <= p <= 2 for p in parts)

@@ -156,9 +156,32 @@ def test_every_reward_returns_unit_interval_or_none(rows):
             assert value is None or (isinstance(value, float) and 0.0 <= value <= 1.0)
 
 
+class _Exploding:
+    """A column value whose iteration fails with an unexpected error."""
+
+    def __iter__(self):
+        raise RuntimeError('boom')
+
+    def __len__(self):
+        return 1
+
+
+def test_rewards_never_raise_on_hostile_columns():
+    for func in REWARDS.values():
+        out = func([MCQ], task_kind=_Exploding(), answer_letter=_Exploding(),
+                   target_xyz_env_m=_Exploding(), target_gripper=_Exploding())
+        assert len(out) == 1 and (out[0] is None or 0.0 <= out[0] <= 1.0)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.one_of(st.none(), st.integers(), st.text(max_size=5)))
 def test_rewards_survive_non_list_completions(completions):
     for func in REWARDS.values():
         out = func(completions)
         assert isinstance(out, list)
+
+
+def test_docstring_examples_run():
+    import doctest
+    result = doctest.testmod(rewards)
+    assert result.attempted >= 5 and result.failed == 0
