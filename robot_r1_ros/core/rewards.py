@@ -4,16 +4,12 @@
 ``[{'role': 'assistant', 'content': '...'}]``. Every other keyword is a dataset column with one
 value per completion (TRL repeats each prompt's row for its generations).
 
-Ground-truth columns (written by ``QASample.reward_columns()``):
+Ground-truth columns (written by ``QASample.reward_columns()``; one value per completion):
 
-================== =========================== ==============================================
-column             type                        meaning
-================== =========================== ==============================================
-``task_kind``      str (``TaskKind`` value)    which task the prompt asked
-``answer_letter``  str ``'A'``..``'D'`` / None the correct option (multiple-choice tasks)
-``target_xyz_env_m`` list of 3 floats / None   the next keypoint, env frame, metres (open task)
-``target_gripper`` ``'open'``/``'closed'``/None gripper state at the next keypoint (open task)
-================== =========================== ==============================================
+- ``task_kind`` (str, a ``TaskKind`` value): which task the prompt asked;
+- ``answer_letter`` (``'A'``..``'D'`` or None): the correct option of a multiple-choice task;
+- ``target_xyz_env_m`` (3 floats or None): the next keypoint, env frame, metres (open task);
+- ``target_gripper`` (``'open'``/``'closed'`` or None): gripper state there (open task).
 
 Rewards (registry names in :data:`REWARDS`):
 
