@@ -817,7 +817,7 @@ class ReasoningNode(LifecycleNode):
         if 'end_to_end' in stats['stages_ms'] and stats['stages_ms']['end_to_end']:
             values['last_latency_ms'] = values['end_to_end_ms_last']
         if self._load_error:
-            level, message = DiagnosticStatus.ERROR, f'model not loaded: {self._load_error}'
+            level, message = DiagnosticStatus.ERROR, f'configure failed: {self._load_error}'
         elif not loaded:
             level, message = DiagnosticStatus.WARN, 'unconfigured'
         elif not active:
