@@ -7,6 +7,7 @@ published trajectories and the measured TCP.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -190,3 +191,13 @@ def test_executor_bad_parameter_exits_with_the_parameter_name(spawn):
     child.popen.wait(30)
     assert child.popen.returncode == 2
     assert 'direct.velocity_scale' in child.output()
+
+
+def test_executor_moveit_backend_without_moveit_py_exits_with_a_hint(spawn):
+    require_ros_interfaces()
+    if importlib.util.find_spec('moveit') is not None:
+        pytest.skip('moveit_py is installed: the node would really connect')
+    child = spawn(NODE, *_executor_args('backend:=moveit'))
+    child.popen.wait(30)
+    assert child.popen.returncode == 2
+    assert 'needs moveit_py' in child.output()
