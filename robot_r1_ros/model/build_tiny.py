@@ -184,16 +184,20 @@ def corpus(seed: int = 0, n_per_kind: int = 60) -> Iterator[str]:
 def recipe_hash(seed: int) -> str:
     """Hash of everything that determines the output: this file, core's prompt/grammar source,
     the seed and the library versions."""
-    import tokenizers
-    import torch
-    import transformers
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:  # no import: keeps `--if-missing` no-ops fast
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return '?'
 
     h = hashlib.sha256()
     for path in (Path(__file__), REPO_ROOT / 'robot_r1_ros' / 'core' / 'prompts.py',
                  REPO_ROOT / 'robot_r1_ros' / 'core' / 'parsing.py'):
         h.update(path.read_bytes() if path.exists() else b'')
-    h.update(f'{RECIPE_VERSION}|{seed}|{torch.__version__}|{transformers.__version__}|'
-             f'{tokenizers.__version__}'.encode())
+    versions = '|'.join(installed(n) for n in ('torch', 'transformers', 'tokenizers'))
+    h.update(f'{RECIPE_VERSION}|{seed}|{versions}'.encode())
     return h.hexdigest()
 
 
@@ -342,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_missing and is_up_to_date(args.out, args.seed):
         print(f'tiny checkpoint up to date: {args.out}')
         return 0
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()  # a one-line CLI: no "Writing model shards" bar
     out = build(args.out, args.seed)
     size = sum(p.stat().st_size for p in out.iterdir())
     print(f'built {out} ({size / 1e6:.2f} MB) in {time.perf_counter() - t0:.1f} s')

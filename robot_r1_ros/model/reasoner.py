@@ -704,13 +704,19 @@ class ReasonerConfig:
             ConfigError: Unknown keys or bad values.
         """
         flat = dict(values)
-        gen = dict(flat.pop('generation', None) or {})
+        nested = flat.pop('generation', None)
+        base = nested if isinstance(nested, GenerationOptions) else None
+        gen = {} if base is not None else dict(nested or {})
         for key in list(flat):
             for prefix in ('generation.', 'generation_'):
                 if key.startswith(prefix):
                     gen[key[len(prefix):]] = flat.pop(key)
         kwargs = _checked_fields(cls, flat, '')
-        kwargs['generation'] = GenerationOptions.from_mapping(gen)
+        if base is not None:
+            _checked_fields(GenerationOptions, gen, 'generation')
+            kwargs['generation'] = base.replace(**gen)
+        else:
+            kwargs['generation'] = GenerationOptions.from_mapping(gen)
         return cls(**kwargs)
 
 

@@ -177,3 +177,51 @@ def test_warmup_runs_a_constrained_prediction(tiny_reasoner):
     out = tiny_reasoner.warmup()
     assert out.ok and out.request_id == 'warmup' and out.kind is TaskKind.OPEN_KEYPOINT
     assert tiny_reasoner.constraints.grammar(TaskKind.OPEN_KEYPOINT).cache_size() > 0
+
+
+def _hub_legacy_config(nested: dict) -> dict:
+    """The tiny config.json rewritten in the flat layout of Qwen/Qwen2.5-VL-7B-Instruct's
+    config.json (transformers 4.x: text fields at the top, ``rope_scaling`` of type mrope)."""
+    text = nested['text_config']
+    vision = {k: v for k, v in nested['vision_config'].items()
+              if k not in ('model_type', 'rope_parameters', 'in_channels', 'initializer_range')}
+    vision['spatial_patch_size'] = vision['patch_size']
+    rope = text['rope_parameters']
+    return {
+        'architectures': ['Qwen2_5_VLForConditionalGeneration'], 'attention_dropout': 0.0,
+        'bos_token_id': text['bos_token_id'], 'eos_token_id': text['eos_token_id'],
+        'vision_start_token_id': nested['vision_start_token_id'],
+        'vision_end_token_id': nested['vision_end_token_id'],
+        'vision_token_id': nested['vision_start_token_id'] + 2,
+        'image_token_id': nested['image_token_id'], 'video_token_id': nested['video_token_id'],
+        'hidden_act': 'silu', 'hidden_size': text['hidden_size'], 'initializer_range': 0.02,
+        'intermediate_size': text['intermediate_size'],
+        'max_position_embeddings': text['max_position_embeddings'], 'max_window_layers': 28,
+        'model_type': 'qwen2_5_vl', 'num_attention_heads': text['num_attention_heads'],
+        'num_hidden_layers': text['num_hidden_layers'],
+        'num_key_value_heads': text['num_key_value_heads'], 'rms_norm_eps': 1e-06,
+        'rope_theta': rope['rope_theta'], 'sliding_window': 32768, 'tie_word_embeddings': False,
+        'torch_dtype': 'float32', 'transformers_version': '4.41.2', 'use_cache': True,
+        'use_sliding_window': False, 'vision_config': vision,
+        'rope_scaling': {'type': 'mrope', 'mrope_section': rope['mrope_section']},
+        'vocab_size': text['vocab_size'],
+    }
+
+
+def test_hub_7b_config_layout_loads_the_same_model(tiny_checkpoint, tiny_reasoner, make_request,
+                                                   tmp_path):
+    """The 7B's files use the flat transformers-4 config; the same weights under such a config
+    load through the same path and give the same greedy completion."""
+    import json
+    import shutil
+
+    folder = tmp_path / 'hub-layout'
+    shutil.copytree(tiny_checkpoint, folder)
+    nested = json.loads((tiny_checkpoint / 'config.json').read_text())
+    (folder / 'config.json').write_text(json.dumps(_hub_legacy_config(nested), indent=2))
+    legacy = load_reasoner({'model_id': str(folder), 'device': 'cpu',
+                            'max_pixels': 112 * 112,
+                            'generation': tiny_reasoner.defaults})
+    req = make_request(TaskKind.OPEN_KEYPOINT)
+    assert legacy.predict(req).completion == tiny_reasoner.predict(req).completion
+    legacy.close()
