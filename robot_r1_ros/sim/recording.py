@@ -296,14 +296,24 @@ class EpisodeData:
     success: bool | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
-    def gripper_open_at(self, t_ns: int, open_threshold_m: float = 0.039) -> bool:
-        """Gripper state at time ``t_ns``: the last command if recorded, else measured width."""
+    def gripper_open_at(self, t_ns: int, open_threshold_m: float = 0.039,
+                        measured_open_fraction: float = 0.9) -> bool:
+        """Gripper state at time ``t_ns``.
+
+        With recorded commands: the last command before ``t_ns`` is open when wider than
+        ``open_threshold_m``.  Otherwise the measured finger width: open when at least
+        ``measured_open_fraction`` of the widest opening seen in the episode (a gripper closed
+        on a 4 cm cube still measures ~0.04 m, so a fixed half-width threshold would fail).
+        """
         if len(self.gripper_command_stamps_ns):
             i = int(np.searchsorted(self.gripper_command_stamps_ns, t_ns, side='right')) - 1
             return bool(self.gripper_command_m[max(i, 0)] > open_threshold_m)
+        widths = self.gripper_width_m
+        if not np.any(np.isfinite(widths)):
+            return True                      # no gripper information at all: assume open
         i = int(np.clip(np.searchsorted(self.joint_stamps_ns, t_ns), 0,
                         len(self.joint_stamps_ns) - 1))
-        return bool(self.gripper_width_m[i] > open_threshold_m)
+        return bool(widths[i] >= measured_open_fraction * np.nanmax(widths))
 
     def joint_index_at(self, t_ns: int) -> int:
         """Index of the joint sample nearest to ``t_ns``."""

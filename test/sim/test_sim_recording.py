@@ -115,3 +115,23 @@ def test_record_cli_is_resumable(tmp_path, capsys):
 def test_record_cli_rejects_unknown_task(tmp_path, capsys):
     assert record.main(['--task', 'juggle', '--out', str(tmp_path)]) == 2
     assert 'unknown task' in capsys.readouterr().err
+
+
+def test_gripper_state_from_commands_or_measured_width(scene, tmp_path):
+    """pick_lift closes on the cube: the command says closed at once, and a bag without the
+    command topic falls back to the measured finger width (closed on a cube = ~0.04 m)."""
+    task = make_task('pick_lift')
+    episode = task.reset(scene, 2)
+    path = tmp_path / 'lift'
+    with BagRecorder(path, scene.camera, episode.instruction, camera_hz=2.0) as rec:
+        rec.start(scene)
+        result = run_expert(scene, task, episode, on_step=rec.on_step)
+        rec.finish(scene, result.success)
+    data = read_episode(path)
+    t_end = int(data.joint_stamps_ns[-1])
+    t_start = int(data.joint_stamps_ns[0])
+    assert data.gripper_open_at(t_start) and not data.gripper_open_at(t_end)
+    assert 0.03 < data.gripper_width_m[-1] < 0.045
+    data.gripper_command_stamps_ns = np.array([], np.int64)     # as if not recorded
+    data.gripper_command_m = np.array([])
+    assert data.gripper_open_at(t_start) and not data.gripper_open_at(t_end)
