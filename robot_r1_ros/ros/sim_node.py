@@ -67,7 +67,7 @@ DEFAULTS: dict[str, object] = {
     'publish_clock': True,
     'real_time_factor': 1.0,          # sim seconds per wall second
     'max_catch_up_s': 0.1,            # beyond this lag the sim slows down instead of bursting
-    'clock_epoch': 'wall',            # sim time starts at: 'wall' (wall clock at start-up) | 'zero'
+    'clock_epoch': 'wall',            # sim time starts at 'wall' (start-up wall time) or 'zero'
 }
 
 JOINT_TRAJECTORY_TOPIC = '/panda_arm_controller/joint_trajectory'
@@ -366,7 +366,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> int:
-    """Entry point (``ros2 run robot_r1_ros sim_node``, ``python -m robot_r1_ros.ros.sim_node``)."""
+    """Entry point (`ros2 run robot_r1_ros sim_node`, `python -m robot_r1_ros.ros.sim_node`)."""
     rclpy.init(args=args)
     node = None
     try:

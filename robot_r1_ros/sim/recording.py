@@ -49,7 +49,7 @@ from rosbags.interfaces import QosTime
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 
-from robot_r1_ros.sim.scene import (FINGER_JOINTS, JOINT_NAMES, CameraModel, PandaScene)
+from robot_r1_ros.sim.scene import FINGER_JOINTS, CameraModel, PandaScene
 
 _LOG = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ WRIST_CAMERA = 'wrist_cam'
 
 _KP = (4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0)   # Menagerie Panda servo gains
 _TAU_MAX = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)             # Panda torque limits, N m
-_HAND_MOUNT_QUAT = (0.92387953, 0.0, 0.0, -0.38268343)            # -45 deg about z, as on the robot
+_HAND_MOUNT_QUAT = (0.92387953, 0.0, 0.0, -0.38268343)  # -45 deg about z, as on the robot
 
 DEFAULT_CUBES: dict[str, tuple[float, float, float, float]] = {
     'red': (0.85, 0.15, 0.15, 1.0),
