@@ -96,6 +96,83 @@ class _TimedProcessor:
         self.cls.__call__ = self.original
 
 
+def _synthetic_tokenizer(vocab_size: int, seed: int = 0):
+    """A byte-level tokenizer with ``vocab_size`` token texts shaped like Qwen's (words with and
+    without a leading space, digits, punctuation runs, tag pieces), for timing the constraint
+    at the real vocabulary size; its merges are irrelevant to the constraint."""
+    import random
+
+    from tokenizers import pre_tokenizers
+    from transformers import Qwen2Tokenizer
+
+    from robot_r1_ros.model.build_tiny import QWEN_ADDED_TOKENS
+
+    rng = random.Random(seed)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    pieces = ['<', '</', '>', '><', '<think', 'think', 'answer', '[[', ']]', '[', ']', ', ',
+              'open', 'closed', ' open', ' closed', '.', '-', ',', '></', ']</']
+    letters, punct = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', '.,;:!?()[]{}<>/-_'
+    while len(vocab) < vocab_size - len(QWEN_ADDED_TOKENS):
+        r = rng.random()
+        if pieces:
+            text = pieces.pop()
+        elif r < 0.75:
+            text = ('Ġ' if rng.random() < 0.6 else '') + ''.join(
+                rng.choice(letters) for _ in range(rng.randint(2, 9)))
+        elif r < 0.85:
+            text = ''.join(rng.choice(punct) for _ in range(rng.randint(1, 3)))
+        else:
+            text = ''.join(rng.choice('0123456789') for _ in range(rng.randint(1, 3)))
+        text = text.replace(' ', 'Ġ')
+        vocab.setdefault(text, len(vocab))
+    tok = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, bos_token=None,
+                         eos_token='<|endoftext|>', pad_token='<|endoftext|>')
+    tok.add_special_tokens({'additional_special_tokens': [t for t, _ in QWEN_ADDED_TOKENS]})
+    return tok
+
+
+def bench_constraint_at_vocab(vocab_size: int, budget: int, runs: int) -> dict:
+    """Constraint cost per token at a Qwen-sized vocabulary, driven by random logits (no model):
+    token-table build time, cold (first generation: mask cache empty) and warm ms/token."""
+    import torch
+
+    from robot_r1_ros.core.types import TaskKind
+    from robot_r1_ros.model.constrained import ConstraintFactory
+
+    tok = _synthetic_tokenizer(vocab_size - 64)
+    eos = [tok.convert_tokens_to_ids('<|im_end|>')]
+    t0 = time.perf_counter()
+    factory = ConstraintFactory(tok, vocab_size, eos)
+    factory.grammar(TaskKind.OPEN_KEYPOINT)
+    setup_s = time.perf_counter() - t0
+    gen = torch.Generator().manual_seed(0)
+    per_run = []
+    for _ in range(runs):
+        proc = factory.processor(TaskKind.OPEN_KEYPOINT, budget, budget + 80)
+        ids = torch.zeros((1, 1), dtype=torch.long)
+        spent, steps = 0.0, 0
+        for _ in range(budget + 80):
+            scores = torch.randn((1, vocab_size), generator=gen)
+            t0 = time.perf_counter()
+            masked = proc(ids, scores)
+            spent += time.perf_counter() - t0
+            steps += 1
+            gumbel = -torch.log(-torch.log(torch.rand((1, vocab_size), generator=gen)))
+            nxt = int(torch.argmax(masked + gumbel))
+            if nxt in eos:
+                break
+            ids = torch.cat([ids, torch.tensor([[nxt]])], 1)
+        per_run.append((spent / steps, steps))
+    text = tok.decode(ids[0, 1:].tolist())
+    return {'vocab_size': vocab_size, 'setup_s': round(setup_s, 3),
+            'cold_ms_per_token': _ms(per_run[0][0]),
+            'warm_ms_per_token': _ms(statistics.median(r[0] for r in per_run[1:])),
+            'steps_per_generation': statistics.median(r[1] for r in per_run),
+            'mask_states_cached': factory.grammar(TaskKind.OPEN_KEYPOINT).cache_size(),
+            'last_completion_tail': text[-60:]}
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
 
@@ -184,6 +261,9 @@ def run(args: argparse.Namespace) -> dict:
     results['streaming_overhead_ms_per_token'] = _ms(statistics.median(streamed)
                                                      - statistics.median(plain))
     reasoner.close()
+    if args.vocab:
+        results['constraint_at_vocab'] = bench_constraint_at_vocab(args.vocab, args.budget,
+                                                                   runs=max(3, args.calls // 2))
     return results
 
 
@@ -210,6 +290,13 @@ def print_table(results: dict) -> None:
               f"{c['tokens_per_s']:>8.0f}{c['constraint_ms_per_token']:>12.3f}")
     print(f"streaming (on_text) overhead: {results['streaming_overhead_ms_per_token']:.3f} "
           'ms/token')
+    big = results.get('constraint_at_vocab')
+    if big:
+        print(f"constraint at a {big['vocab_size']}-token vocabulary (synthetic token texts, "
+              f"random logits): setup {big['setup_s']:.2f} s, cold "
+              f"{big['cold_ms_per_token']:.3f} ms/token, warm {big['warm_ms_per_token']:.3f} "
+              f"ms/token, {big['steps_per_generation']:.0f} steps, "
+              f"{big['mask_states_cached']} cached states")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--calls', type=int, default=20, help='calls per case')
     parser.add_argument('--budget', type=int, default=64, help='reasoning-token budget')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    parser.add_argument('--vocab', type=int, default=152064,
+                        help='also time the constraint alone at this vocabulary size '
+                             '(Qwen2.5-VL: 152064); 0 to skip')
     parser.add_argument('--out', type=Path, default=REPO / 'bench' / 'results' / 'model.json')
     args = parser.parse_args(argv)
     results = run(args)

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForImageTextToText, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
@@ -408,8 +407,3 @@ class QwenReasoner(Reasoner):
             self.model = None  # type: ignore[assignment]
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-
-
-def image_from_pil(image: Any) -> np.ndarray:
-    """An HxWx3 uint8 RGB array from a PIL image (any mode)."""
-    return np.asarray(image.convert('RGB'), dtype=np.uint8)
