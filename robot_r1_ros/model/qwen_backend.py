@@ -180,7 +180,7 @@ class QwenReasoner(Reasoner):
         local = Path(self.path).is_dir()
         if local:
             check_checkpoint_folder(Path(self.path))
-        elif _looks_like_path(self.path) or config.local_files_only:
+        elif _looks_like_path(self.path):
             hint = ''
             if 'tiny' in self.path:
                 hint = '; build it with: python -m robot_r1_ros.model.build_tiny'
