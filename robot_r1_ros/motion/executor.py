@@ -7,6 +7,8 @@ passes (``now_s``), the same one the prediction stamps use.
 States (``ExecutorState.STATE_*``): IDLE until the first goal or after a stop; MOVING while a goal
 executes; REACHED / FAILED when it ended; REJECTED when the last prediction was rejected while no
 goal was executing (a rejection during a motion is counted and logged but does not interrupt it).
+``goal_stamp_s`` / ``target`` are those of the goal being or last executed, or of the prediction
+just rejected (so a reasoning node waiting on its last prediction hears about it).
 """
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ class ExecutorSnapshot:
     state: ExecState
     reason: str
     goal_stamp_s: float
+    goal_stamp_ns: int | None
     target_xyz_base_m: tuple[float, float, float]
     received: int
     executed: int
@@ -102,6 +105,7 @@ class GoalExecutor:
         self.state = ExecState.IDLE
         self.reason = ''
         self.goal_stamp_s = 0.0
+        self.goal_stamp_ns: int | None = 0
         self.target = (math.nan, math.nan, math.nan)
         self.received = self.executed = self.superseded = self.failed = self.reached = 0
         self.stopped = False
@@ -110,7 +114,8 @@ class GoalExecutor:
     # -- queries ------------------------------------------------------------------------------
     def snapshot(self) -> ExecutorSnapshot:
         """Current state and counts."""
-        return ExecutorSnapshot(self.state, self.reason, self.goal_stamp_s, self.target,
+        return ExecutorSnapshot(self.state, self.reason, self.goal_stamp_s, self.goal_stamp_ns,
+                                self.target,
                                 self.received, self.executed, self.rejections.total,
                                 self.rejections.as_dict(), self.superseded, self.failed,
                                 self.reached)
@@ -139,7 +144,7 @@ class GoalExecutor:
         self.received += 1
         rejection = self.check(pred, now_s)
         if rejection is not None:
-            self._reject(rejection)
+            self._reject(rejection, pred)
             return rejection
         if self.busy and self.cfg.on_new_goal is NewGoalPolicy.WAIT:
             if self._pending is not None:
@@ -150,11 +155,17 @@ class GoalExecutor:
         self._execute(pred, now_s)
         return None
 
-    def _reject(self, rejection: Rejection) -> None:
+    def _reject(self, rejection: Rejection, pred: PredictionInput) -> None:
         self.rejections.add(rejection)
         _LOG.info('rejected prediction: %s', rejection)
         if not self.busy:
             self.state, self.reason = ExecState.REJECTED, str(rejection)
+            # Report on the rejected prediction: a reasoning node waiting for the outcome of
+            # its last prediction (trigger on_reached) matches it by this stamp.
+            if math.isfinite(pred.stamp_s):
+                self.goal_stamp_s, self.goal_stamp_ns = pred.stamp_s, pred.stamp_ns
+            xyz = tuple(float(v) for v in pred.xyz_base_m)
+            self.target = xyz if all(map(math.isfinite, xyz)) else (math.nan,) * 3
         self._changed()
 
     def _execute(self, pred: PredictionInput, now_s: float) -> None:
@@ -162,7 +173,8 @@ class GoalExecutor:
         gripper = (GripperState.OPEN if pred.gripper_command == self.cfg.gripper_open_value
                    else GripperState.CLOSED)
         goal = MotionGoal(pred.xyz_base_m, gripper, quat_wxyz=(w, x, y, z), stamp_s=pred.stamp_s)
-        self.goal_stamp_s, self.target = pred.stamp_s, goal.xyz_base_m
+        self.goal_stamp_s, self.goal_stamp_ns = pred.stamp_s, pred.stamp_ns
+        self.target = goal.xyz_base_m
         if self.cfg.dry_run:
             self.state, self.reason = ExecState.REACHED, 'dry run: validated, not executed'
             self._changed()
@@ -200,7 +212,7 @@ class GoalExecutor:
             # Validated again: time has passed (staleness) and the arm has moved (step length).
             rejection = self.check(pending, now_s)
             if rejection is not None:
-                self._reject(rejection)
+                self._reject(rejection, pending)
             else:
                 self._execute(pending, now_s)
 

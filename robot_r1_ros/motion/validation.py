@@ -102,6 +102,8 @@ class PredictionInput:
         quat_xyzw: ``pose.orientation`` (ROS order).
         gripper_command: ``gripper_command``.
         status_reason: ``status_reason`` (quoted in the rejection detail).
+        stamp_ns: ``header.stamp`` as integer nanoseconds (exact, for reporting it back), or
+            None.
     """
 
     status: int
@@ -111,6 +113,7 @@ class PredictionInput:
     quat_xyzw: tuple[float, float, float, float]
     gripper_command: int
     status_reason: str = ''
+    stamp_ns: int | None = None
 
 
 def _finite(values: Sequence[float]) -> bool:

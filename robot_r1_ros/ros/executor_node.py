@@ -70,7 +70,8 @@ def prediction_input(msg: KeypointPrediction) -> PredictionInput:
         status=int(msg.status), frame_id=msg.header.frame_id,
         stamp_s=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
         xyz_base_m=(p.x, p.y, p.z), quat_xyzw=(o.x, o.y, o.z, o.w),
-        gripper_command=int(msg.gripper_command), status_reason=msg.status_reason)
+        gripper_command=int(msg.gripper_command), status_reason=msg.status_reason,
+        stamp_ns=int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec))
 
 
 class ExecutorNode(Node):
@@ -133,6 +134,13 @@ class ExecutorNode(Node):
         if self._grip_pub is not None:
             self._grip_pub.publish(Float64(data=float(cmd.width_m)))
 
+    @staticmethod
+    def _goal_stamp_parts(snap: ExecutorSnapshot) -> tuple[int, int]:
+        if snap.goal_stamp_ns is not None:
+            return divmod(int(snap.goal_stamp_ns), 1_000_000_000)
+        sec = math.floor(snap.goal_stamp_s)
+        return int(sec), int(round((snap.goal_stamp_s - sec) * 1e9)) % 1_000_000_000
+
     def _publish_state(self, snap: ExecutorSnapshot) -> None:
         if not hasattr(self, '_state_pub'):
             return
@@ -140,9 +148,9 @@ class ExecutorNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.cfg.execution.validation.base_frame
         msg.state = int(snap.state)
-        sec = math.floor(snap.goal_stamp_s)
-        msg.goal_stamp.sec, msg.goal_stamp.nanosec = int(sec), int(
-            round((snap.goal_stamp_s - sec) * 1e9)) % 1_000_000_000
+        # The exact stamp of the prediction (the reasoning node compares sec/nanosec).
+        sec, nanosec = self._goal_stamp_parts(snap)
+        msg.goal_stamp.sec, msg.goal_stamp.nanosec = sec, nanosec
         if all(math.isfinite(v) for v in snap.target_xyz_base_m):
             (msg.target_position.x, msg.target_position.y,
              msg.target_position.z) = snap.target_xyz_base_m

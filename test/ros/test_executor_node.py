@@ -55,7 +55,8 @@ def test_executor_moves_to_ok_keypoint_then_gripper(rig):
     assert probe.last_state().state == probe.ES.STATE_IDLE
     assert probe.last_state().backend == 'direct'
     target = np.array([0.45, 0.10, 0.30])
-    probe.send(probe.prediction(target, gripper_open=False))
+    msg = probe.prediction(target, gripper_open=False)
+    probe.send(msg)
     assert probe.wait_state(lambda s: s.state == s.STATE_MOVING, 10.0), executor.output()[-3000:]
     assert probe.wait_state(lambda s: s.state == s.STATE_REACHED, 20.0), executor.output()[-3000:]
     err = float(np.linalg.norm(probe.tcp()[0] - target))
@@ -63,6 +64,9 @@ def test_executor_moves_to_ok_keypoint_then_gripper(rig):
     state = probe.last_state()
     assert (state.received_count, state.executed_count, state.rejected_count) == (1, 1, 0)
     assert math.isclose(state.target_position.x, 0.45, abs_tol=1e-9)
+    # The exact stamp of the prediction (the reasoning node's on_reached trigger matches it).
+    assert (state.goal_stamp.sec, state.goal_stamp.nanosec) == (msg.header.stamp.sec,
+                                                               msg.header.stamp.nanosec)
     # One trajectory, starting at the measured configuration, within the velocity limits.
     assert len(probe.trajectories) == 1
     traj = probe.trajectories[0]
@@ -91,6 +95,8 @@ def test_executor_rejects_unsafe_predictions(rig, case, code):
     state = probe.last_state()
     assert state.reason.startswith(code), state.reason
     assert (state.received_count, state.executed_count, state.rejected_count) == (1, 0, 1)
+    assert (state.goal_stamp.sec, state.goal_stamp.nanosec) == (msg.header.stamp.sec,
+                                                               msg.header.stamp.nanosec)
     probe.spin(1.0)
     assert probe.trajectories == [] and probe.gripper_cmds == []
     assert np.allclose(probe.arm_q(), q_before, atol=1e-9)
