@@ -173,17 +173,21 @@ class ReasoningNode(LifecycleNode):
         declare_parameters(self)
         self.config: ReasoningNodeConfig | None = None
         self.reasoner: Any = None
+        # One lock for the shared state; the worker waits on the condition for a trigger
+        # (new frame, executor report, action goal, rate-cap deadline) and callbacks notify it.
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._inputs = _Inputs()
         self._task = ''
         self._active = False
         self._busy = False
-        self._action_waiting = False
+        self._goal_active = False
         self._next_allowed_ns = 0
         self._consumed_seq = 0
         self._wait_goal_stamp: tuple[int, int] | None = None
         self._wait_since_ns = 0
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._action_jobs: collections.deque[_Job] = collections.deque()
+        self._stopping = False
         self._worker: threading.Thread | None = None
         self._current_job: _Job | None = None
         self._counts = dict.fromkeys(_COUNT_KEYS, 0)
@@ -245,12 +249,13 @@ class ReasoningNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start predicting (enables the lifecycle publishers)."""
         result = super().on_activate(state)
-        with self._lock:
+        with self._cond:
             self._active = True
             self._next_allowed_ns = 0
             self._wait_goal_stamp = None
             # The first prediction uses a frame that arrives after activation.
             self._consumed_seq = self._inputs.image_seq
+            self._cond.notify_all()
         self.get_logger().info('active: predicting')
         return result
 
@@ -352,7 +357,9 @@ class ReasoningNode(LifecycleNode):
             self._inputs = _Inputs()
 
     def _start_worker(self) -> None:
-        self._jobs = queue.Queue()
+        with self._cond:
+            self._stopping = False
+            self._action_jobs.clear()
         self._worker = threading.Thread(target=self._worker_loop, name='reasoning-worker',
                                         daemon=True)
         self._worker.start()
@@ -361,31 +368,30 @@ class ReasoningNode(LifecycleNode):
         worker = self._worker
         if worker is None:
             return
-        while True:  # queued jobs never start: end them as cancelled
-            try:
-                queued = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if queued is not None:
-                queued.cancel.set()
-                queued.status = CANCELLED
-                queued.done.set()
-        self._jobs.put(None)
+        with self._cond:
+            self._stopping = True
+            queued = list(self._action_jobs)
+            self._action_jobs.clear()
+            if self._current_job is not None:
+                self._current_job.cancel.set()
+            self._cond.notify_all()
+        for job in queued:  # goals that never started end as cancelled
+            job.cancel.set()
+            job.status = CANCELLED
+            job.done.set()
         worker.join(timeout_s)
         if worker.is_alive():
             self.get_logger().warning(f'worker still running after {timeout_s} s')
         self._worker = None
-        with self._lock:
+        with self._cond:
             self._busy = False
-            self._action_waiting = False
+            self._goal_active = False
 
     def _wait_idle(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._busy and not self._action_waiting:
-                    return
-            time.sleep(0.01)
+        with self._cond:
+            while self._busy and time.monotonic() < deadline:
+                self._cond.wait(0.05)
 
     def _on_set_parameters(self, params: Sequence[Any]) -> SetParametersResult:
         """Parameters are read on configure: refuse changes while configured."""
@@ -403,13 +409,11 @@ class ReasoningNode(LifecycleNode):
     def _on_image(self, msg: Image) -> None:
         """Keep the newest frame; start a prediction when the trigger allows (never blocks)."""
         now_ns = self.get_clock().now().nanoseconds
-        with self._lock:
+        with self._cond:
             self._inputs.image = msg
             self._inputs.image_seq += 1
             self._inputs.image_rx_ns = now_ns
-            job = self._trigger_job_locked(now_ns)
-        if job is not None:
-            self._jobs.put(job)
+            self._cond.notify_all()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         k = conv.camera_info_to_k(msg)
@@ -419,9 +423,12 @@ class ReasoningNode(LifecycleNode):
 
     def _on_joints(self, msg: JointState) -> None:
         now_ns = self.get_clock().now().nanoseconds
-        with self._lock:
+        with self._cond:
+            first = self._inputs.joint_state is None
             self._inputs.joint_state = msg
             self._inputs.joint_rx_ns = now_ns
+            if first:
+                self._cond.notify_all()
 
     def _on_task(self, msg: String) -> None:
         text = ' '.join(msg.data.split())
@@ -442,19 +449,20 @@ class ReasoningNode(LifecycleNode):
             if (msg.goal_stamp.sec, msg.goal_stamp.nanosec) != waiting:
                 return
             self._wait_goal_stamp = None
+            self._cond.notify_all()
         names = {ExecutorState.STATE_REACHED: 'REACHED', ExecutorState.STATE_FAILED: 'FAILED',
                  ExecutorState.STATE_REJECTED: 'REJECTED', ExecutorState.STATE_IDLE: 'IDLE'}
         reason = f' ({msg.reason})' if msg.reason else ''
         self.get_logger().info(f'executor: {names[msg.state]}{reason}; next prediction armed')
 
-    def _trigger_job_locked(self, now_ns: int) -> _Job | None:
-        """A trigger job when the mode allows one now (called with the lock held)."""
+    def _trigger_wait_locked(self, now_ns: int) -> float | None:
+        """0 when a trigger prediction may start now, else seconds to wait (None = until
+        notified). Called by the worker with the lock held."""
         cfg = self.config
-        if (cfg is None or not self._active or self._busy or self._action_waiting
-                or cfg.trigger_mode == 'on_demand'):
+        if cfg is None or not self._active or cfg.trigger_mode == 'on_demand':
             return None
-        if self._inputs.image_seq <= self._consumed_seq or now_ns < self._next_allowed_ns:
-            return None
+        if self._inputs.image_seq <= self._consumed_seq:
+            return None  # no new frame since the last prediction
         if self._inputs.joint_state is None:
             # start-up order: wait for the first joint state rather than report STALE_INPUT
             self.get_logger().info(f'waiting for joint states on {cfg.joint_states_topic}',
@@ -462,15 +470,17 @@ class ReasoningNode(LifecycleNode):
             return None
         if cfg.trigger_mode == 'on_reached' and self._wait_goal_stamp is not None:
             timeout_ns = int(cfg.reached_timeout_s * 1e9)
-            if not timeout_ns or now_ns - self._wait_since_ns < timeout_ns:
+            if not timeout_ns:
                 return None
+            remaining_ns = self._wait_since_ns + timeout_ns - now_ns
+            if remaining_ns > 0:
+                return remaining_ns * 1e-9
             self.get_logger().warning(
                 f'no executor report on the last goal after {cfg.reached_timeout_s:.1f} s; '
                 'predicting again')
             self._wait_goal_stamp = None
-        self._busy = True
-        self._next_allowed_ns = now_ns + int(1e9 / cfg.max_rate_hz)
-        return _Job(source='trigger')
+        remaining_ns = self._next_allowed_ns - now_ns  # rate cap
+        return remaining_ns * 1e-9 if remaining_ns > 0 else 0.0
 
     # ------------------------------------------------------------------------------- action
 
@@ -479,10 +489,10 @@ class ReasoningNode(LifecycleNode):
             if not self._active:
                 self.get_logger().warning('predict_keypoint goal rejected: node is not active')
                 return GoalResponse.REJECT
-            if self._action_waiting:
+            if self._goal_active:
                 self.get_logger().warning('predict_keypoint goal rejected: one goal at a time')
                 return GoalResponse.REJECT
-            self._action_waiting = True  # holds back trigger jobs until the goal is done
+            self._goal_active = True
         return GoalResponse.ACCEPT
 
     def _execute_action(self, goal_handle: Any) -> Any:
@@ -492,14 +502,18 @@ class ReasoningNode(LifecycleNode):
         job = _Job(source='action', task=' '.join(goal_handle.request.task.split()),
                    on_text=deltas.put, wait_inputs_s=cfg.action_wait_s if cfg else 0.0)
         result = PredictKeypoint.Result()
-        if cfg is None or self._worker is None:
-            with self._lock:
-                self._action_waiting = False
+        with self._cond:
+            running = cfg is not None and self._worker is not None and not self._stopping
+            if running:
+                self._action_jobs.append(job)  # runs before any trigger prediction
+                self._cond.notify_all()
+            else:
+                self._goal_active = False
+        if not running:
             goal_handle.abort()
             result.prediction = conv.keypoint_prediction_msg(
                 Header(), MODEL_ERROR, status_reason='node is not configured')
             return result
-        self._jobs.put(job)
         completion = ''
         n_deltas = 0
         sent = (None, -1)
@@ -522,11 +536,12 @@ class ReasoningNode(LifecycleNode):
                 break
         if job.result is not None:
             result.prediction = job.result
-        if job.status == CANCELLED or (goal_handle.is_cancel_requested and job.result is None):
+        if job.status == CANCELLED or job.result is None:
             result.prediction.status_reason = 'cancelled'
-            goal_handle.canceled()
-        elif job.result is None:
-            goal_handle.abort()
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:  # the node was deactivated or cleaned up under the goal
+                goal_handle.abort()
         else:
             goal_handle.succeed()
         return result
@@ -534,11 +549,24 @@ class ReasoningNode(LifecycleNode):
     # ------------------------------------------------------------------------------- worker
 
     def _worker_loop(self) -> None:
+        """Run one prediction at a time: action goals first, then triggers when allowed."""
         while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            with self._lock:
+            with self._cond:
+                job = None
+                while job is None:
+                    if self._stopping:
+                        return
+                    if self._action_jobs:
+                        job = self._action_jobs.popleft()
+                        break
+                    now_ns = self.get_clock().now().nanoseconds
+                    wait_s = self._trigger_wait_locked(now_ns)
+                    if wait_s == 0.0:
+                        job = _Job(source='trigger')
+                        self._next_allowed_ns = now_ns + int(1e9 / self.config.max_rate_hz)
+                        break
+                    # re-check at least twice a second (sim time, parameters of the clock)
+                    self._cond.wait(0.5 if wait_s is None else min(wait_s, 0.5))
                 self._current_job = job
                 self._busy = True
             try:
@@ -546,11 +574,12 @@ class ReasoningNode(LifecycleNode):
             except Exception as exc:  # noqa: BLE001  (the worker must never die)
                 self.get_logger().error(f'prediction crashed: {exc!r}')
             finally:
-                with self._lock:
+                with self._cond:
                     self._current_job = None
                     self._busy = False
                     if job.source == 'action':
-                        self._action_waiting = False
+                        self._goal_active = False
+                    self._cond.notify_all()
                 job.done.set()
 
     def _snapshot(self, job: _Job) -> tuple[Image | None, JointState | None, _Inputs, str]:
@@ -795,6 +824,7 @@ class ReasoningNode(LifecycleNode):
         loaded = self.reasoner is not None
         with self._lock:
             image = self._inputs.image
+            images_received = self._inputs.image_seq
             active = self._active
         now_ns = self.get_clock().now().nanoseconds
         values = {
@@ -810,6 +840,7 @@ class ReasoningNode(LifecycleNode):
             'last_reason': stats['last_reason'],
             'image_age_s': (f'{(now_ns - _stamp_ns(image.header.stamp)) * 1e-9:.3f}'
                             if image is not None else 'none'),
+            'images_received': str(images_received),
         }
         for stage, summary in stats['stages_ms'].items():
             for key, value in summary.items():
