@@ -1,0 +1,154 @@
+"""End to end across three processes over real DDS: sim node, reasoning node, executor node.
+
+The nodes run as ``robot-r1 bringup`` / the launch file run them (config/franka.yaml, namespace
+robot_r1, use_sim_time on the sim's /clock) with per-test overrides. The scripted reasoner (a
+test double selected by the reasoning node's ``model.id``) makes the deterministic parts
+deterministic; the last test closes the loop with the real tiny Qwen2.5-VL checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, IN_CI, require_ros_interfaces
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'peers'))
+from executor_probe import ExecutorProbe  # noqa: E402
+
+CONFIG = str(REPO / 'config' / 'franka.yaml')
+ENV_ORIGIN = np.array([0.35, 0.0, 0.0])     # env frame origin in the base frame (franka.yaml)
+
+
+def _args(name: str, namespace: str, params: dict[str, str]) -> list[str]:
+    args = ['--ros-args', '-r', f'__node:={name}', '--params-file', CONFIG]
+    if namespace:
+        args += ['-r', f'__ns:=/{namespace}']
+    for key, value in params.items():
+        args += ['-p', f'{key}:={value}']
+    return args
+
+
+@pytest.fixture
+def system(spawn, rclpy_node):
+    """Start sim + reasoning + executor with overrides; returns a probe on sim time."""
+    require_ros_interfaces()
+
+    def start(reasoning: dict[str, str], executor: dict[str, str] | None = None,
+              ready_timeout_s: float = 60.0):
+        clock = {'use_sim_time': 'true'}
+        children = {
+            'sim': spawn('robot_r1_ros.ros.sim_node', *_args('sim_node', '', {})),
+            'reasoning': spawn('robot_r1_ros.ros.reasoning_node', *_args(
+                'reasoning_node', 'robot_r1', {**clock, **reasoning})),
+            'executor': spawn('robot_r1_ros.ros.executor_node', *_args(
+                'executor_node', 'robot_r1', {**clock, **(executor or {})})),
+        }
+        from rclpy.parameter import Parameter
+        node = rclpy_node('e2e_probe')
+        node.set_parameters([Parameter('use_sim_time', value=True)])   # stamps in sim time
+        probe = ExecutorProbe(node)
+        probe.predictions = []
+        from robot_r1_ros.msg import KeypointPrediction
+        node.create_subscription(KeypointPrediction, '/robot_r1/next_keypoint',
+                                 probe.predictions.append, 10)
+        logs = lambda: '\n'.join(f'--- {k}\n{c.output()[-2500:]}'  # noqa: E731
+                                 for k, c in children.items())
+        assert probe.wait_ready(ready_timeout_s, fake_robot=False), logs()
+        probe.logs = logs
+        return probe, children
+
+    return start
+
+
+def _env(xyz_base) -> str:
+    return ','.join(f'{v:.3f}' for v in np.asarray(xyz_base) - ENV_ORIGIN)
+
+
+def test_e2e_ok_keypoint_moves_the_sim_tcp_within_1cm(system):
+    target = np.array([0.50, 0.10, 0.25])
+    probe, _ = system({'model.id': f'scripted:valid?xyz={_env(target)}&gripper=open',
+                       'trigger.mode': 'on_reached', 'model.warmup': 'false'})
+    assert probe.wait_state(lambda s: s.state == s.STATE_REACHED
+                            and math.isclose(s.target_position.x, target[0], abs_tol=1e-6)
+                            and math.isclose(s.target_position.y, target[1], abs_tol=1e-6),
+                            60.0), probe.logs()
+    probe.spin(0.3)
+    err = float(np.linalg.norm(probe.tcp()[0] - target))
+    assert err < 0.01, f'sim TCP {err * 1e3:.1f} mm from the keypoint'
+    first = probe.predictions[0]
+    assert first.status == first.STATUS_OK and first.header.frame_id == 'panda_link0'
+    assert np.allclose([first.pose.position.x, first.pose.position.y, first.pose.position.z],
+                       target, atol=1e-6)
+    assert probe.trajectories, 'no JointTrajectory reached the sim'
+    state = probe.last_state()
+    assert state.executed_count >= 1 and state.rejected_count == 0
+    # on_reached: the reasoning node predicted again after REACHED (the loop keeps cycling).
+    assert probe.wait(lambda: len(probe.predictions) >= 2, 30.0), probe.logs()
+
+
+def test_e2e_unsafe_keypoints_are_rejected_and_nothing_moves(system):
+    # The reasoning node itself flags this answer OUT_OF_WORKSPACE (status != OK).
+    probe, children = system({'model.id': 'scripted:out_of_workspace',
+                              'trigger.mode': 'on_reached', 'model.warmup': 'false'})
+    assert probe.wait_state(lambda s: s.rejected_count >= 1, 60.0), probe.logs()
+    assert probe.last_state().reason.startswith('status_not_ok')
+    assert probe.predictions and probe.predictions[0].status == \
+        probe.predictions[0].STATUS_OUT_OF_WORKSPACE
+    q0 = probe.arm_q().copy()
+    n = probe.last_state().rejected_count
+    # Predictions that claim OK but are unsafe, published into the running system (sim time).
+    cases = [
+        (probe.prediction([0.50, 0.0, 0.95]), 'out_of_workspace'),      # above the box
+        (probe.prediction([0.50, math.nan, 0.25]), 'not_finite'),
+        (probe.prediction([0.50, 0.0, 0.25], age_s=20.0), 'stale'),
+    ]
+    for msg, code in cases:
+        probe.send(msg)
+        n_before = n
+        assert probe.wait_state(lambda s, k=n_before: s.rejected_count > k, 20.0), probe.logs()
+        n = probe.last_state().rejected_count
+        assert code in children['executor'].output() or probe.last_state().reason.startswith(
+            code), probe.last_state().reason
+    assert 'rejected prediction: out_of_workspace' in children['executor'].output()
+    assert 'rejected prediction: not_finite' in children['executor'].output()
+    assert 'rejected prediction: stale' in children['executor'].output()
+    probe.spin(1.0)
+    state = probe.last_state()
+    assert state.executed_count == 0
+    assert probe.trajectories == [] and probe.gripper_cmds == []
+    assert np.max(np.abs(probe.arm_q() - q0)) < 1e-3, 'the arm moved'
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """The project's tiny checkpoint: models/ (built by setup.sh), else built here."""
+    path = REPO / 'models' / 'tiny-qwen2.5-vl'
+    if (path / 'config.json').is_file():
+        return path
+    if not IN_CI:
+        pytest.importorskip('transformers')
+    from robot_r1_ros.model import build_tiny
+    return Path(build_tiny.build(tmp_path_factory.mktemp('e2e') / 'tiny-qwen2.5-vl', seed=0))
+
+
+def test_e2e_full_loop_with_the_real_tiny_model(system, tiny_checkpoint):
+    probe, children = system({'model.id': str(tiny_checkpoint), 'trigger.mode': 'on_reached',
+                              'model.device': 'cpu', 'model.num_threads': '1',
+                              'generation.max_new_tokens': '96',
+                              'generation.think_budget_tokens': '24'},
+                             ready_timeout_s=120.0)
+    # Three predictions from the untrained model: each one parses (constrained decoding) and
+    # the executor decides about each (executes, or rejects an unsafe one), and the loop goes on.
+    broken = lambda: 'configure failed' in children['reasoning'].output()  # noqa: E731
+    probe.wait(lambda: broken() or (len(probe.predictions) >= 3
+                                    and probe.last_state().received_count >= 3), 240.0)
+    assert not broken() and len(probe.predictions) >= 3, probe.logs()
+    assert all(p.model_id == str(tiny_checkpoint) for p in probe.predictions)
+    assert all(p.status in (p.STATUS_OK, p.STATUS_OUT_OF_WORKSPACE) for p in probe.predictions)
+    state = probe.last_state()
+    assert state.received_count >= 3
+    assert all(c.alive() for c in children.values()), probe.logs()
