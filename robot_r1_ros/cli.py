@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'watch': ('robot_r1_ros.ros.watch', 'print /robot_r1/next_keypoint (like ros2 topic echo)'),
     'interfaces': ('robot_r1_ros.ros.interfaces', 'show the package msg/srv/action definitions'),
     'record': ('robot_r1_ros.sim.record', 'record scripted expert demos to rosbag2 (MCAP)'),
-    'render': ('robot_r1_ros.sim.render', 'render a picture of each sim task'),
+    'render': ('robot_r1_ros.sim.pictures', 'render a picture of each sim task'),
     'build-tiny': ('robot_r1_ros.model.build_tiny', 'build the tiny random Qwen2.5-VL checkpoint'),
     'dataset': ('robot_r1_ros.training.dataset', 'turn rosbag2 demos into keypoint QA datasets'),
     'sft': ('robot_r1_ros.training.sft', 'SFT warm-up on the QA dataset (TRL SFTTrainer)'),
