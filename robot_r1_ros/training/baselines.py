@@ -87,7 +87,8 @@ class TextOnlyRules:
                 states.append(state)
                 disp.append(np.asarray(row['answer_xyz_env_m'], float) - cur)
                 grip.append(row.get('target_gripper') == 'open')
-            elif kind == TaskKind.NEXT_WAYPOINT.value and row.get('answer_xyz_env_m') is not None:
+            elif (kind == TaskKind.NEXT_WAYPOINT.value
+                  and row.get('answer_xyz_env_m') is not None):
                 if (key, 'wp') in seen_obs:
                     continue
                 seen_obs.add((key, 'wp'))

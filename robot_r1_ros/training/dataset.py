@@ -37,6 +37,7 @@ Columns (one row per question):
 ``options``           the four option texts in letter order ([] for the open task)
 ``distractor_kind``   ``random`` / ``hard`` / '' (see step 4)
 ``answer_xyz_env_m``  the position the correct answer names (current or next), env frame
+``next_xyz_env_m``    the next keypoint, env frame, for every row (analysis)
 ``current_xyz_env_m`` TCP position at the frame, env frame
 ``target_xyz_base_m`` next keyframe's TCP position, base frame (closed-loop analysis)
 ``episode_id`` ``task_name`` ``instruction`` ``frame_index`` ``keyframe_index`` ``phase``
@@ -211,6 +212,7 @@ def features() -> Any:
         'options': List(Value('string')),
         'distractor_kind': Value('string'),
         'answer_xyz_env_m': List(Value('float64')),
+        'next_xyz_env_m': List(Value('float64')),
         'current_xyz_env_m': List(Value('float64')),
         'target_xyz_base_m': List(Value('float64')),
         'current_gripper': Value('string'),
@@ -245,8 +247,9 @@ def sample_row(sample: QASample, image: np.ndarray, task_name: str) -> dict[str,
         prompt=_messages(sample.messages), image=Image.fromarray(np.asarray(image, np.uint8)),
         answer_text=sample.answer_text, gold_think=template_reasoning(sample),
         options=list(sample.options), distractor_kind=sample.distractor_kind,
-        answer_xyz_env_m=(list(sample.target_xyz_env_m) if sample.target_xyz_env_m is not None
-                          else None),
+        answer_xyz_env_m=_answer_position(sample),
+        next_xyz_env_m=(list(sample.target_xyz_env_m) if sample.target_xyz_env_m is not None
+                        else None),
         current_xyz_env_m=(list(sample.current_xyz_env_m)
                            if sample.current_xyz_env_m is not None else None),
         target_xyz_base_m=list(extra.get('target_xyz_base_m', ())) or None,
@@ -255,6 +258,16 @@ def sample_row(sample: QASample, image: np.ndarray, task_name: str) -> dict[str,
         episode_id=sample.episode_id, task_name=task_name, instruction=sample.instruction,
         frame_index=sample.frame_index, keyframe_index=sample.keyframe_index, phase=sample.phase)
     return row
+
+
+def _answer_position(sample: QASample) -> list[float] | None:
+    """The position the correct answer names: the current one for ``current_state``, the next
+    keypoint otherwise; None for movement questions (their answer is a phrase)."""
+    if sample.kind is TaskKind.MOVEMENT:
+        return None
+    xyz = sample.current_xyz_env_m if sample.kind is TaskKind.CURRENT_STATE \
+        else sample.target_xyz_env_m
+    return list(xyz) if xyz is not None else None
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,8 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     Raises:
         ConfigError: Bad recipe, unknown reward name, missing model / dataset / split.
     """
-    from trl import GRPOTrainer
-
     from robot_r1_ros.core.rewards import get_reward_funcs
+    from robot_r1_ros.training.trainers import RobotR1GRPOTrainer
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +87,7 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     # TensorBoardCallback reads its folder from the environment when it is created.
     os.environ['TENSORBOARD_LOGGING_DIR'] = str(output_dir / 'tensorboard')
     stop = runlog.GracefulStopCallback()
-    trainer = GRPOTrainer(
+    trainer = RobotR1GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=train,
         processing_class=processor, peft_config=build_lora_config(recipe),
         callbacks=[runlog.JsonlLoggerCallback(output_dir / runlog.LOG_NAME, 'grpo'), stop,

@@ -164,6 +164,31 @@ class Recipe:
         out['rewards'] = [dataclasses.asdict(r) for r in self.rewards]
         return out
 
+    def training_config(self) -> Any:
+        """The core's ``TrainingConfig`` of this recipe (its validation rules apply).
+
+        Fields the recipe's ``grpo`` section leaves out take TRL's ``GRPOConfig`` defaults.
+
+        Raises:
+            ConfigError: A value the core rejects (unknown reward name, batch not a multiple
+                of the group size, ...); ``field`` names it.
+        """
+        from trl import GRPOConfig
+
+        from robot_r1_ros.core.config import TrainingConfig
+        defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+        shared = ('learning_rate', 'num_generations', 'per_device_train_batch_size',
+                  'max_completion_length', 'temperature', 'beta', 'num_train_epochs',
+                  'max_steps')
+        values = {name: self.grpo.get(name, defaults[name]) for name in shared}
+        try:
+            return TrainingConfig(reward_funcs=tuple(self.reward_names),
+                                  reward_weights=tuple(self.reward_weights), seed=self.seed,
+                                  **values)
+        except ConfigError as exc:
+            raise ConfigError(f'grpo: {exc}', f'grpo.{exc.field}' if exc.field else 'grpo'
+                              ) from None
+
     def replace(self, **changes: Any) -> 'Recipe':
         """A copy with top-level fields replaced (``model=``, ``data=``, ``grpo=``...)."""
         return dataclasses.replace(self, **changes)
@@ -442,6 +467,7 @@ def build_grpo_config(recipe: Recipe, output_dir: str | os.PathLike,
         ConfigError: Unknown argument, or TRL rejected a value.
     """
     from trl import GRPOConfig
+    recipe.training_config()  # the core's rules on the shared fields
     kwargs = _common_defaults(recipe, output_dir)
     kwargs['remove_unused_columns'] = False
     kwargs.update(recipe.grpo)

@@ -55,7 +55,7 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     Raises:
         ConfigError: The recipe has no ``sft`` section, or bad model / dataset.
     """
-    from trl import SFTTrainer
+    from robot_r1_ros.training.trainers import RobotR1SFTTrainer
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,7 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     model = common.load_model(recipe.model)
     os.environ['TENSORBOARD_LOGGING_DIR'] = str(output_dir / 'tensorboard')
     stop = runlog.GracefulStopCallback()
-    trainer = SFTTrainer(
+    trainer = RobotR1SFTTrainer(
         model=model, args=args, train_dataset=train, processing_class=processor,
         peft_config=build_lora_config(recipe),
         callbacks=[runlog.JsonlLoggerCallback(output_dir / runlog.LOG_NAME, 'sft'), stop,
