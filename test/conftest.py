@@ -1,8 +1,4 @@
-"""Shared pytest fixtures and helpers for robot_r1_ros.
-
-Dependency policy: a test whose *installable* dependency is missing is skipped on a developer
-machine but FAILS when ``CI=true`` (CI installs everything this platform has). Only what cannot be
-installed here (moveit_py, launch_ros, a GPU) may skip in CI, with the reason shown.
+"""Shared pytest fixtures for robot_r1_ros (helpers to import live in ``r1_testing.py``).
 
 Cross-process ROS helpers:
 - ``ros_env``: a copy of ``os.environ`` for child processes with a fresh ``ROS_DOMAIN_ID`` per test,
@@ -13,46 +9,15 @@ Cross-process ROS helpers:
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator  # noqa: F401
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
-# Not installable on this platform: these may skip even in CI.
-UNINSTALLABLE = {'moveit', 'launch', 'launch_ros', 'ros2cli', 'tf2_ros', 'cv_bridge'}
-
-os.environ.setdefault('MUJOCO_GL', 'egl')
-os.environ.setdefault('PYOPENGL_PLATFORM', 'egl')
-os.environ.setdefault('HF_HUB_OFFLINE', '1')
-os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
-os.environ.setdefault('OMP_NUM_THREADS', '1')
-
-
-def require(module: str, reason: str = ''):
-    """Import ``module`` or skip (fail in CI unless it is uninstallable here)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:  # includes ModuleNotFoundError
-        msg = f'{module} not importable ({exc}){": " + reason if reason else ""}'
-        if IN_CI and module.split('.')[0] not in UNINSTALLABLE:
-            pytest.fail(f'CI=true and an installable dependency is missing: {msg}')
-        pytest.skip(msg)
-
-
-def require_ros_interfaces():
-    """The colcon-built interfaces (run scripts/setup.sh, source scripts/env.sh)."""
-    require('rclpy')
-    return require('robot_r1_ros.msg', 'run `bash scripts/setup.sh` and `source scripts/env.sh`')
-
+from r1_testing import REPO, Child, require, require_ros_interfaces
 
 _base_domain = int(os.environ.get('ROS_DOMAIN_ID', '42')) % 90 + 10
 _domains = itertools.count()
@@ -103,30 +68,6 @@ def rclpy_node(ros_env) -> Iterator[Callable[[str], object]]:
         rclpy.try_shutdown(context=context)
 
 
-class Child:
-    """A child process started by the ``spawn`` fixture."""
-
-    def __init__(self, popen: subprocess.Popen, log_path: Path):
-        self.popen = popen
-        self.log_path = log_path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
-
-    def stop(self, timeout_s: float = 10.0) -> int:
-        if self.alive():
-            self.popen.send_signal(signal.SIGINT)
-            try:
-                self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        return self.popen.returncode
-
-
 @pytest.fixture
 def spawn(ros_env, request) -> Iterator[Callable[..., Child]]:
     """Start ``python -m module args...`` children; they are stopped after the test."""
@@ -165,17 +106,3 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when == 'call':
         item.rep_call_failed = rep.failed
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, spin=None,
-             period_s: float = 0.05) -> bool:
-    """Poll ``predicate`` (spinning ``spin()`` between polls) until true or timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if spin is not None:
-            spin()
-        if predicate():
-            return True
-        if spin is None:
-            time.sleep(period_s)
-    return predicate()

@@ -2,7 +2,7 @@
 import math
 
 import pytest
-from conftest import REPO, require_ros_interfaces, wait_for
+from r1_testing import REPO, require_ros_interfaces, wait_for
 
 pytestmark = pytest.mark.ros
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from conftest import REPO
+from r1_testing import REPO
 
 
 def _package_xml() -> ET.Element:

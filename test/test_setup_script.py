@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from r1_testing import REPO
 
 SETUP = REPO / 'scripts' / 'setup.sh'
 
