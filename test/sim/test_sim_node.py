@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import require, require_ros_interfaces, wait_for
+from r1_testing import require, require_ros_interfaces, wait_for
 
 pytestmark = pytest.mark.ros
 
