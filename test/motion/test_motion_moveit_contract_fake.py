@@ -17,7 +17,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import require
+from r1_testing import require
 from robot_r1_ros.core.geometry import (PANDA_READY_Q_RAD, matrix_to_quat_wxyz, panda_fk,
                                         panda_flange_fk)
 from robot_r1_ros.core.types import GripperState

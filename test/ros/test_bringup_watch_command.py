@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import require_ros_interfaces
+from r1_testing import require_ros_interfaces
 
 
 def test_watch_prints_predictions_readably(spawn, rclpy_node):

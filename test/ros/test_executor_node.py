@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_ros_interfaces
+from r1_testing import require_ros_interfaces
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'peers'))
 from executor_probe import ExecutorProbe  # noqa: E402

@@ -284,7 +284,7 @@ def test_system_description_rejects_bad_arguments():
 
 def test_launch_file_loads_with_the_real_launch_ros():
     """Only where launch_ros is installed (a ROS 2 install): the real classes accept the file."""
-    from conftest import require
+    from r1_testing import require
     require('launch_ros', 'launch_ros is not installable with pip')
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument as RealDeclare
