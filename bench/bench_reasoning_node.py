@@ -18,11 +18,14 @@ Measured (milliseconds; per prediction, by the node unless marked):
 - ``prompt_processor``: prompt (core.prompts), chat template, image processor;
 - ``model``: ``generate`` (prefill, decoding, constraint);
 - ``parse``: completion parse (core.parsing), env -> base, workspace check;
+- ``model_call``: the whole reasoner call (prompt + processor + generate + parse);
 - ``publish``: KeypointPrediction + PoseStamped + MarkerArray build and publish;
 - ``end_to_end``: image stamp -> next_keypoint published (node clock; same host);
-- ``overhead``: end_to_end - model: everything the node adds around the model call;
-- ``frame_age``: image stamp -> prediction start (must stay within one frame period: no
-  queue, always the freshest frame);
+- ``overhead``: end_to_end - model_call: what the node adds around the reasoner (frame
+  transport and wait, conversion, publish); ``overhead_vs_generate``: end_to_end - generate;
+- ``frame_age``: image stamp -> prediction start (DDS transport + time in the node);
+- ``frame_wait``: image arrival -> prediction start (bounded by one frame period when the node
+  always takes the newest frame: no queue);
 - ``end_to_end_subscriber`` (this process): image stamp -> KeypointPrediction received;
 - RSS of the node after 1 minute and at the end (``--minutes``).
 
@@ -49,8 +52,9 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
-STAGES = ('conversion', 'prompt_processor', 'model', 'parse', 'publish', 'debug_image',
-          'end_to_end', 'overhead', 'frame_age')
+STAGES = ('conversion', 'prompt_processor', 'model', 'parse', 'model_call', 'publish',
+          'debug_image', 'end_to_end', 'overhead', 'overhead_vs_generate', 'frame_age',
+          'frame_wait')
 SHM_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
 <dds xmlns="http://www.eprosima.com">
   <profiles>
@@ -305,19 +309,21 @@ def print_table(result: dict) -> None:
           f"{cfg['camera_rate_hz']:g} Hz, {cfg['minutes']:g} min, Fast DDS {cfg['fastdds']}")
     print(f"predictions: {result['predictions']} ({result['prediction_rate_hz']:.2f} Hz), "
           f"statuses {result['statuses']}, camera {result['camera']['rate_hz']} Hz")
-    print(f"{'stage [ms]':<26}{'mean':>10}{'p50':>10}{'p95':>10}{'max':>10}")
+    print(f"{'stage [ms]':<30}{'mean':>10}{'p50':>10}{'p95':>10}{'max':>10}")
     labels = {'conversion': 'conversion', 'prompt_processor': 'prompt + processor',
               'model': 'model (generate)', 'parse': 'parse + frames + workspace',
-              'publish': 'publish', 'debug_image': 'debug image (after)',
-              'end_to_end': 'end-to-end (node)', 'overhead': 'overhead = e2e - model',
-              'frame_age': 'frame age at start'}
+              'model_call': 'model call (all of above 3)', 'publish': 'publish',
+              'debug_image': 'debug image (after)', 'end_to_end': 'end-to-end (node)',
+              'overhead': 'overhead = e2e - model call',
+              'overhead_vs_generate': 'e2e - generate', 'frame_age': 'frame age at start',
+              'frame_wait': 'frame wait in node'}
     rows = [(labels[k], result['stages_ms'].get(k, {})) for k in STAGES]
     rows.append(('end-to-end (subscriber)', result['end_to_end_subscriber_ms']))
     for label, s in rows:
         if not s:
-            print(f'{label:<26}{"n/a":>10}')
+            print(f'{label:<30}{"n/a":>10}')
             continue
-        print(f"{label:<26}{s['mean']:>10.2f}{s['p50']:>10.2f}{s['p95']:>10.2f}"
+        print(f"{label:<30}{s['mean']:>10.2f}{s['p50']:>10.2f}{s['p95']:>10.2f}"
               f"{s['max']:>10.2f}")
     rss = result['rss_mb']
     print(f"frame period {result['frame_period_ms']} ms; node RSS after 1 min "

@@ -84,11 +84,25 @@ _COUNT_KEYS = ('ok', 'format_error', 'out_of_workspace', 'stale_input', 'bad_inp
 _STATUS_KEY = {OK: 'ok', FORMAT_ERROR: 'format_error', OUT_OF_WORKSPACE: 'out_of_workspace',
                STALE_INPUT: 'stale_input', BAD_INPUT: 'bad_input', MODEL_ERROR: 'model_error',
                CANCELLED: 'cancelled'}
-STAGES = ('frame_age', 'conversion', 'prompt_processor', 'model', 'parse', 'publish',
-          'end_to_end', 'overhead', 'debug_image')
-"""Per-prediction timings kept for diagnostics (milliseconds): frame_age = prediction start -
-image stamp; end_to_end = next_keypoint published - image stamp; overhead = end_to_end - model;
-prompt_processor = prompt, chat template and image processor; model = generate."""
+STAGES = ('frame_age', 'frame_wait', 'conversion', 'prompt_processor', 'model', 'parse',
+          'model_call', 'publish', 'end_to_end', 'overhead', 'overhead_vs_generate',
+          'debug_image')
+"""Per-prediction timings kept for diagnostics (milliseconds):
+
+- frame_age: prediction start - image stamp (transport + time in the node);
+- frame_wait: prediction start - image arrival (at most about one frame period: the node
+  always takes the newest frame, nothing queues);
+- conversion: Image -> RGB array + JointState -> FK;
+- prompt_processor: prompt, chat template, image processor (the reasoner's preprocess);
+- model: generate (prefill + decoding + constraint);
+- parse: completion parse, env -> base frame, workspace check;
+- model_call: the whole reasoner call (prompt_processor + model + its parse);
+- publish: KeypointPrediction + PoseStamped + MarkerArray build and publish;
+- end_to_end: next_keypoint published - image stamp;
+- overhead: end_to_end - model_call (what the node adds around the reasoner);
+- overhead_vs_generate: end_to_end - model;
+- debug_image: drawing + publishing the debug image (after next_keypoint).
+"""
 
 # The camera: sensor-data QoS with depth 1, so the node only ever sees the newest frame.
 _SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -644,7 +658,8 @@ class ReasoningNode(LifecycleNode):
             if isinstance(exc, GenerationCancelledError):
                 job.status = CANCELLED
                 self._count(CANCELLED, 'cancelled', '')
-                self.get_logger().info('prediction cancelled')
+                if self.context.ok():  # not during process shutdown (rosout is gone)
+                    self.get_logger().info('prediction cancelled')
                 return
             status = BAD_INPUT if isinstance(exc, BadInputError) else MODEL_ERROR
             self._finish(job, cfg, header, status, f'model raised {type(exc).__name__}: {exc}',
@@ -668,6 +683,8 @@ class ReasoningNode(LifecycleNode):
         image_ns = _stamp_ns(image_msg.header.stamp)
         age_s = (now_ns - image_ns) * 1e-9
         ctx.stage_ms['frame_age'] = age_s * 1e3
+        if inputs.image_rx_ns:
+            ctx.stage_ms['frame_wait'] = max(0.0, (now_ns - inputs.image_rx_ns) * 1e-6)
         if image_ns == 0:
             raise _Rejected(STALE_INPUT, 'image has no time stamp (header.stamp is 0)')
         if age_s > cfg.max_image_age_s:
@@ -752,8 +769,12 @@ class ReasoningNode(LifecycleNode):
                 e2e_ms = (t_pub_ns - image_ns) * 1e-6
                 ctx.stage_ms['end_to_end'] = e2e_ms
                 if 'model' in ctx.stage_ms:
-                    ctx.stage_ms['overhead'] = e2e_ms - ctx.stage_ms['model']
-            if cfg.debug_image and ctx.rgb is not None:
+                    ctx.stage_ms['model_call'] = ctx.inference_s * 1e3
+                    ctx.stage_ms['overhead'] = e2e_ms - ctx.inference_s * 1e3
+                    ctx.stage_ms['overhead_vs_generate'] = e2e_ms - ctx.stage_ms['model']
+            # drawing a 640x480 frame costs milliseconds: only when someone listens
+            if (cfg.debug_image and ctx.rgb is not None
+                    and self._pub_debug.get_subscription_count() > 0):
                 t1 = time.perf_counter()
                 self._publish_debug(cfg, ctx, status, reason)
                 ctx.stage_ms['debug_image'] = (time.perf_counter() - t1) * 1e3
@@ -909,14 +930,25 @@ def _stamp_ns(stamp: Any) -> int:
 
 
 def _reasoning_so_far(completion: str) -> str:
-    """The reasoning part of a partial completion (text after <think>, before </think>)."""
-    text = completion
-    start = text.find('<think>')
-    if start >= 0:
-        text = text[start + len('<think>'):]
-    end = text.find('</think>')
+    """The reasoning part of a partial completion: after ``<think>``, before ``</think>``.
+
+    Text arrives in arbitrary pieces, so a tag may be cut (``'<thi'``, ``'...</t'``): partial
+    tags are hidden, which keeps successive results growing by appending only.
+    """
+    open_tag, close_tag = '<think>', '</think>'
+    text = completion.lstrip()
+    if len(text) < len(open_tag) and open_tag.startswith(text):
+        return ''
+    if text.startswith(open_tag):
+        text = text[len(open_tag):]
+    end = text.find(close_tag)
     if end >= 0:
         text = text[:end]
+    else:
+        for n in range(len(close_tag) - 1, 0, -1):  # a cut closing tag at the end
+            if text.endswith(close_tag[:n]):
+                text = text[:-n]
+                break
     return text.strip()
 
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import require, require_ros_interfaces
+from r1_testing import require, require_ros_interfaces
 from reasoning_harness import (ARM, NODE_MODULE, READY_Q, ReasoningProbe, image_msg,
                                joint_state_msg, node_args)
 
@@ -61,13 +61,20 @@ def test_predictions_from_a_camera_peer(spawn, probe):
         _scripted(gripper='closed', reasoning='the cube is left of the gripper'),
         trigger__max_rate_hz=5.0, camera__xyz_base_m=[1.05, 0.3, 0.8],
         camera__quat_xyzw=[-0.48166, -0.77934, 0.34093, 0.21071]))
-    assert probe.wait_for(lambda: len(probe.predictions) >= 3, 25.0), node.output()[-3000:]
     KP = probe.KP
-    first_ok = [p for p in probe.predictions if p.status == KP.STATUS_OK]
-    assert first_ok, [(p.status, p.status_reason) for p in probe.predictions]
-    msg = first_ok[-1]
+
+    def seen_ok() -> list:
+        # an OK prediction on a frame this process also received (discovery of the test's own
+        # camera subscription may lag the node's under load)
+        # (and the latched task: until it arrives the node uses its task parameter)
+        return [p for p in probe.predictions if p.status == KP.STATUS_OK and p.task == task
+                and (p.header.stamp.sec, p.header.stamp.nanosec) in camera_stamps]
+
+    assert probe.wait_for(lambda: len(seen_ok()) >= 2, 25.0), (
+        [(p.status, p.status_reason) for p in probe.predictions], len(camera_stamps),
+        node.output()[-3000:])
+    msg = seen_ok()[-1]
     assert msg.header.frame_id == 'panda_link0'
-    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in camera_stamps
     assert msg.status_reason == ''
     assert (msg.pose.position.x, msg.pose.position.y, msg.pose.position.z) == pytest.approx(
         (0.35 + SCRIPTED_XYZ_ENV[0], SCRIPTED_XYZ_ENV[1], SCRIPTED_XYZ_ENV[2]), abs=1e-9)
