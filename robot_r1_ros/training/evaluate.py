@@ -18,8 +18,9 @@ Offline part, on one split of a ``robot-r1 dataset`` folder (held-out episodes: 
 
 Closed-loop part (``--closed-loop-episodes N``): the MuJoCo scene, fixed seeds that no
 recorded demo used, the reasoner the reasoning node uses (``model.reasoner.load_reasoner``) on
-the open-ended task, and the sim's IK controller moving the TCP to each predicted keypoint (see
-:func:`closed_loop`); the scripted expert's success on the same seeds stands beside it.
+the open-ended task, and the executor node's logic (``motion.GoalExecutor`` +
+``motion.DirectBackend``) moving the arm to each predicted keypoint (see :func:`closed_loop`);
+the scripted expert's success on the same seeds stands beside it.
 
 Outputs in ``--out``: ``report.json`` (everything), ``report.md`` (the tables), and PNG plots:
 ``per_task_accuracy.png`` (bars with baselines), ``letter_histogram.png``, and, with
@@ -292,20 +293,46 @@ class ClosedLoopSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class _TrajectoryFollower:
+    """The sim's joint-trajectory controller, in-process: what ``sim_node`` does with the
+    executor's ``JointTrajectory`` and gripper commands, without DDS in between."""
+
+    def __init__(self, scene: Any) -> None:
+        from robot_r1_ros.sim.trajectory import validate_trajectory
+        self.scene, self.plan, self._validate = scene, None, validate_trajectory
+
+    def on_trajectory(self, traj: Any) -> None:
+        self.plan = self._validate(traj.joint_names, traj.positions_rad, traj.time_from_start_s,
+                                   traj.velocities_rad_s, current_q_rad=self.scene.arm_target,
+                                   start_s=self.scene.time_s)
+
+    def on_gripper(self, cmd: Any) -> None:
+        self.scene.set_gripper_width(cmd.width_m)
+
+    def step(self) -> None:
+        if self.plan is not None:
+            self.scene.set_arm_target(self.plan.sample(self.scene.time_s))
+        self.scene.step()
+
+    def joint_state(self) -> Any:
+        from robot_r1_ros.motion.types import JointStateSample
+        js = self.scene.joint_state()
+        return JointStateSample(dict(zip(js.name, map(float, js.position))),
+                                dict(zip(js.name, map(float, js.velocity))), self.scene.time_s)
+
+
 def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
                 progress: bool = True) -> dict[str, Any]:
     """Closed-loop success rate of a checkpoint in the sim (and of the scripted expert).
 
-    Each episode: reset the task with its seed; then up to ``max_keypoints`` times: render the
-    front camera, ask the reasoner (the node's ``load_reasoner`` path, open-ended task, prompt
-    from ``core.prompts`` with the current TCP position and gripper state in the env frame),
-    convert the keypoint to the base frame (``ReasonerOutput.to_prediction``), clip it to the
-    workspace, move the TCP there with the sim's Cartesian IK controller (top-down grasp
-    orientation) and set the gripper; stop at task success. An unparsable answer counts as a
-    format failure and ends the episode.
-
-    Note: this uses the sim's own IK controller (``sim.experts.CartesianController``) rather
-    than the ``motion`` executor the executor node drives.
+    The code path of the nodes, without DDS: each cycle renders the front camera, asks the
+    reasoner (``model.reasoner.load_reasoner``, open-ended task, prompt from ``core.prompts``
+    with the current TCP position and commanded gripper state in the env frame), turns the
+    answer into a base-frame keypoint (current TCP orientation, as the reasoning node does), and
+    hands it to the executor node's logic (``motion.GoalExecutor`` validating it, the
+    ``motion.DirectBackend`` planning IK + a timed joint trajectory); the trajectory is played
+    by the sim's trajectory follower until the executor reports the outcome. An episode ends at
+    task success, after ``max_keypoints`` cycles, or at an unparsable answer (a format failure).
     """
     import robot_r1_ros.sim  # noqa: F401  (MUJOCO_GL before mujoco)
     from tqdm import tqdm
@@ -315,13 +342,15 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
     from robot_r1_ros.core.types import GripperState
     from robot_r1_ros.model.reasoner import (GenerationOptions, ReasonerConfig,
                                              ReasonerRequest, load_reasoner)
-    from robot_r1_ros.sim.experts import CartesianController, run_expert
-    from robot_r1_ros.sim.ik import top_down_quat
-    from robot_r1_ros.sim.scene import GRIPPER_MAX_WIDTH_M, PandaScene
+    from robot_r1_ros.motion.direct import DirectBackend, DirectBackendConfig
+    from robot_r1_ros.motion.executor import ExecState, ExecutionConfig, GoalExecutor
+    from robot_r1_ros.motion.validation import PredictionInput
+    from robot_r1_ros.sim.experts import run_expert
+    from robot_r1_ros.sim.scene import PandaScene
     from robot_r1_ros.sim.tasks import make_task
 
     ws_cfg = WorkspaceConfig()
-    env_frame, workspace = ws_cfg.env_frame(), ws_cfg.workspace()
+    env_frame = ws_cfg.env_frame()
     reasoner = load_reasoner(ReasonerConfig(
         model_id=str(model_dir), device='cpu', dtype='float32',
         generation=GenerationOptions(max_new_tokens=settings.max_new_tokens, do_sample=False,
@@ -333,11 +362,15 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
     try:
         for seed in tqdm(seeds, desc='closed loop', unit='ep', disable=not progress):
             episode = task.reset(scene, seed)
-            ctrl = CartesianController(scene)
+            robot = _TrajectoryFollower(scene)
+            backend = DirectBackend(DirectBackendConfig(), robot.on_trajectory,
+                                    robot.on_gripper)
+            executor = GoalExecutor(backend, ws_cfg.workspace(), ExecutionConfig())
+            backend.update_joint_state(robot.joint_state())
             rec: dict[str, Any] = {'seed': seed, 'success': False, 'keypoints': 0,
-                                   'format_failures': 0, 'predictions': []}
+                                   'format_failures': 0, 'rejected': 0, 'predictions': []}
             for _ in range(settings.max_keypoints):
-                tcp_xyz, _quat = scene.tcp_pose()
+                tcp_xyz, quat_wxyz = scene.tcp_pose()
                 # The commanded width, as the dataset builder reads it from the bags.
                 grip = GripperState.from_opening(scene.gripper_command_m, 0.039)
                 metadata = PromptMetadata.from_env_frame(
@@ -351,15 +384,26 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
                                                'error': out.parse_error})
                     break
                 keypoint = out.to_prediction(env_frame).keypoint
-                target = workspace.clip(np.asarray(keypoint.xyz_base_m))
-                rec['predictions'].append({'xyz_base_m': [round(float(v), 4) for v in target],
-                                           'gripper': keypoint.gripper.value})
-                try:
-                    ctrl.move_to(target, top_down_quat(0.0))
-                    ctrl.grip(keypoint.gripper.is_open)
-                except Exception as exc:  # noqa: BLE001 - an unreachable target ends the episode
-                    rec['error'] = f'{type(exc).__name__}: {exc}'
-                    break
+                w, x, y, z = (float(v) for v in quat_wxyz)
+                pred = PredictionInput(
+                    status=0, frame_id='panda_link0', stamp_s=scene.time_s,
+                    xyz_base_m=tuple(float(v) for v in keypoint.xyz_base_m),
+                    quat_xyzw=(x, y, z, w), gripper_command=0 if keypoint.gripper.is_open else 1)
+                rejection = executor.submit(pred, scene.time_s)
+                entry = {'xyz_base_m': [round(v, 4) for v in pred.xyz_base_m],
+                         'gripper': keypoint.gripper.value}
+                if rejection is not None:
+                    rec['rejected'] += 1
+                    entry['rejected'] = str(rejection)
+                    rec['predictions'].append(entry)
+                    break  # greedy decoding would ask the same again from the same state
+                sim0 = scene.time_s
+                while executor.busy and scene.time_s - sim0 < 30.0:
+                    robot.step()
+                    backend.update_joint_state(robot.joint_state())
+                    executor.tick(scene.time_s)
+                entry['outcome'] = ExecState(executor.state).name
+                rec['predictions'].append(entry)
                 rec['keypoints'] += 1
                 if task.success(scene, episode):
                     rec['success'] = True
@@ -381,10 +425,12 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
         'success_rate': float(np.mean([e['success'] for e in episodes_out])) if n else None,
         'successes': int(sum(e['success'] for e in episodes_out)),
         'format_failure_episodes': int(sum(e['format_failures'] > 0 for e in episodes_out)),
+        'rejected_keypoints': int(sum(e['rejected'] for e in episodes_out)),
         'mean_keypoints': _mean(e['keypoints'] for e in episodes_out),
-        'expert': expert, 'controller': 'sim.experts.CartesianController (sim IK)',
+        'expert': expert,
+        'controller': 'motion.GoalExecutor + motion.DirectBackend (the executor node\'s code), '
+                      'trajectories played by the sim\'s follower in-process',
         'constrained_decoding': settings.constrained, 'per_episode': episodes_out,
-        'gripper_max_width_m': GRIPPER_MAX_WIDTH_M,
     }
 
 
@@ -534,10 +580,12 @@ def closed_loop_table(cl: dict[str, Any]) -> str:
     """The closed-loop table (model vs scripted expert on the same seeds)."""
     expert = cl.get('expert') or {}
     return ('| task | seeds | model success | scripted expert | episodes ending in a format '
-            'failure | mean keypoints executed |\n|---|---:|---:|---:|---:|---:|\n'
+            'failure | keypoints rejected by the executor | mean keypoints executed |\n'
+            '|---|---:|---:|---:|---:|---:|---:|\n'
             f'| {cl["task"]} | {cl["episodes"]} ({cl["seeds"][0]}..{cl["seeds"][-1]}) | '
             f'{_pct(cl["success_rate"])} | {_pct(expert.get("success_rate"))} | '
-            f'{cl["format_failure_episodes"]} | {_num(cl.get("mean_keypoints"))} |')
+            f'{cl["format_failure_episodes"]} | {cl.get("rejected_keypoints", 0)} | '
+            f'{_num(cl.get("mean_keypoints"))} |')
 
 
 def markdown_report(report: dict[str, Any]) -> str:

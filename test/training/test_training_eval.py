@@ -1,0 +1,127 @@
+"""Evaluation: report + plots on a small split, scoring through the core rewards, baselines."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from robot_r1_ros.training import baselines, evaluate
+
+
+def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
+    out = tmp_path / 'eval'
+    settings = evaluate.EvalSettings(split='test', max_rows_per_group=4, batch_size=8,
+                                     max_new_tokens=24)
+    cl = evaluate.ClosedLoopSettings(episodes=1, max_keypoints=2, max_new_tokens=48)
+    report = evaluate.evaluate(sft_model, qa_dataset['path'], out, settings,
+                               run_dirs=[sft_model.parent], closed_loop_settings=cl,
+                               progress=False)
+
+    saved = json.loads((out / 'report.json').read_text())
+    assert saved['n_rows'] == report['n_rows'] == 6 * 4
+    groups = saved['groups']
+    # Both distractor kinds of both position tasks, movement and the open task.
+    assert set(groups) == {'next_waypoint/random', 'next_waypoint/hard', 'current_state/random',
+                           'current_state/hard', 'movement', 'open_keypoint'}
+    for key, g in groups.items():
+        assert g['n'] == 4
+        assert 0.0 <= g['format_failure_rate'] <= 1.0
+        if key == 'open_keypoint':
+            assert g['baselines']['text_only_l1_cm'] > 0
+            continue
+        assert 0.0 <= g['accuracy'] <= 1.0
+        assert sum(g['predicted_letters'].values()) == 4
+        assert sum(g['gold_letters'].values()) == 4
+        b = g['baselines']
+        assert b['chance'] == 0.25
+        assert b['constant']['accuracy'] == max(b['constant']['all'].values())
+        assert 0.0 <= b['text_only'] <= 1.0
+    # The warm-started model answers multiple-choice questions in the format.
+    assert groups['next_waypoint/random']['format_failure_rate'] < 1.0
+
+    md = (out / 'report.md').read_text()
+    assert '| next_waypoint | hard |' in md and '| next_waypoint | random |' in md
+    assert 'best constant letter' in md and 'text-only rule' in md
+    assert '## Closed loop in the MuJoCo scene' in md
+
+    names = {p.split('/')[-1] for p in saved['plots']}
+    assert {'per_task_accuracy.png', 'letter_histogram.png', 'reward_curve.png'} <= names
+    for name in names:
+        with Image.open(out / name) as img:
+            assert img.size[0] > 200 and img.size[1] > 100
+
+    cl_report = saved['closed_loop']
+    assert cl_report['episodes'] == 1 and cl_report['task'] == 'pick_place'
+    assert cl_report['success_rate'] in (0.0, 1.0)
+    assert cl_report['expert']['success_rate'] == 1.0  # the scripted reference solves it
+    assert saved['curves'] and 'loss' in next(iter(saved['curves'].values()))['series']
+
+
+def test_scoring_uses_the_grammar_and_the_ground_truth():
+    rows = [
+        {'task_kind': 'next_waypoint', 'answer_letter': 'B', 'target_xyz_env_m': None,
+         'target_gripper': None, 'distractor_kind': 'random'},
+        {'task_kind': 'next_waypoint', 'answer_letter': 'B', 'target_xyz_env_m': None,
+         'target_gripper': None, 'distractor_kind': 'hard'},
+        {'task_kind': 'movement', 'answer_letter': 'A', 'target_xyz_env_m': None,
+         'target_gripper': None, 'distractor_kind': ''},
+        {'task_kind': 'open_keypoint', 'answer_letter': None, 'target_xyz_env_m': [0.1, 0, 0.2],
+         'target_gripper': 'closed', 'answer_xyz_env_m': [0.1, 0, 0.2], 'distractor_kind': ''},
+    ]
+    texts = ['<think>near</think><answer>[[B]]</answer>', '[[B]]',
+             '<think>x</think><answer>[[C]]</answer>',
+             '<think></think><answer>[0.120, 0.000, 0.170] closed</answer>']
+    comps = [{'text': t, 'tokens': 5, 'finished': True} for t in texts]
+    rec = evaluate.score_rows(rows, comps)
+    assert [r['format_ok'] for r in rec] == [True, False, True, True]
+    assert [r['correct'] for r in rec[:3]] == [True, False, False]
+    assert [r['pred_letter'] for r in rec[:3]] == ['B', 'invalid', 'C']
+    assert rec[3]['l1_cm'] == pytest.approx(5.0)
+    assert rec[3]['gripper_ok'] is True
+    assert [r['group'] for r in rec] == ['next_waypoint/random', 'next_waypoint/hard',
+                                         'movement', 'open_keypoint']
+    assert rec[0]['think_chars'] == 4
+
+
+def test_constant_letter_and_text_only_baselines():
+    scores = baselines.constant_letter_scores(['A', 'B', 'B', 'D'])
+    assert scores == {'A': 0.25, 'B': 0.5, 'C': 0.0, 'D': 0.25}
+    assert baselines.constant_letter_scores([]) == {x: 0.0 for x in 'ABCD'}
+    train = [
+        {'task_kind': 'next_waypoint', 'current_xyz_env_m': [0.0, 0.0, 0.3],
+         'current_gripper': 'open', 'answer_xyz_env_m': [0.1, 0.0, 0.1], 'episode_id': 'e',
+         'frame_index': 0, 'options': [], 'answer_letter': 'A'},
+        {'task_kind': 'movement', 'current_xyz_env_m': [0.0, 0.0, 0.3],
+         'current_gripper': 'open', 'episode_id': 'e', 'frame_index': 0,
+         'options': ['move down', 'move up', 'move left', 'move right'], 'answer_letter': 'A'},
+    ]
+    rules = baselines.TextOnlyRules.fit(train)
+    # A new state near the training one: current + the training displacement.
+    row = {'task_kind': 'next_waypoint', 'current_xyz_env_m': [0.01, 0.0, 0.3],
+           'current_gripper': 'open', 'answer_letter': 'C',
+           'options': ['[0.500, 0.500, 0.500]', '[-0.300, 0.100, 0.400]',
+                       '[0.110, 0.000, 0.100]', '[0.300, -0.300, 0.050]']}
+    assert rules.predict_letter(row) == 'C'
+    cur = dict(row, task_kind='current_state', answer_letter='B',
+               options=['[0.500, 0.500, 0.500]', '[0.000, 0.000, 0.300]',
+                        '[0.200, 0.100, 0.100]', '[0.300, -0.300, 0.050]'])
+    assert rules.predict_letter(cur) == 'B'
+    mov = dict(row, task_kind='movement', answer_letter='D',
+               options=['move up', 'move left', 'move right', 'move down'])
+    assert rules.predict_letter(mov) == 'D'
+    wrong = dict(row, answer_letter='A')
+    out = baselines.baseline_scores([row, wrong], rules)
+    assert out['text_only'] == 0.5 and out['chance'] == 0.25
+    assert out['constant'] == {'letter': 'A', 'accuracy': 0.5,
+                               'all': {'A': 0.5, 'B': 0.0, 'C': 0.5, 'D': 0.0}}
+    guess, grip = rules.predict_position(row)
+    np.testing.assert_allclose(guess, [0.11, 0.0, 0.1])
+    assert grip is True
+
+
+def test_eval_cli_reports_bad_inputs(tmp_path, capsys):
+    assert evaluate.main(['--model', str(tmp_path), '--dataset', str(tmp_path / 'nope'),
+                          '--out', str(tmp_path / 'o')]) == 2
+    assert 'no dataset' in capsys.readouterr().err
