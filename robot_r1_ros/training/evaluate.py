@@ -513,6 +513,7 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
         'examples': [{'group': r['group'], 'completion': r['text'][:300]}
                      for r in _examples(records)],
         'parameters': int(sum(p.numel() for p in model.parameters())),
+        'git_commit': runlog.git_commit(),
     }
     del model
     if run_dirs:
@@ -547,8 +548,9 @@ def _num(value: Any, fmt: str = '.1f') -> str:
 def markdown_tables(report: dict[str, Any]) -> str:
     """The multiple-choice and open-ended tables (also used by the model card)."""
     lines = ['| task | distractors | n | accuracy | chance | best constant letter | '
-             'text-only rule | format failures | mean think (chars) | predicted A/B/C/D/invalid |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+             'text-only rule | accuracy minus best baseline | format failures | '
+             'mean think (chars) | predicted A/B/C/D/invalid |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     open_lines = []
     for key, g in report['groups'].items():
         b = g.get('baselines', {})
@@ -562,11 +564,14 @@ def markdown_tables(report: dict[str, Any]) -> str:
         const = b.get('constant', {})
         pred = g['predicted_letters']
         hist = '/'.join(str(pred[x]) for x in (*OPTION_LETTERS, INVALID))
+        best = max(v for v in (b.get('chance'), const.get('accuracy'), b.get('text_only'))
+                   if v is not None)
         lines.append(
             f'| {g["task_kind"]} | {g["distractor_kind"] or "adjacent labels"} | {g["n"]} | '
             f'**{_pct(g["accuracy"])}** | {_pct(b.get("chance"))} | '
             f'{_pct(const.get("accuracy"))} ({const.get("letter", "–")}) | '
-            f'{_pct(b.get("text_only"))} | {_pct(g["format_failure_rate"])} | '
+            f'{_pct(b.get("text_only"))} | {100.0 * (g["accuracy"] - best):+.1f} pts | '
+            f'{_pct(g["format_failure_rate"])} | '
             f'{_num(g.get("mean_think_chars"), ".0f")} | {hist} |')
     text = '\n'.join(lines)
     if open_lines:

@@ -24,6 +24,8 @@ A recipe has these top-level keys (``config/train/*.yaml`` are complete, comment
     lora: null                     # or {r: 8, alpha: 16, dropout: 0.0, target_modules: all-linear}
     sft: {...}                     # keyword arguments of trl.SFTConfig (warm-up), or null
     grpo: {...}                    # keyword arguments of trl.GRPOConfig
+    pipeline: {...}                # optional: demos, dataset and evaluation of the one-command
+                                   # run (training.pipeline; see PipelineSpec)
 
 ``sft`` and ``grpo`` are passed to TRL's config classes after validation, so every TRL option
 (vLLM generation, DeepSpeed, gradient checkpointing, ...) is available by its TRL name. The keys
@@ -54,7 +56,8 @@ DISTRACTOR_KINDS = ('random', 'hard', 'any')
 SFT_THINK = ('template', 'empty')
 # Keys of the TRL config sections that the pipeline sets itself.
 _OWNED_KEYS = ('output_dir', 'seed', 'reward_weights')
-_TOP_KEYS = ('name', 'seed', 'model', 'data', 'rewards', 'lora', 'sft', 'grpo', 'notes')
+_TOP_KEYS = ('name', 'seed', 'model', 'data', 'rewards', 'lora', 'sft', 'grpo', 'notes',
+             'pipeline')
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,35 @@ class LoraSpec:
 
 
 @dataclass(frozen=True)
+class PipelineSpec:
+    """What ``python -m robot_r1_ros.training.pipeline`` does around SFT and GRPO.
+
+    Attributes:
+        task: Sim task whose expert demos are recorded.
+        episodes: Demos recorded (seeds ``seed_offset`` ..).
+        seed_offset: First demo seed.
+        frame_interval: Camera frames between observations (``robot-r1 dataset``).
+        val_frac: Share of episodes held out for validation.
+        test_frac: Share of episodes held out for the final test.
+        eval_max_rows_per_group: Cap per (task, distractor) group in the evaluation (None: all).
+        eval_max_new_tokens: Token cap of evaluation completions.
+        closed_loop_episodes: Closed-loop episodes in the sim (seeds far from the demos').
+        closed_loop_max_keypoints: Predictions per closed-loop episode.
+    """
+
+    task: str = 'pick_place'
+    episodes: int = 60
+    seed_offset: int = 0
+    frame_interval: int = 5
+    val_frac: float = 0.1
+    test_frac: float = 0.1
+    eval_max_rows_per_group: int | None = None
+    eval_max_new_tokens: int = 160
+    closed_loop_episodes: int = 10
+    closed_loop_max_keypoints: int = 10
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A validated training recipe (see the module docstring for the YAML layout).
 
@@ -147,6 +179,7 @@ class Recipe:
     grpo: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     notes: str = ''
+    pipeline: PipelineSpec = field(default_factory=PipelineSpec)
 
     @property
     def reward_names(self) -> list[str]:
@@ -162,6 +195,7 @@ class Recipe:
         """Plain-data form (YAML / JSON serialisable), as written into run_info.json."""
         out = dataclasses.asdict(self)
         out['rewards'] = [dataclasses.asdict(r) for r in self.rewards]
+        out['pipeline'] = dataclasses.asdict(self.pipeline)
         return out
 
     def training_config(self) -> Any:
@@ -363,8 +397,39 @@ def recipe_from_dict(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
 
     grpo = _trl_kwargs(raw.get('grpo') or {}, 'grpo') or {}
     sft = _trl_kwargs(raw.get('sft'), 'sft')
+    pipeline = _pipeline(raw)
     return Recipe(name=name, seed=seed, model=model, data=data, rewards=tuple(rewards),
-                  lora=lora, sft=sft, grpo=grpo, source=source, notes=str(raw.get('notes') or ''))
+                  lora=lora, sft=sft, grpo=grpo, source=source, notes=str(raw.get('notes') or ''),
+                  pipeline=pipeline)
+
+
+def _pipeline(raw: Mapping[str, Any]) -> PipelineSpec:
+    p = _section(raw, 'pipeline', tuple(f.name for f in dataclasses.fields(PipelineSpec)))
+    defaults = PipelineSpec()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(PipelineSpec):
+        value = p.get(f.name, getattr(defaults, f.name))
+        name = f'pipeline.{f.name}'
+        if f.name == 'task':
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f'{name} must be a task name, got {value!r}', name)
+        elif f.name in ('val_frac', 'test_frac'):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0 <= value < 1:
+                raise ConfigError(f'{name} must be in [0, 1), got {value!r}', name)
+            value = float(value)
+        elif f.name == 'eval_max_rows_per_group':
+            value = _positive_int_or_none(value, name)
+        elif f.name in ('seed_offset', 'closed_loop_episodes'):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f'{name} must be an integer >= 0, got {value!r}', name)
+        elif _positive_int_or_none(value, name) is None:
+            raise ConfigError(f'{name} must be a positive integer, got {value!r}', name)
+        values[f.name] = value
+    if values['val_frac'] + values['test_frac'] >= 1:
+        raise ConfigError('pipeline.val_frac + pipeline.test_frac must be below 1',
+                          'pipeline.val_frac')
+    return PipelineSpec(**values)
 
 
 def resolve_recipe_path(name_or_path: str | os.PathLike) -> Path:
