@@ -82,6 +82,12 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     args = build_grpo_config(recipe, output_dir, overrides)
     train = common.load_split(recipe.data, recipe.data.train_split,
                               max_rows=recipe.data.max_train_samples, seed=recipe.seed)
+    eval_rows = None
+    strategy = getattr(args, 'eval_strategy', 'no')
+    if str(getattr(strategy, 'value', strategy)) != 'no':
+        # Held-out reward / accuracy during training (sampled, like training).
+        eval_rows = common.load_split(recipe.data, recipe.data.eval_split,
+                                      max_rows=recipe.data.max_eval_samples, seed=recipe.seed)
     processor = common.load_processor_for(recipe.model, padding_side='left')
     model = common.load_model(recipe.model)
     # TensorBoardCallback reads its folder from the environment when it is created.
@@ -89,7 +95,7 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     stop = runlog.GracefulStopCallback()
     trainer = RobotR1GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=train,
-        processing_class=processor, peft_config=build_lora_config(recipe),
+        eval_dataset=eval_rows, processing_class=processor, peft_config=build_lora_config(recipe),
         callbacks=[runlog.JsonlLoggerCallback(output_dir / runlog.LOG_NAME, 'grpo'), stop,
                    *callbacks])
     trainer.robot_r1_recipe = recipe

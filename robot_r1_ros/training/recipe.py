@@ -18,6 +18,7 @@ A recipe has these top-level keys (``config/train/*.yaml`` are complete, comment
       distractor_kind: random      # random | hard | any: which multiple-choice variant trains
       max_train_samples: null      # optional cap (after filtering), for smoke runs
       sft_think: template          # SFT reasoning: template (core.qa) | empty
+      max_eval_samples: 32         # validation rows for in-training eval (grpo.eval_strategy)
     rewards:                       # names from core.rewards.REWARDS, with weights
       - {name: format, weight: 1.0}
       - {name: accuracy, weight: 1.0}
@@ -91,6 +92,8 @@ class DataSpec:
         distractor_kind: ``random`` / ``hard`` keep multiple-choice rows of that variant (open
             rows have none and are always kept); ``any`` keeps every row.
         max_train_samples: Optional cap on training rows after filtering.
+        max_eval_samples: Rows of ``eval_split`` used by in-training evaluation (when the
+            ``grpo`` section sets ``eval_strategy``); a seeded subset.
         sft_think: Reasoning of the SFT targets: ``template`` (the dataset's ``gold_think``,
             ``core.qa.template_reasoning``) or ``empty`` (``<think></think>``: shortest
             completions, format only).
@@ -103,6 +106,7 @@ class DataSpec:
     distractor_kind: str = 'random'
     max_train_samples: int | None = None
     sft_think: str = 'template'
+    max_eval_samples: int = 32
 
 
 @dataclass(frozen=True)
@@ -351,7 +355,12 @@ def recipe_from_dict(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
     if sft_think not in SFT_THINK:
         raise ConfigError(f'data.sft_think must be one of {", ".join(SFT_THINK)}, got '
                           f'{sft_think!r}', 'data.sft_think')
+    max_eval = d.get('max_eval_samples', 32)
+    if isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 1:
+        raise ConfigError(f'data.max_eval_samples must be a positive integer, got {max_eval!r}',
+                          'data.max_eval_samples')
     data = DataSpec(path=_resolve(d['path'], base, local=True), sft_think=sft_think,
+                    max_eval_samples=max_eval,
                     train_split=str(d.get('train_split', 'train')),
                     eval_split=str(d.get('eval_split', 'validation')), tasks=tasks,
                     distractor_kind=kind,

@@ -55,11 +55,14 @@ def test_tiny_recipe_builds_sft_and_grpo_configs_for_the_cpu(tmp_path):
     assert grpo.remove_unused_columns is False  # rewards read the ground-truth columns
     assert grpo.report_to == ['tensorboard']
     sft = build_sft_config(recipe, tmp_path / 's')
-    assert sft.learning_rate == pytest.approx(2e-3)
+    assert sft.learning_rate == pytest.approx(recipe.sft['learning_rate'])
+    assert sft.output_dir == str(tmp_path / 's') and sft.seed == recipe.seed
+    assert recipe.pipeline.task == 'pick_place' and recipe.pipeline.episodes > 0
     assert build_lora_config(recipe) is None
     # The recipe's GRPO values also satisfy the core's TrainingConfig rules.
     training = recipe.training_config()
-    assert training.reward_funcs == ('format', 'choice_accuracy')
+    assert training.reward_funcs == tuple(recipe.reward_names)
+    assert grpo.reward_weights == recipe.reward_weights
     assert training.num_generations == grpo.num_generations
 
 
@@ -105,6 +108,10 @@ def test_relative_paths_resolve_against_the_base_folder(tmp_path):
     ({'grpo': {'reward_weights': [1, 1]}}, 'grpo.reward_weights'),
     ({'lora': {'r': 0}}, 'lora.r'),
     ({'seed': -1}, 'seed'),
+    ({'pipeline': {'episodes': 0}}, 'pipeline.episodes'),
+    ({'pipeline': {'val_frac': 0.6, 'test_frac': 0.5}}, 'pipeline.val_frac'),
+    ({'pipeline': {'clouds': 1}}, 'pipeline.clouds'),
+    ({'data': {'path': 'd', 'max_eval_samples': 0}}, 'data.max_eval_samples'),
 ])
 def test_bad_recipes_raise_config_error_naming_the_field(changes, field):
     with pytest.raises(ConfigError) as info:
