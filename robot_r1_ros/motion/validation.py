@@ -77,7 +77,7 @@ class ValidationConfig:
     base_frame: str = 'panda_link0'
     max_age_s: float = 5.0
     max_future_s: float = 0.5
-    max_step_m: float = 0.5
+    max_step_m: float = 0.7
     status_ok: int = 0
     gripper_values: tuple[int, ...] = (0, 1)
 

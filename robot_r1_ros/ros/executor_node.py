@@ -87,6 +87,7 @@ class ExecutorNode(Node):
         self.cfg: ExecutorNodeConfig = read_config(self)
         cfg = self.cfg
         self._traj_pub = self._grip_pub = None
+        self._have_joint_state = False
         self.backend = self._make_backend(cfg)
         self.executor_logic = GoalExecutor(self.backend, cfg.workspace, cfg.execution,
                                            on_change=self._publish_state)
@@ -169,6 +170,10 @@ class ExecutorNode(Node):
         vel = ({n: float(v) for n, v in zip(msg.name, msg.velocity)}
                if len(msg.velocity) == len(msg.name) else {})
         self.backend.update_joint_state(JointStateSample(pos, vel, self.now_s()))
+        if not self._have_joint_state:
+            self._have_joint_state = True
+            self.get_logger().info(f'first joint state received on '
+                                   f'{self.resolve_topic_name(self.cfg.joint_states_topic)}')
 
     def _on_prediction(self, msg: KeypointPrediction) -> None:
         pred = prediction_input(msg)

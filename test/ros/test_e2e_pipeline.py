@@ -58,6 +58,8 @@ def system(spawn, rclpy_node):
         logs = lambda: '\n'.join(f'--- {k}\n{c.output()[-2500:]}'  # noqa: E731
                                  for k, c in children.items())
         assert probe.wait_ready(ready_timeout_s, fake_robot=False), logs()
+        assert probe.wait(lambda: 'first joint state received' in
+                          children['executor'].output(), 30.0), logs()
         probe.logs = logs
         return probe, children
 
@@ -106,16 +108,13 @@ def test_e2e_unsafe_keypoints_are_rejected_and_nothing_moves(system):
         (probe.prediction([0.50, math.nan, 0.25]), 'not_finite'),
         (probe.prediction([0.50, 0.0, 0.25], age_s=20.0), 'stale'),
     ]
+    # (The reasoning node keeps predicting after each REJECTED: match the executor's log line
+    # of each case rather than counting.)
     for msg, code in cases:
         probe.send(msg)
-        n_before = n
-        assert probe.wait_state(lambda s, k=n_before: s.rejected_count > k, 20.0), probe.logs()
-        n = probe.last_state().rejected_count
-        assert code in children['executor'].output() or probe.last_state().reason.startswith(
-            code), probe.last_state().reason
-    assert 'rejected prediction: out_of_workspace' in children['executor'].output()
-    assert 'rejected prediction: not_finite' in children['executor'].output()
-    assert 'rejected prediction: stale' in children['executor'].output()
+        assert probe.wait(lambda c=code: f'rejected prediction: {c}' in
+                          children['executor'].output(), 20.0), probe.logs()
+    assert probe.last_state().rejected_count >= n + len(cases)
     probe.spin(1.0)
     state = probe.last_state()
     assert state.executed_count == 0

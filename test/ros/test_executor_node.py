@@ -41,6 +41,8 @@ def rig(spawn, rclpy_node):
         executor = spawn(NODE, *_executor_args(*params))
         probe = ExecutorProbe(rclpy_node('executor_test'))
         assert probe.wait_ready(30.0), executor.output()[-3000:]
+        assert probe.wait(lambda: 'first joint state received' in executor.output(), 30.0), \
+            executor.output()[-3000:]
         return probe, executor
 
     return start
