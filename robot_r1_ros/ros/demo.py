@@ -41,10 +41,10 @@ from robot_r1_ros.ros.system import REPO_ROOT, describe_system
 #: Checkpoints the demo looks for, best first (folders with a config.json; relative paths are
 #: tried under the working directory, then the repository).
 DEMO_CHECKPOINTS: tuple[str, ...] = (
-    'models/robot-r1-small',          # a trained checkpoint shipped with the project
-    'runs/tiny/grpo/final',           # config/train/tiny_cpu.yaml: GRPO result
-    'runs/tiny/sft/final',            # config/train/tiny_cpu.yaml: SFT warm-up result
-    'models/tiny-qwen2.5-vl',         # built by scripts/setup.sh (random weights)
+    'checkpoints/robot-r1-tiny-grpo',   # the shipped checkpoint (training pipeline, tiny_cpu)
+    'outputs/tiny/grpo/final',          # a local run of that pipeline: GRPO result
+    'outputs/tiny/sft/final',           # ... its SFT warm-up
+    'models/tiny-qwen2.5-vl',           # built by scripts/setup.sh (random weights)
 )
 STATE_NAMES = {0: 'IDLE', 1: 'MOVING', 2: 'REACHED', 3: 'FAILED', 4: 'REJECTED'}
 STATUS_NAMES = {0: 'OK', 1: 'FORMAT_ERROR', 2: 'OUT_OF_WORKSPACE', 3: 'STALE_INPUT',

@@ -90,3 +90,21 @@ def test_demo_media_draws_markers_and_checks_inputs(tmp_path):
         write_gif([], tmp_path / 'b.gif')
     with pytest.raises(ValueError):
         contact_sheet([img, frame], tmp_path / 'b.png')
+
+
+def test_demo_picks_the_best_checkpoint(tmp_path, monkeypatch):
+    from robot_r1_ros.ros import demo
+    monkeypatch.delenv('ROBOT_R1_MODEL', raising=False)
+    monkeypatch.setattr(demo, 'REPO_ROOT', tmp_path / 'repo')
+    assert demo.best_checkpoint(tmp_path) is None
+    for rel in ('models/tiny-qwen2.5-vl', 'outputs/tiny/sft/final'):
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / 'config.json').write_text('{}')
+    assert demo.best_checkpoint(tmp_path) == (tmp_path / 'outputs/tiny/sft/final').resolve()
+    (tmp_path / 'checkpoints/robot-r1-tiny-grpo').mkdir(parents=True)
+    assert demo.best_checkpoint(tmp_path) == (tmp_path / 'outputs/tiny/sft/final').resolve()
+    (tmp_path / 'checkpoints/robot-r1-tiny-grpo/config.json').write_text('{}')
+    assert demo.best_checkpoint(tmp_path) == \
+        (tmp_path / 'checkpoints/robot-r1-tiny-grpo').resolve()
+    monkeypatch.setenv('ROBOT_R1_MODEL', str(tmp_path / 'models/tiny-qwen2.5-vl'))
+    assert demo.best_checkpoint(tmp_path) == (tmp_path / 'models/tiny-qwen2.5-vl').resolve()
