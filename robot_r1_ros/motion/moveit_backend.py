@@ -40,7 +40,12 @@ class MoveItBackendConfig:
     """Settings of the MoveIt backend (executor node parameters ``moveit.*``).
 
     Attributes:
-        node_name: Name of the rclcpp node MoveItPy creates.
+        node_name: Name of the rclcpp node MoveItPy creates (``moveit_py``, as in the
+            tutorials: parameter files keyed by that name configure it).
+        config_file: YAML with the MoveIt parameters (``MoveItConfigsBuilder(...)
+            .to_moveit_configs().to_dict()`` dumped, or a ``<node>: ros__parameters:`` file),
+            passed as ``MoveItPy(config_dict=...)``; '' = MoveItPy reads the process's
+            ``--params-file`` arguments.
         arm_group: Planning group of the arm.
         hand_group: Planning group of the gripper ('' = no gripper commands).
         pose_link: Link the pose goal is expressed for.
@@ -56,7 +61,8 @@ class MoveItBackendConfig:
         joint_prefix: Joint-name prefix of ``/joint_states`` (for the measured TCP).
     """
 
-    node_name: str = 'robot_r1_moveit_py'
+    node_name: str = 'moveit_py'
+    config_file: str = ''
     arm_group: str = 'panda_arm'
     hand_group: str = 'hand'
     pose_link: str = 'panda_link8'
@@ -86,6 +92,32 @@ class MoveItBackendConfig:
                 raise ConfigError(f'{name} must be in (0, 1], got {value}', name)
         if not math.isfinite(self.tcp_offset_m) or not math.isfinite(self.tcp_yaw_offset_rad):
             raise ConfigError('tcp_offset_m and tcp_yaw_offset_rad must be finite', 'tcp_offset_m')
+
+
+def load_moveit_config(path: str) -> dict:
+    """The MoveIt parameter dict in ``path`` (a bare dict, or one ``ros__parameters`` block).
+
+    Raises:
+        ConfigError: missing file, not YAML, or not a mapping.
+    """
+    import yaml
+    from pathlib import Path
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f'moveit config_file {path!r}: {exc}', 'config_file') from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f'moveit config_file {path!r} is not YAML: {exc}',
+                          'config_file') from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f'moveit config_file {path!r} must hold a mapping of parameters',
+                          'config_file')
+    if len(data) == 1:
+        (only,) = data.values()
+        if isinstance(only, dict) and isinstance(only.get('ros__parameters'), dict):
+            return only['ros__parameters']
+    return data
 
 
 def tcp_goal_to_link_pose(xyz_base_m: np.ndarray, quat_wxyz: np.ndarray, tcp_offset_m: float,
@@ -121,6 +153,8 @@ class MoveItBackend(MotionBackend):
     def __init__(self, config: MoveItBackendConfig, moveit_config: dict | None = None,
                  robot: Any = None) -> None:
         self.cfg = config
+        if moveit_config is None and config.config_file:
+            moveit_config = load_moveit_config(config.config_file)
         self._moveit_config = moveit_config
         self._robot = robot
         self._arm = self._hand = None

@@ -125,7 +125,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('direct.gripper_time_s', _D.gripper_time_s,
               'time the gripper is given to act before the goal counts as reached [s]'),
     # moveit backend
-    ParamSpec('moveit.node_name', _M.node_name, 'name of the node MoveItPy creates'),
+    ParamSpec('moveit.node_name', _M.node_name, 'name of the node MoveItPy creates (its '
+              'parameters come from files keyed by this name, or from moveit.config_file)'),
+    ParamSpec('moveit.config_file', _M.config_file, 'YAML of MoveIt parameters (a dumped '
+              'MoveItConfigsBuilder(...).to_moveit_configs().to_dict()); empty = the '
+              '--params-file arguments of the process'),
     ParamSpec('moveit.arm_group', _M.arm_group, 'planning group of the arm'),
     ParamSpec('moveit.hand_group', _M.hand_group, 'planning group of the gripper; empty = none'),
     ParamSpec('moveit.pose_link', _M.pose_link, 'link of the pose goal (panda_link8 in '

@@ -173,7 +173,7 @@ def test_moveit_contract_pose_goal_plan_execute_then_hand(fake_moveit):
     progress = wait_done(backend)
     assert progress.state is MotionState.REACHED, progress.reason
     robot = FakeMoveItPy.instances[0]
-    assert robot.init_kwargs == {'node_name': 'robot_r1_moveit_py', 'config_dict': None}
+    assert robot.init_kwargs == {'node_name': 'moveit_py', 'config_dict': None}
     assert [(g, c) for g, c, _ in robot.calls] == [
         ('panda_arm', 'set_start_state_to_current_state'), ('panda_arm', 'set_goal_state'),
         ('panda_arm', 'plan'), ('robot', 'execute'),
@@ -268,3 +268,28 @@ def test_tcp_offset_conversion_round_trip():
         flange_xyz, flange_rot = panda_flange_fk(q)
         np.testing.assert_allclose(link_xyz, flange_xyz, atol=1e-9)
         assert abs(abs(link_quat @ matrix_to_quat_wxyz(flange_rot)) - 1) < 1e-9
+
+
+def test_moveit_config_file_becomes_config_dict(fake_moveit, tmp_path):
+    import yaml
+    params = {'robot_description': '<robot name="panda"/>',
+              'planning_pipelines': {'pipeline_names': ['ompl']}}
+    wrapped = tmp_path / 'wrapped.yaml'
+    wrapped.write_text(yaml.safe_dump({'moveit_py': {'ros__parameters': params}}))
+    bare = tmp_path / 'bare.yaml'
+    bare.write_text(yaml.safe_dump(params))
+    for path in (wrapped, bare):
+        MoveItBackend(MoveItBackendConfig(config_file=str(path))).connect()
+        assert FakeMoveItPy.instances[-1].init_kwargs == {'node_name': 'moveit_py',
+                                                          'config_dict': params}
+
+
+@pytest.mark.parametrize('content,match', [(None, 'No such file'), ('[1, 2]', 'mapping'),
+                                           ('a: [', 'not YAML')])
+def test_moveit_config_file_errors(tmp_path, content, match):
+    from robot_r1_ros.core.errors import ConfigError
+    path = tmp_path / 'moveit.yaml'
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=match):
+        MoveItBackend(MoveItBackendConfig(config_file=str(path)))
