@@ -1,4 +1,5 @@
-"""``robot-r1 eval``: held-out accuracy with baselines, open-ended L1, format failures, closed loop.
+"""``robot-r1 eval``: held-out accuracy with baselines, open-ended L1, format failures, closed
+loop.
 
     robot-r1 eval --model runs/tiny/grpo/final --dataset outputs/dataset --out runs/tiny/eval
                   [--split test] [--tasks ...] [--max-rows-per-group N] [--batch-size 16]

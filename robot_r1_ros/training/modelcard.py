@@ -102,7 +102,8 @@ def write_model_card(checkpoint: str | Path, recipe: Any, report: dict[str, Any]
         '',
         f'`robot-r1 eval` on the `{report["split"]}` split: {report["n_rows"]} questions from '
         f'{len(report["episodes"])} episodes (seeds) never seen in training. Greedy decoding, '
-        f'no answer constraint. Format failures overall: **{evaluate._pct(o["format_failure_rate"])}**'
+        'no answer constraint. Format failures overall: '
+        f'**{evaluate._pct(o["format_failure_rate"])}**'
         f'; mean reasoning length {evaluate._num(o["mean_think_chars"], ".0f")} characters.',
         '',
         'Baselines beside every accuracy: chance (1/4); the best *constant letter* of the group '
