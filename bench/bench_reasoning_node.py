@@ -184,7 +184,8 @@ def run_bench(args: argparse.Namespace) -> dict:
     log_dir.mkdir(parents=True, exist_ok=True)
     node_log = open(log_dir / 'reasoning_node.log', 'w')  # noqa: SIM115
     params = ['--ros-args', '-p', f'model.id:={model}', '-p', 'model.num_threads:=1',
-              '-p', f'model.device:={args.device}', '-p', f'trigger.max_rate_hz:={args.max_rate_hz}',
+              '-p', f'model.device:={args.device}',
+              '-p', f'trigger.max_rate_hz:={args.max_rate_hz}',
               '-p', f'generation.max_new_tokens:={args.max_new_tokens}',
               '-p', f'generation.think_budget_tokens:={args.think_budget}',
               '-p', 'diagnostics.period_s:=1.0', '-p', 'input.max_image_age_s:=2.0']

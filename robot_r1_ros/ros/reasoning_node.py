@@ -233,6 +233,7 @@ class ReasoningNode(LifecycleNode):
         self.config = config
         self._task = config.task
         t0 = time.perf_counter()
+        reasoner = None
         try:
             from robot_r1_ros.model.reasoner import load_reasoner
             self.get_logger().info(f'loading model {config.reasoner.model_id!r} ...')
@@ -240,6 +241,10 @@ class ReasoningNode(LifecycleNode):
             if config.warmup:
                 reasoner.warmup()
         except Exception as exc:  # noqa: BLE001  (any load failure: report, stay unconfigured)
+            if reasoner is not None:  # loaded, but the warm-up failed: free it now
+                reasoner.close()
+                reasoner = None
+                gc.collect()
             self._load_error = f'{type(exc).__name__}: {exc}'
             self.get_logger().error(f'configure failed: cannot load model '
                                     f'{config.reasoner.model_id!r}: {self._load_error}')

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import require, require_ros_interfaces
+from r1_testing import require, require_ros_interfaces
 
 pytestmark = pytest.mark.ros
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import require, require_ros_interfaces
+from r1_testing import require, require_ros_interfaces
 from reasoning_harness import NODE_MODULE, ReasoningProbe, node_args
 
 pytestmark = pytest.mark.ros
