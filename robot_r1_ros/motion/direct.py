@@ -77,8 +77,8 @@ class DirectBackendConfig:
 
     def __post_init__(self) -> None:
         if not self.joint_prefix or not self.joint_prefix.replace('_', '').isalnum():
-            raise ConfigError(f'joint_prefix must be a name like "panda", got {self.joint_prefix!r}',
-                              'joint_prefix')
+            raise ConfigError('joint_prefix must be a name like "panda", got '
+                              f'{self.joint_prefix!r}', 'joint_prefix')
         for name in ('velocity_scale', 'acceleration_scale'):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
@@ -225,7 +225,8 @@ class DirectBackend(MotionBackend):
             jump = float(np.max(np.abs(res.q - q)))
             if jump > self.cfg.max_joint_jump_rad:
                 raise MotionError(f'IK jumped {jump:.2f} rad between waypoints at {s:.0%} of the '
-                                  f'path (max {self.cfg.max_joint_jump_rad:.2f}): refusing to swing')
+                                  f'path (max {self.cfg.max_joint_jump_rad:.2f}): refusing to '
+                                  'swing')
             q = res.q
             waypoints.append(q)
         try:

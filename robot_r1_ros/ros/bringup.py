@@ -148,7 +148,8 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, name: str, proc: subprocess.Popen) -> None:
-        log = open(Path(self.log_dir) / f'{name}.log', 'w') if self.log_dir else None  # noqa: SIM115
+        path = Path(self.log_dir) / f'{name}.log' if self.log_dir else None
+        log = open(path, 'w') if path is not None else None  # noqa: SIM115 (closed below)
         try:
             for raw in iter(proc.stdout.readline, b''):
                 line = raw.decode('utf-8', 'replace')

@@ -497,13 +497,13 @@ def main(argv: Sequence[str] | None = None, out=sys.stdout) -> int:
         finally:
             if client is not None:
                 client.recording = False
-            died = [n for n, c in sup.dead()] if sup.procs else []
-            clean = sup.shutdown() if sup.procs else True
+            died = [n for n, _ in sup.dead()] if sup.procs else []
+            if sup.procs:
+                sup.shutdown()
             signal.signal(signal.SIGINT, previous)
         if died and code == 0:
             out.write(f'robot-r1 demo: pipeline failed: {", ".join(died)} exited early\n')
             code = 1
-        del clean
     for rec in result.cycles:
         if rec.outcome == 'REJECTED':
             why = rec.outcome_reason.split(':', 1)[0] or 'unknown'

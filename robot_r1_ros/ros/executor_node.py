@@ -182,9 +182,10 @@ class ExecutorNode(Node):
             logic = self.executor_logic
             log = self.get_logger().warning if logic.state.name == 'FAILED' else \
                 self.get_logger().info
+            opening = ('open' if pred.gripper_command == KeypointPrediction.GRIPPER_OPEN
+                       else 'closed')
             log(f'accepted keypoint [{pred.xyz_base_m[0]:.3f}, {pred.xyz_base_m[1]:.3f}, '
-                f'{pred.xyz_base_m[2]:.3f}] gripper '
-                f'{"open" if pred.gripper_command == KeypointPrediction.GRIPPER_OPEN else "closed"}'
+                f'{pred.xyz_base_m[2]:.3f}] gripper {opening}'
                 f' -> {logic.state.name.lower()}' + (f': {logic.reason}' if logic.reason else ''))
         else:
             counts = self.executor_logic.rejections.nonzero()

@@ -29,7 +29,7 @@ def pred(**changes) -> PredictionInput:
 CASES = [
     # (changes, tcp, stopped, expected code or None)
     ({}, TCP, False, None),                                                   # all fine
-    ({}, None, False, None),                                                  # no TCP: no step check
+    ({}, None, False, None),                                  # no TCP: no step check
     ({'status': 1, 'status_reason': 'no <answer>'}, TCP, False, RejectCode.STATUS_NOT_OK),
     ({'status': 2}, TCP, False, RejectCode.STATUS_NOT_OK),                    # node said out of ws
     ({'frame_id': 'world'}, TCP, False, RejectCode.WRONG_FRAME),

@@ -114,7 +114,7 @@ def test_e2e_unsafe_keypoints_are_rejected_and_nothing_moves(system):
         probe.send(msg)
         assert probe.wait(lambda c=code: f'rejected prediction: {c}' in
                           children['executor'].output(), 20.0), probe.logs()
-    assert probe.last_state().rejected_count >= n + len(cases)
+    assert probe.wait_state(lambda s: s.rejected_count >= n + len(cases), 10.0)
     probe.spin(1.0)
     state = probe.last_state()
     assert state.executed_count == 0

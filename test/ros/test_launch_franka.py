@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robot_r1_ros.ros.system import LAUNCH_ARGUMENTS, describe_system
+from robot_r1_ros.ros.system import describe_system
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = REPO / 'launch' / 'franka.launch.py'
