@@ -15,6 +15,10 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 90) + 10 ))}"
 export ROS_LOG_DIR="${ROS_LOG_DIR:-$_r1_repo/log/ros}"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+# Optional: large-message shared memory + loopback-only UDP (config/fastdds_shm_loopback.xml).
+if [ "${ROBOT_R1_DDS_PROFILE:-}" = shm ]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="$_r1_repo/config/fastdds_shm_loopback.xml"
+fi
 # Headless rendering; must be set before the first `import mujoco`.
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}"
