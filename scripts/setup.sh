@@ -30,7 +30,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY="$REPO/.venv/bin/python"
 stamp=.venv/.robot_r1_requirements.sha256
-want="$(cat requirements/*.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements/*.txt scripts/setup.sh setup.py | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   t0=$SECONDS
   say "installing requirements (first run: a few minutes)"
@@ -40,6 +40,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # Only the Panda MJCF + meshes of this wheel are used; its own dependencies are not wanted.
   "$VPY" -m pip install -q --no-deps dm-robotics-panda==0.4.8
   "$VPY" scripts/fix_ros_wheel_cmake.py
+  # The pure-Python part, editable, for the `robot-r1` console script (the colcon overlay adds
+  # the generated interfaces; robot_r1_ros/__init__.py joins the two).
+  "$VPY" -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
   say "requirements installed in $((SECONDS - t0)) s"
 else
