@@ -36,6 +36,38 @@ def _stage_summary(run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def _findings(report: dict[str, Any]) -> list[str]:
+    """Plain-language findings computed from the report (collapse, baselines, format)."""
+    mcq = [g for g in report['groups'].values() if 'accuracy' in g]
+    if not mcq:
+        return []
+    out = []
+    total = sum(g['n'] for g in mcq)
+    letters: dict[str, int] = {}
+    for g in mcq:
+        for letter, n in g['predicted_letters'].items():
+            letters[letter] = letters.get(letter, 0) + n
+    top, count = max(letters.items(), key=lambda kv: kv[1])
+    if total and count / total >= 0.9:
+        out.append(f'**Finding: constant-letter collapse.** The model answers `[[{top}]]` to '
+                   f'{100.0 * count / total:.0f} % of the multiple-choice questions, so each '
+                   'accuracy equals that letter\'s share of the group (the letters are balanced: '
+                   'about 25 %). This is the failure mode the CPU learnability study predicted '
+                   'for models of this size and training budget.')
+    beaten = []
+    for key, g in report['groups'].items():
+        if 'accuracy' not in g:
+            continue
+        b = g['baselines']
+        best = max(b['chance'], b['constant']['accuracy'], b['text_only'])
+        if g['accuracy'] > best:
+            beaten.append(key)
+    out.append('Groups where the model beats every baseline: '
+               + (', '.join(beaten) if beaten else 'none') + '.')
+    out.append('')
+    return out
+
+
 def write_model_card(checkpoint: str | Path, recipe: Any, report: dict[str, Any],
                      dataset_info: dict[str, Any], stages: dict[str, Path],
                      eval_dir: str | Path, command: str) -> Path:
@@ -114,6 +146,7 @@ def write_model_card(checkpoint: str | Path, recipe: Any, report: dict[str, Any]
         '',
         evaluate.markdown_tables(report),
         '',
+        *_findings(report),
     ]
     if cl:
         lines += ['### Closed loop in the MuJoCo scene', '',
