@@ -1,38 +1,50 @@
-"""Validated, frozen configuration of the reasoner, executor, workspace, camera and training.
+"""Validated, frozen configuration: the one home of every settings dataclass of the package.
 
 Every config is a frozen dataclass validated in ``__post_init__``; a bad value raises
 :class:`ConfigError` whose message and ``field`` attribute name the field with its dotted path
 (``'workspace.min_xyz_base_m'``). Values are coerced the way ROS parameters and YAML deliver
 them: lists become tuples, ints become floats; bools are never taken for numbers.
 
-``Config.from_dict(data)`` accepts nested dicts, dotted keys (``{'model.dtype': 'bfloat16'}``,
-as ROS parameter groups are named) or a mix; unknown keys are rejected with the valid names.
+``Config.from_dict(data)`` accepts nested dicts, dotted keys (``{'generation.top_k': 5}``, as ROS
+parameter groups are named) or a mix; unknown keys are rejected with the valid names.
 ``Config.to_dict()`` gives the flat dotted form (e.g. to declare ROS parameters).
 
-Groups (dotted names are the ROS parameter names of ``config/franka.yaml``):
+Configs (the nodes, training and evaluation all import them from here):
 
-- :class:`WorkspaceConfig` ``workspace.*``: target box and the env frame (reference point, axes).
-- :class:`CameraConfig` ``camera.*``: topics, render size, field of view, model input size.
-- :class:`ModelConfig` ``model.*`` and :class:`GenerationConfig` ``generation.*``.
-- :class:`ReasonerConfig`: the reasoning node (model, generation, camera, workspace, task).
-- :class:`ExecutorConfig`: the executor node (motion backend, limits, workspace policy).
-- :class:`QAConfig` ``qa.*``: keyframes, observation sampling, distractors.
+- :class:`WorkspaceConfig`: the allowed target box and the env frame (reference point, axes);
+  :data:`DEFAULT_WORKSPACE` is the Franka scene's, the default of both nodes' ``workspace.*`` /
+  ``env_frame.*`` parameters (``config/franka.yaml`` repeats it).
+- :class:`ReasonerConfig` (model loading: id, dtype, device, attention, 4-bit, image pixels) with
+  its default :class:`GenerationOptions` (decoding): what ``model.load_reasoner`` takes; the
+  reasoning node reads its ``model.*`` / ``generation.*`` parameters into them.
+- :class:`QAConfig`: keyframes, observation sampling, distractors (and the box random
+  distractors are drawn from, ``distractor_*_xyz_base_m``).
 - :class:`TrainingConfig`: GRPO/SFT settings and the QA settings.
+
+The executor's settings are the motion layer's own frozen configs (``motion.validation``,
+``motion.executor``, ``motion.direct``, ``motion.moveit_backend``), composed by
+``ros.executor_params``; its workspace box is a :class:`WorkspaceConfig` too.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from robot_r1_ros.core.errors import BadInputError, ConfigError
 from robot_r1_ros.core.types import TaskKind
 
-_DTYPES = ('float32', 'bfloat16', 'float16')
-_DEVICES = ('cpu', 'cuda', 'auto')
+DEFAULT_MODEL_ID = 'models/tiny-qwen2.5-vl'
+"""Default model: the tiny checkpoint built by ``python -m robot_r1_ros.model.build_tiny``
+(relative paths are tried against the working directory, then the repository root)."""
+
+_DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
+_ATTENTION = ('auto', 'sdpa', 'eager', 'flash_attention_2')
+_MIN_IMAGE_PIXELS = 28 * 28  # one 28x28 patch group of Qwen2-VL
 
 
 def _fail(path: str, message: str) -> ConfigError:
@@ -42,12 +54,21 @@ def _fail(path: str, message: str) -> ConfigError:
 class _Config:
     """Mixin: type coercion, ``from_dict`` and ``to_dict`` for the config dataclasses."""
 
+    _FIELD_PREFIX: ClassVar[str] = ''
+    """Prefix of the field names in errors (``'generation.'``: the group is always called so)."""
+
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = _coerce(getattr(self, f.name), hints[f.name], f.name)
-            object.__setattr__(self, f.name, value)
-        self._validate()
+        hints = _hints(type(self))
+        try:
+            for f in dataclasses.fields(self):  # type: ignore[arg-type]
+                value = _coerce(getattr(self, f.name), hints[f.name], f.name)
+                object.__setattr__(self, f.name, value)
+            self._validate()
+        except ConfigError as exc:
+            prefix = self._FIELD_PREFIX
+            if prefix and not exc.field.startswith(prefix):
+                raise _fail(prefix + exc.field, str(exc).split(': ', 1)[-1]) from None
+            raise
 
     def _validate(self) -> None:
         """Field checks beyond types (overridden per class)."""
@@ -60,7 +81,7 @@ class _Config:
             data: e.g. ``{'model': {'dtype': 'bfloat16'}, 'generation.max_new_tokens': 64}``.
             **overrides: Top-level fields (applied after ``data``).
         """
-        return _from_dict(cls, {**(data or {}), **overrides}, '')
+        return _from_dict(cls, {**(data or {}), **overrides}, cls._FIELD_PREFIX)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dotted dict of all values (tuples become lists), e.g. ``{'model.dtype': ...}``."""
@@ -80,11 +101,16 @@ class _Config:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _from_dict(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     if not isinstance(data, Mapping):
         raise _fail(prefix.rstrip('.') or cls.__name__, f'expected a mapping, got {data!r}')
     names = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     nested: dict[str, dict[str, Any]] = {}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
@@ -175,10 +201,28 @@ def _one_of(value: str, choices: tuple[str, ...], path: str) -> None:
 
 XYZ3 = tuple[float, float, float]
 
+DEFAULT_WORKSPACE_MIN_XYZ_BASE_M: XYZ3 = (0.15, -0.5, 0.0)
+"""Lower corner of the Franka scene's allowed target box, base frame (both nodes' default)."""
+DEFAULT_WORKSPACE_MAX_XYZ_BASE_M: XYZ3 = (0.8, 0.5, 0.7)
+"""Upper corner of the Franka scene's allowed target box, base frame."""
+DEFAULT_DISTRACTOR_MIN_XYZ_BASE_M: XYZ3 = (0.2, -0.45, 0.0)
+"""Lower corner of the box random QA distractors are drawn from (the paper's "valid state
+space"): a sub-box of the workspace above the table, so wrong options look plausible."""
+DEFAULT_DISTRACTOR_MAX_XYZ_BASE_M: XYZ3 = (0.8, 0.45, 0.6)
+"""Upper corner of the random-distractor box."""
+
+
+def _check_box(lo: XYZ3, hi: XYZ3, path: str) -> None:
+    for axis, a, b in zip('xyz', lo, hi):
+        _check(a < b, path, f'{axis} minimum {a} must be below the maximum {b}')
+
 
 @dataclass(frozen=True)
 class WorkspaceConfig(_Config):
     """Where targets may go, and the env frame the prompt talks in.
+
+    The defaults are the Franka scene's (:data:`DEFAULT_WORKSPACE`): the reasoning node's
+    ``workspace.*`` / ``env_frame.*`` parameters and the executor node's ``workspace.*``.
 
     Attributes:
         min_xyz_base_m: Lower corner of the allowed TCP box, base frame.
@@ -188,16 +232,14 @@ class WorkspaceConfig(_Config):
         reference_text: The origin in words, for the prompt.
     """
 
-    min_xyz_base_m: XYZ3 = (0.2, -0.45, 0.0)
-    max_xyz_base_m: XYZ3 = (0.8, 0.45, 0.6)
+    min_xyz_base_m: XYZ3 = DEFAULT_WORKSPACE_MIN_XYZ_BASE_M
+    max_xyz_base_m: XYZ3 = DEFAULT_WORKSPACE_MAX_XYZ_BASE_M
     reference_xyz_base_m: XYZ3 = (0.35, 0.0, 0.0)
     env_axes: tuple[str, str, str] = ('+x', '+y', '+z')
     reference_text: str = 'the center of the table surface'
 
     def _validate(self) -> None:
-        for axis, lo, hi in zip('xyz', self.min_xyz_base_m, self.max_xyz_base_m):
-            _check(lo < hi, 'min_xyz_base_m',
-                   f'{axis} minimum {lo} must be below the maximum {hi}')
+        _check_box(self.min_xyz_base_m, self.max_xyz_base_m, 'min_xyz_base_m')
         try:
             self.env_frame()
         except (ConfigError, BadInputError) as exc:
@@ -215,172 +257,158 @@ class WorkspaceConfig(_Config):
                                   reference_text=self.reference_text)
 
 
-@dataclass(frozen=True)
-class CameraConfig(_Config):
-    """The front-view camera.
+DEFAULT_WORKSPACE = WorkspaceConfig()
+"""The Franka scene's workspace and env frame (the nodes' defaults; ``config/franka.yaml``)."""
 
-    Attributes:
-        name: Camera name (MuJoCo camera / frame id suffix).
-        image_topic: Relative image topic.
-        info_topic: Relative CameraInfo topic.
-        width_px: Rendered / captured width.
-        height_px: Rendered / captured height.
-        fovy_deg: Vertical field of view (MuJoCo convention).
-        model_image_size_px: Square side the image is resized to for the model (paper: 224).
-    """
 
-    name: str = 'front_cam'
-    image_topic: str = 'camera/image_raw'
-    info_topic: str = 'camera/camera_info'
-    width_px: int = 320
-    height_px: int = 240
-    fovy_deg: float = 55.0
-    model_image_size_px: int = 224
-
-    def _validate(self) -> None:
-        _check(self.width_px > 0, 'width_px', f'must be > 0, got {self.width_px}')
-        _check(self.height_px > 0, 'height_px', f'must be > 0, got {self.height_px}')
-        _check(0.0 < self.fovy_deg < 180.0, 'fovy_deg',
-               f'must be in (0, 180), got {self.fovy_deg}')
-        _check(28 <= self.model_image_size_px <= 2048, 'model_image_size_px',
-               f'must be in [28, 2048], got {self.model_image_size_px}')
-        for name in ('image_topic', 'info_topic', 'name'):
-            _check(bool(getattr(self, name).strip()), name, 'must not be empty')
+def _check_pixels(min_pixels: int | None, max_pixels: int | None) -> None:
+    for name, value in (('min_pixels', min_pixels), ('max_pixels', max_pixels)):
+        _check(value is None or value >= _MIN_IMAGE_PIXELS, name,
+               f'must be None or an integer >= {_MIN_IMAGE_PIXELS} (one 28x28 patch group), '
+               f'got {value!r}')
+    _check(min_pixels is None or max_pixels is None or min_pixels <= max_pixels, 'min_pixels',
+           f'must be <= max_pixels ({max_pixels}), got {min_pixels}')
 
 
 @dataclass(frozen=True)
-class ModelConfig(_Config):
-    """Which model answers and how it is loaded.
+class GenerationOptions(_Config):
+    """How to generate one completion (errors name ``generation.<field>``).
 
     Attributes:
-        backend: ``'local'`` (transformers in-process), ``'remote'`` (OpenAI-compatible server)
-            or ``'scripted'`` (a deterministic stand-in for tests and demos).
-        path: Local checkpoint directory (never downloaded); '' = the package default.
-        device: ``'cpu'``, ``'cuda'`` or ``'auto'``.
-        dtype: ``'float32'``, ``'bfloat16'`` or ``'float16'``.
-        remote_url: Base URL of the remote server (remote backend only).
-        timeout_s: Per-request time limit.
+        max_new_tokens: Hard cap on generated tokens (reasoning + answer + end token).
+        think_budget_tokens: Constrained decoding: reasoning tokens (counted after the token
+            that completes ``<think>``) after which ``</think><answer>`` is forced. Shrunk when
+            ``max_new_tokens`` could not hold the reasoning plus the longest answer.
+        constrained: Enforce ``<think>..</think><answer>ANSWER</answer>`` with ANSWER from
+            ``core.parsing.answer_regex(kind)``, so every completion parses.
+        do_sample: Sample (True) or greedy (False).
+        temperature: Sampling temperature (> 0; used when sampling).
+        top_p: Nucleus sampling mass in (0, 1].
+        top_k: Top-k sampling (0 = off).
+        repetition_penalty: 1.0 = off (the checkpoint's own default is not used).
+        seed: Seed for sampling (``torch.manual_seed`` before the call); None = unseeded.
+        min_pixels: Per-call lower bound of the resized image area; None = reasoner default.
+        max_pixels: Per-call upper bound of the resized image area; None = reasoner default.
+        max_time_s: Wall-clock cap on generation (the output is then truncated); None = none.
+        answer_regex: Override of the ANSWER grammar (a ``re`` pattern); None = the task's.
     """
 
-    backend: str = 'local'
-    path: str = ''
-    device: str = 'cpu'
-    dtype: str = 'float32'
-    remote_url: str = ''
-    timeout_s: float = 120.0
-
-    def _validate(self) -> None:
-        _one_of(self.backend, ('local', 'remote', 'scripted'), 'backend')
-        _one_of(self.device, _DEVICES, 'device')
-        _one_of(self.dtype, _DTYPES, 'dtype')
-        _check(self.timeout_s > 0, 'timeout_s', f'must be > 0, got {self.timeout_s}')
-        if self.backend == 'remote':
-            _check(self.remote_url.startswith(('http://', 'https://')), 'remote_url',
-                   f'the remote backend needs an http(s) URL, got {self.remote_url!r}')
-
-
-@dataclass(frozen=True)
-class GenerationConfig(_Config):
-    """Decoding settings.
-
-    Attributes:
-        max_new_tokens: Upper bound on generated tokens.
-        temperature: 0 for greedy decoding (the paper's evaluation), else sampling temperature.
-        top_p: Nucleus sampling mass (sampling only).
-        constrained: Enforce ``core.parsing.completion_regex`` while decoding.
-        max_think_chars: Bound on the reasoning length under constrained decoding.
-        seed: Sampling seed.
-    """
+    _FIELD_PREFIX: ClassVar[str] = 'generation.'
 
     max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
+    think_budget_tokens: int = 160
     constrained: bool = True
-    max_think_chars: int = 600
-    seed: int = 0
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    max_time_s: float | None = None
+    answer_regex: str | None = None
 
     def _validate(self) -> None:
-        _check(1 <= self.max_new_tokens <= 32768, 'max_new_tokens',
-               f'must be in [1, 32768], got {self.max_new_tokens}')
-        _check(0.0 <= self.temperature <= 10.0, 'temperature',
-               f'must be in [0, 10], got {self.temperature}')
+        _check(self.max_new_tokens >= 1, 'max_new_tokens',
+               f'must be an integer >= 1, got {self.max_new_tokens}')
+        _check(self.think_budget_tokens >= 0, 'think_budget_tokens',
+               f'must be an integer >= 0, got {self.think_budget_tokens}')
+        _check(self.temperature > 0, 'temperature', f'must be > 0, got {self.temperature}')
         _check(0.0 < self.top_p <= 1.0, 'top_p', f'must be in (0, 1], got {self.top_p}')
-        _check(self.max_think_chars >= 0, 'max_think_chars',
-               f'must be >= 0, got {self.max_think_chars}')
+        _check(self.top_k >= 0, 'top_k', f'must be an integer >= 0, got {self.top_k}')
+        _check(self.repetition_penalty > 0, 'repetition_penalty',
+               f'must be > 0, got {self.repetition_penalty}')
+        _check_pixels(self.min_pixels, self.max_pixels)
+        _check(self.max_time_s is None or self.max_time_s > 0, 'max_time_s',
+               f'must be None or > 0, got {self.max_time_s}')
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | 'GenerationOptions' | None
+                     ) -> 'GenerationOptions':
+        """Options from a mapping of field names (unknown names raise ``ConfigError``); an
+        instance is returned as is, None gives the defaults."""
+        if values is None:
+            return cls()
+        if isinstance(values, GenerationOptions):
+            return values
+        return cls.from_dict(values)
 
 
 @dataclass(frozen=True)
 class ReasonerConfig(_Config):
-    """The reasoning node: what to ask, which model, which camera.
+    """Everything ``model.load_reasoner`` needs: which model, how it is loaded, how it decodes.
 
     Attributes:
-        task_kind: The question asked each cycle (a ``TaskKind`` value; the node needs a
-            position, so ``open_keypoint`` by default).
-        instruction: The task description shown in the prompt.
-        period_s: Seconds between automatic predictions; 0 = only on request.
-        gripper_threshold_m: Finger openings above this count as open.
-        model: Model settings.
-        generation: Decoding settings.
-        camera: Camera settings.
-        workspace: Workspace and env frame.
+        model_id: ``scripted:<mode>[?...]``, a local checkpoint folder, or a hub id
+            (e.g. ``Qwen/Qwen2.5-VL-7B-Instruct``; only if already cached or downloads allowed).
+        dtype: ``'auto'`` (bf16 on CUDA where supported, else fp16 on CUDA, fp32 on CPU),
+            ``'float32'``, ``'bfloat16'`` or ``'float16'``.
+        device: ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``, ``'mps'``.
+        device_map: Passed to ``from_pretrained`` (e.g. ``'auto'`` to spread over GPUs);
+            None places the whole model on ``device``.
+        attn_implementation: ``'auto'`` (flash_attention_2 when installed and on CUDA, else
+            sdpa), ``'sdpa'``, ``'eager'`` or ``'flash_attention_2'``.
+        load_in_4bit: NF4 4-bit weights via bitsandbytes (CUDA).
+        min_pixels: Lower bound of the resized image area (None = checkpoint default).
+        max_pixels: Upper bound of the resized image area (None = checkpoint default; the main
+            prefill-cost knob: 640x480 gives 391 image tokens at the default).
+        local_files_only: Never contact the hub (HF_HUB_OFFLINE=1 has the same effect).
+        revision: Hub revision (None = default branch).
+        num_threads: torch CPU threads (None = leave as is).
+        generation: Default :class:`GenerationOptions`.
     """
 
-    task_kind: str = TaskKind.OPEN_KEYPOINT.value
-    instruction: str = 'put the red cube on the yellow square'
-    period_s: float = 0.0
-    gripper_threshold_m: float = 0.039
-    model: ModelConfig = field(default_factory=ModelConfig)
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    camera: CameraConfig = field(default_factory=CameraConfig)
-    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    model_id: str = DEFAULT_MODEL_ID
+    dtype: str = 'auto'
+    device: str = 'auto'
+    device_map: str | None = None
+    attn_implementation: str = 'auto'
+    load_in_4bit: bool = False
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    local_files_only: bool = False
+    revision: str | None = None
+    num_threads: int | None = None
+    generation: GenerationOptions = field(default_factory=GenerationOptions)
 
     def _validate(self) -> None:
-        _one_of(self.task_kind, tuple(k.value for k in TaskKind), 'task_kind')
-        _check(bool(self.instruction.strip()), 'instruction', 'must not be empty')
-        _check(self.period_s >= 0.0, 'period_s', f'must be >= 0, got {self.period_s}')
-        _check(0.0 <= self.gripper_threshold_m <= 0.08, 'gripper_threshold_m',
-               f'must be in [0, 0.08], got {self.gripper_threshold_m}')
+        _check(bool(self.model_id.strip()), 'model_id',
+               f'must be a non-empty string, got {self.model_id!r}')
+        _one_of(self.dtype, _DTYPES, 'dtype')
+        _one_of(self.attn_implementation, _ATTENTION, 'attn_implementation')
+        dev = self.device
+        _check(dev in ('auto', 'cpu', 'cuda', 'mps') or (
+            dev.startswith('cuda:') and dev[5:].isdigit()), 'device',
+            f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {dev!r}")
+        _check_pixels(self.min_pixels, self.max_pixels)
+        _check(self.num_threads is None or self.num_threads >= 1, 'num_threads',
+               f'must be None or >= 1, got {self.num_threads!r}')
 
-    @property
-    def kind(self) -> TaskKind:
-        """``task_kind`` as a :class:`TaskKind`."""
-        return TaskKind(self.task_kind)
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> 'ReasonerConfig':
+        """Config from a mapping (e.g. ROS parameters); ``generation`` may be a nested mapping,
+        a :class:`GenerationOptions` (then ``generation.<field>`` keys override its fields) or
+        flat ``generation.<field>`` / ``generation_<field>`` keys.
 
-
-@dataclass(frozen=True)
-class ExecutorConfig(_Config):
-    """The executor node: how predicted keypoints become motion.
-
-    Attributes:
-        backend: ``'ik'`` (numpy/MuJoCo IK) or ``'moveit'`` (moveit_py when importable).
-        out_of_workspace: ``'clip'`` targets into the workspace or ``'reject'`` them.
-        max_step_m: Targets farther than this from the current TCP are rejected.
-        speed_m_s: Cartesian speed of the TCP.
-        position_tolerance_m: Arrival tolerance.
-        timeout_s: Give up on a motion after this long.
-        gripper_open_m: Finger opening commanded for "open".
-        workspace: Workspace and env frame (the same as the reasoner's).
-    """
-
-    backend: str = 'ik'
-    out_of_workspace: str = 'clip'
-    max_step_m: float = 0.5
-    speed_m_s: float = 0.15
-    position_tolerance_m: float = 0.005
-    timeout_s: float = 20.0
-    gripper_open_m: float = 0.08
-    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
-
-    def _validate(self) -> None:
-        _one_of(self.backend, ('ik', 'moveit'), 'backend')
-        _one_of(self.out_of_workspace, ('clip', 'reject'), 'out_of_workspace')
-        _check(self.max_step_m > 0, 'max_step_m', f'must be > 0, got {self.max_step_m}')
-        _check(0 < self.speed_m_s <= 2.0, 'speed_m_s', f'must be in (0, 2], got {self.speed_m_s}')
-        _check(0 < self.position_tolerance_m <= 0.1, 'position_tolerance_m',
-               f'must be in (0, 0.1], got {self.position_tolerance_m}')
-        _check(self.timeout_s > 0, 'timeout_s', f'must be > 0, got {self.timeout_s}')
-        _check(0 < self.gripper_open_m <= 0.08, 'gripper_open_m',
-               f'must be in (0, 0.08], got {self.gripper_open_m}')
+        Raises:
+            ConfigError: Unknown keys or bad values (naming them).
+        """
+        if not isinstance(values, Mapping):
+            raise _fail('ReasonerConfig', f'expected a mapping, got {values!r}')
+        flat: dict[str, Any] = {}
+        for key, value in values.items():
+            key = str(key)
+            if key.startswith('generation_'):
+                key = 'generation.' + key[len('generation_'):]
+            flat[key] = value
+        base = flat.get('generation')
+        if isinstance(base, GenerationOptions):
+            overrides = {k: flat.pop(k) for k in list(flat) if k.startswith('generation.')}
+            if overrides:
+                flat['generation'] = GenerationOptions.from_dict(
+                    {**base.to_dict(), **{k.split('.', 1)[1]: v for k, v in overrides.items()}})
+        return cls.from_dict(flat)
 
 
 @dataclass(frozen=True)
@@ -395,8 +423,11 @@ class QAConfig(_Config):
         frame_interval: Frames between observations before a keyframe (paper: 10).
         include_segment_start: Also ask at the segment's first frame.
         max_frames_per_segment: Cap per segment (0 = no cap).
-        distractor_kind: ``'random'`` (workspace, the paper's), ``'hard'`` (same phase of other
-            episodes) or ``'mixed'`` (each question picks one at random).
+        distractor_kind: ``'random'`` (uniform in the distractor box, the paper's), ``'hard'``
+            (same phase of other episodes) or ``'mixed'`` (each question picks one at random).
+        distractor_min_xyz_base_m: Lower corner of the box random distractors are drawn from
+            (base frame; the paper's "valid state space", a sub-box of the workspace).
+        distractor_max_xyz_base_m: Upper corner of that box.
         min_separation_m: No two options closer than this (Euclidean, metres).
         movement_dead_band_m: Movement axes below this are ignored.
         movement_slight_ratio: "slightly" when an axis moves at most this share of the largest.
@@ -412,6 +443,8 @@ class QAConfig(_Config):
     include_segment_start: bool = True
     max_frames_per_segment: int = 0
     distractor_kind: str = 'random'
+    distractor_min_xyz_base_m: XYZ3 = DEFAULT_DISTRACTOR_MIN_XYZ_BASE_M
+    distractor_max_xyz_base_m: XYZ3 = DEFAULT_DISTRACTOR_MAX_XYZ_BASE_M
     min_separation_m: float = 0.05
     movement_dead_band_m: float = 0.02
     movement_slight_ratio: float = 0.5
@@ -426,6 +459,8 @@ class QAConfig(_Config):
         _check(len(set(self.tasks)) == len(self.tasks), 'tasks', 'must not repeat a task')
         _one_of(self.keyframe_method, ('arm', 'hysteresis'), 'keyframe_method')
         _one_of(self.distractor_kind, ('random', 'hard', 'mixed'), 'distractor_kind')
+        _check_box(self.distractor_min_xyz_base_m, self.distractor_max_xyz_base_m,
+                   'distractor_min_xyz_base_m')
         _check(self.stopping_delta > 0, 'stopping_delta',
                f'must be > 0, got {self.stopping_delta}')
         _check(0 <= self.still_delta <= self.stopping_delta, 'still_delta',
@@ -445,6 +480,11 @@ class QAConfig(_Config):
     def task_kinds(self) -> tuple[TaskKind, ...]:
         """``tasks`` as :class:`TaskKind` members."""
         return tuple(TaskKind(t) for t in self.tasks)
+
+    def distractor_space(self) -> Any:
+        """The ``core.geometry.Workspace`` box random distractors are drawn from."""
+        from robot_r1_ros.core.geometry import Workspace
+        return Workspace(self.distractor_min_xyz_base_m, self.distractor_max_xyz_base_m)
 
 
 @dataclass(frozen=True)

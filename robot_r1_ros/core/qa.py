@@ -18,9 +18,10 @@ image indices):
 
 Distractors (positions, env frame, rounded to the 3 decimals shown):
 
-- ``random`` (the paper's): uniform in the workspace box;
+- ``random`` (the paper's): uniform in the distractor box (its "valid state space",
+  ``QAConfig.distractor_space()``, a sub-box of the workspace);
 - ``hard``: positions of the same phase (keyframe ordinal) in *other* episodes, from a
-  :class:`DistractorPool`; with random workspace distractors a text-only rule answers ~95 % of
+  :class:`DistractorPool`; with random distractors a text-only rule answers ~95 % of
   waypoint questions (research note on small-model learnability), same-phase positions remove
   that shortcut. When the pool has too few candidates, random ones fill up (counted in
   ``QABuilder.stats['hard_fallback']``);
@@ -195,7 +196,8 @@ class QABuilder:
 
     Args:
         config: QA settings.
-        workspace: Box that random distractors are drawn from (base frame).
+        distractor_space: Box that random distractors are drawn from (base frame), normally
+            ``config.distractor_space()``.
         env_frame: Frame of every position in the prompts and answers.
         pool: Source of hard distractors (required for ``'hard'``/``'mixed'``).
         gripper_text: Gripper-size sentence of the prompt metadata.
@@ -205,14 +207,14 @@ class QABuilder:
         stats: Counters: samples per kind, ``dropped_static``, ``hard_fallback``.
     """
 
-    def __init__(self, config: QAConfig, workspace: Workspace, env_frame: EnvFrame,
+    def __init__(self, config: QAConfig, distractor_space: Workspace, env_frame: EnvFrame,
                  pool: DistractorPool | None = None, gripper_text: str = DEFAULT_GRIPPER_TEXT,
                  system_prompt: str = SYSTEM_PROMPT) -> None:
         if config.distractor_kind in ('hard', 'mixed') and pool is None:
             raise BadInputError(f"distractor_kind '{config.distractor_kind}' needs a "
                                 'DistractorPool')
         self.config = config
-        self.workspace = workspace
+        self.distractor_space = distractor_space
         self.env_frame = env_frame
         self.pool = pool
         self.gripper_text = gripper_text
@@ -236,14 +238,14 @@ class QABuilder:
         for _ in range(_MAX_TRIES):
             if len(out) == k:
                 return out
-            base = self.workspace.sample(self.rng, 1)[0]
+            base = self.distractor_space.sample(self.rng, 1)[0]
             xyz = _rounded(self.env_frame.base_to_env(base))
             if self._far_enough(xyz, chosen + out):
                 out.append(xyz)
         if len(out) == k:
             return out
         raise BadInputError(f'could not place {k} distractors {self.config.min_separation_m} m '
-                            'apart in the workspace; lower qa.min_separation_m')
+                            'apart in the distractor box; lower qa.min_separation_m')
 
     def _hard_positions(self, kind: TaskKind, phase: int, episode_id: str,
                         chosen: list[XYZ], k: int) -> tuple[list[XYZ], int]:
@@ -346,8 +348,9 @@ class QABuilder:
         return out
 
 
-def build_qa_samples(episodes: Sequence[Episode], config: QAConfig, workspace: Workspace,
-                     env_frame: EnvFrame, pool: DistractorPool | None = None) -> list[QASample]:
+def build_qa_samples(episodes: Sequence[Episode], config: QAConfig,
+                     distractor_space: Workspace, env_frame: EnvFrame,
+                     pool: DistractorPool | None = None) -> list[QASample]:
     """Build the QA samples of a set of episodes.
 
     For ``'hard'``/``'mixed'`` distractors without a ``pool``, the pool is built from
@@ -356,7 +359,7 @@ def build_qa_samples(episodes: Sequence[Episode], config: QAConfig, workspace: W
     Args:
         episodes: The demonstrations.
         config: QA settings (tasks, distractors, seed...).
-        workspace: Box of the random distractors.
+        distractor_space: Box of the random distractors (``config.distractor_space()``).
         env_frame: Frame of the prompt positions.
         pool: Optional hard-distractor pool (e.g. from the training split only).
 
@@ -365,7 +368,7 @@ def build_qa_samples(episodes: Sequence[Episode], config: QAConfig, workspace: W
     """
     if pool is None and config.distractor_kind in ('hard', 'mixed'):
         pool = DistractorPool.from_episodes(episodes, config)
-    return QABuilder(config, workspace, env_frame, pool).build(episodes)
+    return QABuilder(config, distractor_space, env_frame, pool).build(episodes)
 
 
 def template_reasoning(sample: QASample) -> str:

@@ -27,7 +27,6 @@ keypoint to the base frame is the caller's job (``ReasonerOutput.to_prediction(e
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import queue
 import threading
@@ -40,6 +39,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from robot_r1_ros.core import parsing, prompts
+# The settings dataclasses live in the ROS-free core (one config class per concept); they are
+# re-exported here because this is where callers of load_reasoner look for them.
+from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, GenerationOptions,  # noqa: F401
+                                      ReasonerConfig)
 from robot_r1_ros.core.errors import AnswerFormatError, BadInputError, ConfigError
 from robot_r1_ros.core.types import XYZ, GripperState, Keypoint, Prediction, TaskKind
 from robot_r1_ros.model.errors import GenerationCancelledError, GenerationError
@@ -47,9 +50,6 @@ from robot_r1_ros.model.errors import GenerationCancelledError, GenerationError
 _LOG = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_ID = 'models/tiny-qwen2.5-vl'
-"""Default model: the tiny checkpoint built by ``python -m robot_r1_ros.model.build_tiny``
-(relative paths are tried against the working directory, then the repository root)."""
 
 SCRIPTED_PREFIX = 'scripted:'
 
@@ -58,87 +58,6 @@ TextCallback = Callable[[str], None]
 
 # --------------------------------------------------------------------------------------------
 # Request / options / output
-
-
-@dataclass(frozen=True)
-class GenerationOptions:
-    """How to generate one completion.
-
-    Attributes:
-        max_new_tokens: Hard cap on generated tokens (reasoning + answer + end token).
-        think_budget_tokens: Constrained decoding: reasoning tokens (counted after the token
-            that completes ``<think>``) after which ``</think><answer>`` is forced. Shrunk when
-            ``max_new_tokens`` could not hold the reasoning plus the longest answer.
-        constrained: Enforce ``<think>..</think><answer>ANSWER</answer>`` with ANSWER from
-            ``core.parsing.answer_regex(kind)``, so every completion parses.
-        do_sample: Sample (True) or greedy (False).
-        temperature: Sampling temperature (> 0; used when sampling).
-        top_p: Nucleus sampling mass in (0, 1].
-        top_k: Top-k sampling (0 = off).
-        repetition_penalty: 1.0 = off (the checkpoint's own default is not used).
-        seed: Seed for sampling (``torch.manual_seed`` before the call); None = unseeded.
-        min_pixels: Per-call lower bound of the resized image area; None = reasoner default.
-        max_pixels: Per-call upper bound of the resized image area; None = reasoner default.
-        max_time_s: Wall-clock cap on generation (the output is then truncated); None = none.
-        answer_regex: Override of the ANSWER grammar (a ``re`` pattern); None = the task's.
-    """
-
-    max_new_tokens: int = 256
-    think_budget_tokens: int = 160
-    constrained: bool = True
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    repetition_penalty: float = 1.0
-    seed: int | None = None
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-    max_time_s: float | None = None
-    answer_regex: str | None = None
-
-    def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> ConfigError:
-            return ConfigError(f'generation.{name} {why}, got {getattr(self, name)!r}',
-                               f'generation.{name}')
-
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise bad('max_new_tokens', 'must be an integer >= 1')
-        if not isinstance(self.think_budget_tokens, int) or self.think_budget_tokens < 0:
-            raise bad('think_budget_tokens', 'must be an integer >= 0')
-        if not self.temperature > 0:
-            raise bad('temperature', 'must be > 0')
-        if not 0.0 < self.top_p <= 1.0:
-            raise bad('top_p', 'must be in (0, 1]')
-        if not isinstance(self.top_k, int) or self.top_k < 0:
-            raise bad('top_k', 'must be an integer >= 0')
-        if not self.repetition_penalty > 0:
-            raise bad('repetition_penalty', 'must be > 0')
-        for name in ('min_pixels', 'max_pixels'):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 28 * 28):
-                raise bad(name, 'must be None or an integer >= 784 (one 28x28 patch group)')
-        if (self.min_pixels is not None and self.max_pixels is not None
-                and self.min_pixels > self.max_pixels):
-            raise bad('min_pixels', f'must be <= max_pixels ({self.max_pixels})')
-        if self.max_time_s is not None and not self.max_time_s > 0:
-            raise bad('max_time_s', 'must be None or > 0')
-        if self.seed is not None and not isinstance(self.seed, int):
-            raise bad('seed', 'must be None or an integer')
-
-    def replace(self, **changes: Any) -> 'GenerationOptions':
-        """A copy with some fields changed (validated)."""
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | 'GenerationOptions' | None
-                     ) -> 'GenerationOptions':
-        """Options from a mapping of field names (unknown names raise ``ConfigError``)."""
-        if values is None:
-            return cls()
-        if isinstance(values, GenerationOptions):
-            return values
-        return cls(**_checked_fields(cls, values, 'generation'))
 
 
 def validate_image(image_rgb: Any) -> np.ndarray:
@@ -626,109 +545,6 @@ class ScriptedReasoner(Reasoner):
 
 # --------------------------------------------------------------------------------------------
 # Configuration and factory
-
-
-@dataclass(frozen=True)
-class ReasonerConfig:
-    """Everything :func:`load_reasoner` needs.
-
-    Attributes:
-        model_id: ``scripted:<mode>[?...]``, a local checkpoint folder, or a hub id
-            (e.g. ``Qwen/Qwen2.5-VL-7B-Instruct``; only if already cached or downloads allowed).
-        dtype: ``'auto'`` (bf16 on CUDA where supported, else fp16 on CUDA, fp32 on CPU),
-            ``'float32'``, ``'bfloat16'`` or ``'float16'``.
-        device: ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
-        device_map: Passed to ``from_pretrained`` (e.g. ``'auto'`` to spread over GPUs);
-            None places the whole model on ``device``.
-        attn_implementation: ``'auto'`` (flash_attention_2 when installed and on CUDA, else
-            sdpa), ``'sdpa'``, ``'eager'`` or ``'flash_attention_2'``.
-        load_in_4bit: NF4 4-bit weights via bitsandbytes (CUDA).
-        min_pixels: Lower bound of the resized image area (None = checkpoint default).
-        max_pixels: Upper bound of the resized image area (None = checkpoint default; the main
-            prefill-cost knob: 640x480 gives 391 image tokens at the default).
-        local_files_only: Never contact the hub (HF_HUB_OFFLINE=1 has the same effect).
-        revision: Hub revision (None = default branch).
-        num_threads: torch CPU threads (None = leave as is).
-        generation: Default :class:`GenerationOptions`.
-    """
-
-    model_id: str = DEFAULT_MODEL_ID
-    dtype: str = 'auto'
-    device: str = 'auto'
-    device_map: str | None = None
-    attn_implementation: str = 'auto'
-    load_in_4bit: bool = False
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-    local_files_only: bool = False
-    revision: str | None = None
-    num_threads: int | None = None
-    generation: GenerationOptions = field(default_factory=GenerationOptions)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.model_id, str) or not self.model_id.strip():
-            raise ConfigError(f'model_id must be a non-empty string, got {self.model_id!r}',
-                              'model_id')
-        choices = {'dtype': ('auto', 'float32', 'bfloat16', 'float16'),
-                   'attn_implementation': ('auto', 'sdpa', 'eager', 'flash_attention_2')}
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ConfigError(f'{name} must be one of {", ".join(valid)}, got '
-                                  f'{getattr(self, name)!r}', name)
-        dev = str(self.device)
-        if not (dev in ('auto', 'cpu', 'cuda', 'mps') or dev.startswith('cuda:')):
-            raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got "
-                              f'{self.device!r}', 'device')
-        for name in ('min_pixels', 'max_pixels'):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 28 * 28):
-                raise ConfigError(f'{name} must be None or an integer >= 784, got {value!r}',
-                                  name)
-        if (self.min_pixels is not None and self.max_pixels is not None
-                and self.min_pixels > self.max_pixels):
-            raise ConfigError('min_pixels must be <= max_pixels', 'min_pixels')
-        if self.num_threads is not None and (not isinstance(self.num_threads, int)
-                                             or self.num_threads < 1):
-            raise ConfigError(f'num_threads must be None or >= 1, got {self.num_threads!r}',
-                              'num_threads')
-        if not isinstance(self.generation, GenerationOptions):
-            object.__setattr__(self, 'generation',
-                               GenerationOptions.from_mapping(self.generation))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> 'ReasonerConfig':
-        """Config from a mapping (e.g. ROS parameters); ``generation`` may be a nested mapping
-        or flat ``generation.<field>`` / ``generation_<field>`` keys.
-
-        Raises:
-            ConfigError: Unknown keys or bad values.
-        """
-        flat = dict(values)
-        nested = flat.pop('generation', None)
-        base = nested if isinstance(nested, GenerationOptions) else None
-        gen = {} if base is not None else dict(nested or {})
-        for key in list(flat):
-            for prefix in ('generation.', 'generation_'):
-                if key.startswith(prefix):
-                    gen[key[len(prefix):]] = flat.pop(key)
-        kwargs = _checked_fields(cls, flat, '')
-        if base is not None:
-            _checked_fields(GenerationOptions, gen, 'generation')
-            kwargs['generation'] = base.replace(**gen)
-        else:
-            kwargs['generation'] = GenerationOptions.from_mapping(gen)
-        return cls(**kwargs)
-
-
-def _checked_fields(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        prefix = f'{where}.' if where else ''
-        raise ConfigError(f'unknown {where or "reasoner"} setting(s): '
-                          f'{", ".join(prefix + u for u in unknown)}; valid: '
-                          f'{", ".join(sorted(names))}', prefix + unknown[0])
-    return dict(values)
 
 
 def resolve_model_path(model_id: str) -> str:

@@ -288,7 +288,7 @@ def _split_samples(episodes: list[LoadedEpisode], settings: BuildSettings, split
     again with hard ones (train: as ``train_distractors`` says)."""
     base_seed = settings.seed * 1000 + SPLITS.index(split) * 10
     kinds = ('random', 'hard') if split != 'train' else settings.train_distractors
-    env_frame, workspace = settings.workspace.env_frame(), settings.workspace.workspace()
+    env_frame, distractor_space = settings.workspace.env_frame(), settings.qa.distractor_space()
     for offset, kind in enumerate(kinds):
         tasks = settings.qa.tasks
         if kind == 'hard':
@@ -296,7 +296,7 @@ def _split_samples(episodes: list[LoadedEpisode], settings: BuildSettings, split
         if not tasks:
             continue
         qa = settings.qa.replace(tasks=tasks, distractor_kind=kind, seed=base_seed + offset)
-        builder = QABuilder(qa, workspace, env_frame, pool=pool)
+        builder = QABuilder(qa, distractor_space, env_frame, pool=pool)
         for loaded in episodes:
             for sample in builder.build_episode(loaded.episode):
                 yield sample, loaded

@@ -17,7 +17,7 @@ from robot_r1_ros.core.qa import (DistractorPool, Episode, QABuilder, build_qa_s
 from robot_r1_ros.core.rewards import REWARDS
 from robot_r1_ros.core.types import TaskKind
 
-WORKSPACE = Workspace((0.2, -0.45, 0.0), (0.8, 0.45, 0.6))
+WORKSPACE = QAConfig().distractor_space()  # the random-distractor box
 FRAME = EnvFrame(origin_base_m=(0.35, 0.0, 0.0))
 
 
