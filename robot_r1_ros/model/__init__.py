@@ -7,7 +7,9 @@ first use through :func:`load_reasoner`):
   :class:`ReasonerRequest`, :class:`GenerationOptions`, :class:`ReasonerOutput`,
   :class:`ReasonerTimings`, :class:`PredictionStream`;
 - :class:`ReasonerConfig` and :func:`load_reasoner` (``scripted:...`` -> :class:`ScriptedReasoner`,
-  a folder or hub id -> ``qwen_backend.QwenReasoner``), :data:`DEFAULT_MODEL_ID`;
+  a folder or hub id -> ``qwen_backend.QwenReasoner``), :data:`DEFAULT_MODEL_ID`
+  (``ReasonerConfig``, ``GenerationOptions`` and ``DEFAULT_MODEL_ID`` are defined in
+  ``core.config`` and re-exported here);
 - errors: :class:`ModelError`, :class:`ModelLoadError`, :class:`GenerationError`,
   :class:`GenerationCancelledError`;
 - submodules ``constrained`` (answer-constrained decoding), ``processor`` (processor loading

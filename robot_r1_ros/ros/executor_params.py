@@ -4,8 +4,11 @@
 start-up (:func:`declare_parameters`) and reads them into a validated :class:`ExecutorNodeConfig`
 (:func:`read_config`); a bad value raises :class:`~robot_r1_ros.core.errors.ConfigError` naming
 the parameter, and the node exits with that message. Defaults for the Franka scene are in the
-``executor_node:`` block of ``config/franka.yaml``. ``python -m robot_r1_ros.ros.executor_params``
-prints the README table.
+``executor_node:`` block of ``config/franka.yaml``; the workspace box is the core's
+:data:`~robot_r1_ros.core.config.DEFAULT_WORKSPACE` (the reasoning node's too), read into a
+:class:`~robot_r1_ros.core.config.WorkspaceConfig`. The other settings are the motion layer's
+frozen configs (validation limits, execution policy, backends), which this module composes.
+``python -m robot_r1_ros.ros.executor_params`` prints the README table.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
-from robot_r1_ros.core.errors import BadInputError, ConfigError
+from robot_r1_ros.core.config import DEFAULT_WORKSPACE, WorkspaceConfig
+from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import Workspace
 from robot_r1_ros.motion.direct import DirectBackendConfig
 from robot_r1_ros.motion.executor import ExecutionConfig
@@ -86,9 +90,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('robot.joint_prefix', 'panda', 'joint names are <prefix>_joint1..7 and '
               '<prefix>_finger_joint1/2 (fr3 on an FR3)'),
     # validation
-    ParamSpec('workspace.min_xyz_base_m', [0.15, -0.5, 0.0],
+    ParamSpec('workspace.min_xyz_base_m', list(DEFAULT_WORKSPACE.min_xyz_base_m),
               'lower corner of the allowed keypoint box in the base frame [m]'),
-    ParamSpec('workspace.max_xyz_base_m', [0.8, 0.5, 0.7],
+    ParamSpec('workspace.max_xyz_base_m', list(DEFAULT_WORKSPACE.max_xyz_base_m),
               'upper corner of the allowed keypoint box in the base frame [m]'),
     ParamSpec('validation.max_age_s', _V.max_age_s, 'reject predictions older than this '
               '(clock now minus the prediction stamp, i.e. its camera image) [s]'),
@@ -171,8 +175,7 @@ class ExecutorNodeConfig:
 
     backend: str = 'direct'
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
-    workspace: Workspace = field(default_factory=lambda: Workspace((0.15, -0.5, 0.0),
-                                                                   (0.8, 0.5, 0.7)))
+    workspace: Workspace = field(default_factory=DEFAULT_WORKSPACE.workspace)
     direct: DirectBackendConfig = field(default_factory=DirectBackendConfig)
     moveit: MoveItBackendConfig = field(default_factory=MoveItBackendConfig)
     control_rate_hz: float = 50.0
@@ -246,11 +249,11 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
     except ConfigError as exc:
         raise ConfigError(f'parameter on_new_goal: {exc}', 'on_new_goal') from None
     try:
-        workspace = Workspace(tuple(g('workspace.min_xyz_base_m')),
-                              tuple(g('workspace.max_xyz_base_m')))
-    except (BadInputError, TypeError) as exc:
-        raise ConfigError(f'parameter workspace.min_xyz_base_m / max_xyz_base_m: {exc}',
-                          'workspace.min_xyz_base_m') from None
+        workspace = WorkspaceConfig(min_xyz_base_m=g('workspace.min_xyz_base_m'),
+                                    max_xyz_base_m=g('workspace.max_xyz_base_m')).workspace()
+    except ConfigError as exc:
+        param = 'workspace.' + exc.field.split('[')[0]
+        raise ConfigError(f'parameter {param}: {str(exc).split(": ", 1)[-1]}', param) from None
     prefix = g('robot.joint_prefix')
     direct = _section(values, 'direct', DirectBackendConfig, {'joint_prefix': prefix})
     controllers = tuple(c for c in g('moveit.controllers') if c)

@@ -2,9 +2,12 @@
 
 :data:`PARAMETERS` is the single list of every parameter (name, default, meaning). The node
 declares them all at start-up (:func:`declare_parameters`) and reads them on ``configure`` into a
-validated, frozen :class:`ReasoningNodeConfig` (:func:`read_config`) that holds the model's
-:class:`~robot_r1_ros.model.reasoner.ReasonerConfig` and the core's
-:class:`~robot_r1_ros.core.geometry.EnvFrame` and :class:`~robot_r1_ros.core.geometry.Workspace`.
+validated, frozen :class:`ReasoningNodeConfig` (:func:`read_config`) that holds the core's
+:class:`~robot_r1_ros.core.config.ReasonerConfig` (model loading and its default
+:class:`~robot_r1_ros.core.config.GenerationOptions`), and the
+:class:`~robot_r1_ros.core.geometry.EnvFrame` and :class:`~robot_r1_ros.core.geometry.Workspace`
+of a :class:`~robot_r1_ros.core.config.WorkspaceConfig` (defaults:
+:data:`~robot_r1_ros.core.config.DEFAULT_WORKSPACE`, shared with the executor node).
 A bad value raises :class:`~robot_r1_ros.core.errors.ConfigError` naming the parameter, so the
 configure transition fails with a clear message instead of the node failing later.
 
@@ -19,9 +22,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from robot_r1_ros.core.errors import BadInputError, ConfigError
+from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, DEFAULT_WORKSPACE, GenerationOptions,
+                                      ReasonerConfig, WorkspaceConfig)
+from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import EnvFrame, Workspace, make_transform, quat_wxyz_to_matrix
-from robot_r1_ros.model.reasoner import DEFAULT_MODEL_ID, GenerationOptions, ReasonerConfig
 
 TRIGGER_MODES = ('continuous', 'on_reached', 'on_demand')
 """``continuous``: predict on every fresh frame, capped at ``trigger.max_rate_hz``.
@@ -69,6 +73,7 @@ def _scalar_type(value: Any) -> str:
 
 
 _GEN = GenerationOptions()
+_WS = DEFAULT_WORKSPACE
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('autostart', True,
@@ -142,15 +147,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('robot.finger_joint_names', list(PANDA_FINGER_JOINTS),
               'finger joints; the opening is their sum. [""] = none (opening 0.08 m)'),
     ParamSpec('robot.tcp_offset_m', 0.1034, 'flange to TCP along the flange z axis [m]'),
-    ParamSpec('workspace.min_xyz_base_m', [0.15, -0.5, 0.0],
+    ParamSpec('workspace.min_xyz_base_m', list(_WS.min_xyz_base_m),
               'lower corner of the allowed keypoint box in the base frame [m]'),
-    ParamSpec('workspace.max_xyz_base_m', [0.8, 0.5, 0.7],
+    ParamSpec('workspace.max_xyz_base_m', list(_WS.max_xyz_base_m),
               'upper corner of the allowed keypoint box in the base frame [m]'),
-    ParamSpec('env_frame.origin_base_m', [0.35, 0.0, 0.0],
+    ParamSpec('env_frame.origin_base_m', list(_WS.reference_xyz_base_m),
               "origin of the prompt's environment frame in the base frame [m]"),
-    ParamSpec('env_frame.axes', ['+x', '+y', '+z'],
+    ParamSpec('env_frame.axes', list(_WS.env_axes),
               'base axis (with sign) each env axis points along'),
-    ParamSpec('env_frame.reference_text', 'the center of the table surface',
+    ParamSpec('env_frame.reference_text', _WS.reference_text,
               'what the env origin is, in words (shown in the prompt)'),
     ParamSpec('camera.xyz_base_m', [0.0, 0.0, 0.0],
               'camera optical frame position in the base frame [m] (debug image projection)'),
@@ -218,9 +223,8 @@ class ReasoningNodeConfig:
     arm_joint_names: tuple[str, ...] = PANDA_ARM_JOINTS
     finger_joint_names: tuple[str, ...] = PANDA_FINGER_JOINTS
     tcp_offset_m: float = 0.1034
-    workspace: Workspace = field(default_factory=lambda: Workspace((0.15, -0.5, 0.0),
-                                                                   (0.8, 0.5, 0.7)))
-    env_frame: EnvFrame = field(default_factory=EnvFrame)
+    workspace: Workspace = field(default_factory=DEFAULT_WORKSPACE.workspace)
+    env_frame: EnvFrame = field(default_factory=DEFAULT_WORKSPACE.env_frame)
     T_base_cam: tuple[tuple[float, ...], ...] | None = None
     debug_image: bool = True
     reasoning_chars: int = 160
@@ -320,22 +324,16 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
             revision=_none_if(g('model.revision'), ''),
             num_threads=_none_if(g('model.num_threads'), 0), generation=generation)
     except ConfigError as exc:
-        # name the ROS parameter, not the dataclass field
-        param = _model_param_name(exc.field)
-        raise ConfigError(f'parameter {param}: {exc}', param) from None
+        raise _param_error(exc, _model_param_name(exc.field)) from None
     try:
-        workspace = Workspace(tuple(g('workspace.min_xyz_base_m')),
-                              tuple(g('workspace.max_xyz_base_m')))
-    except BadInputError as exc:
-        raise ConfigError(f'parameter workspace.min_xyz_base_m / max_xyz_base_m: {exc}',
-                          'workspace.min_xyz_base_m') from None
-    try:
-        env_frame = EnvFrame.from_axes(tuple(g('env_frame.origin_base_m')),
-                                       tuple(g('env_frame.axes')),
-                                       reference_text=str(g('env_frame.reference_text')))
-    except (BadInputError, ConfigError) as exc:
-        raise ConfigError(f'parameter env_frame.origin_base_m / axes: {exc}',
-                          'env_frame.axes') from None
+        ws_config = WorkspaceConfig(
+            min_xyz_base_m=g('workspace.min_xyz_base_m'),
+            max_xyz_base_m=g('workspace.max_xyz_base_m'),
+            reference_xyz_base_m=g('env_frame.origin_base_m'), env_axes=g('env_frame.axes'),
+            reference_text=g('env_frame.reference_text'))
+    except ConfigError as exc:
+        raise _param_error(exc, _WORKSPACE_PARAMS[exc.field.split('[')[0]]) from None
+    workspace, env_frame = ws_config.workspace(), ws_config.env_frame()
     t_base_cam = _camera_pose(g('camera.xyz_base_m'), g('camera.quat_xyzw'))
     return ReasoningNodeConfig(
         reasoner=reasoner, task=g('task'), autostart=bool(g('autostart')),
@@ -389,6 +387,18 @@ def coerce(spec: ParamSpec, value: Any) -> Any:
         items = [v.item() if hasattr(v, 'item') else v for v in value]
         return [scalar(expected[:-2], v) for v in items]
     return scalar(expected, value)
+
+
+_WORKSPACE_PARAMS = {'min_xyz_base_m': 'workspace.min_xyz_base_m',
+                     'max_xyz_base_m': 'workspace.max_xyz_base_m',
+                     'reference_xyz_base_m': 'env_frame.origin_base_m',
+                     'env_axes': 'env_frame.axes', 'reference_text': 'env_frame.reference_text'}
+"""WorkspaceConfig field -> ROS parameter name."""
+
+
+def _param_error(exc: ConfigError, param: str) -> ConfigError:
+    """The config's error renamed to the ROS parameter (``'parameter model.dtype: must ...'``)."""
+    return ConfigError(f'parameter {param}: {str(exc).split(": ", 1)[-1]}', param)
 
 
 def _model_param_name(field_name: str) -> str:

@@ -4,15 +4,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from robot_r1_ros.core.config import (CameraConfig, ExecutorConfig, GenerationConfig, ModelConfig,
-                                      QAConfig, ReasonerConfig, TrainingConfig, WorkspaceConfig,
+from robot_r1_ros.core import config as core_config
+from robot_r1_ros.core.config import (DEFAULT_WORKSPACE, GenerationOptions, QAConfig,
+                                      ReasonerConfig, TrainingConfig, WorkspaceConfig,
                                       task_kind_or_config_error)
 from robot_r1_ros.core.errors import (AnswerFormatError, BadInputError, ConfigError,
                                       OutOfWorkspaceError, RobotR1Error)
 from robot_r1_ros.core.types import GripperState, Keypoint, Prediction, RobotState, TaskKind
 
-ALL_CONFIGS = [WorkspaceConfig, CameraConfig, ModelConfig, GenerationConfig, ReasonerConfig,
-               ExecutorConfig, QAConfig, TrainingConfig]
+ALL_CONFIGS = [WorkspaceConfig, GenerationOptions, ReasonerConfig, QAConfig, TrainingConfig]
 
 
 @pytest.mark.parametrize('cls', ALL_CONFIGS)
@@ -24,53 +24,99 @@ def test_defaults_are_valid_frozen_and_round_trip(cls):
     assert cls.from_dict(flat) == config  # the dotted form (ROS parameters) maps back
 
 
+def test_one_config_class_per_concept():
+    """The old duplicates are gone: the model settings are ReasonerConfig + GenerationOptions,
+    the executor's are the motion layer's configs, the sim camera is sim.scene.CameraConfig."""
+    for name in ('ModelConfig', 'GenerationConfig', 'ExecutorConfig', 'CameraConfig'):
+        assert not hasattr(core_config, name), name
+    from robot_r1_ros import model
+    from robot_r1_ros.model import reasoner
+    assert model.ReasonerConfig is reasoner.ReasonerConfig is ReasonerConfig
+    assert model.GenerationOptions is reasoner.GenerationOptions is GenerationOptions
+    assert model.DEFAULT_MODEL_ID == ReasonerConfig().model_id
+
+
+def test_workspace_default_and_distractor_box():
+    assert DEFAULT_WORKSPACE == WorkspaceConfig()
+    assert DEFAULT_WORKSPACE.min_xyz_base_m == (0.15, -0.5, 0.0)
+    assert DEFAULT_WORKSPACE.max_xyz_base_m == (0.8, 0.5, 0.7)
+    # the random distractors' box ("valid state space") is named and lies inside the workspace
+    space = QAConfig().distractor_space()
+    box = DEFAULT_WORKSPACE.workspace()
+    assert box.contains(space.min_xyz_base_m) and box.contains(space.max_xyz_base_m)
+    assert space != box
+    moved = QAConfig.from_dict({'distractor_min_xyz_base_m': [0, 0, 0],
+                                'distractor_max_xyz_base_m': [1, 1, 1]})
+    assert moved.distractor_space().max_xyz_base_m == (1.0, 1.0, 1.0)
+
+
 def test_from_dict_nested_dotted_and_mixed():
     config = ReasonerConfig.from_dict({
-        'model': {'dtype': 'bfloat16', 'device': 'cuda'},
-        'generation.max_new_tokens': 64,
-        'workspace.min_xyz_base_m': [0, -1, 0],  # ints and lists, as YAML gives them
-        'camera': {'width_px': 640.0},  # an integral float is accepted for an int
-    }, instruction='stack the cubes')
-    assert config.model.dtype == 'bfloat16' and config.model.device == 'cuda'
+        'generation': {'max_new_tokens': 64.0, 'top_k': 5},  # integral floats are taken as ints
+        'generation.seed': 3,
+        'min_pixels': 3136,
+    }, device='cuda:1', dtype='bfloat16')
     assert config.generation.max_new_tokens == 64
-    assert config.workspace.min_xyz_base_m == (0.0, -1.0, 0.0)
-    assert config.camera.width_px == 640 and isinstance(config.camera.width_px, int)
-    assert config.instruction == 'stack the cubes'
-    assert config.kind is TaskKind.OPEN_KEYPOINT
-    env = config.workspace.env_frame()
-    assert np.allclose(env.base_to_env(config.workspace.reference_xyz_base_m), 0.0)
-    assert config.workspace.workspace().contains([0.5, 0.0, 0.3])
+    assert isinstance(config.generation.max_new_tokens, int)
+    assert (config.generation.top_k, config.generation.seed) == (5, 3)
+    assert (config.device, config.dtype, config.min_pixels) == ('cuda:1', 'bfloat16', 3136)
+    ws = WorkspaceConfig.from_dict({'min_xyz_base_m': [0, -1, 0]})  # ints and lists, as YAML
+    assert ws.min_xyz_base_m == (0.0, -1.0, 0.0)
+    env = ws.env_frame()
+    assert np.allclose(env.base_to_env(ws.reference_xyz_base_m), 0.0)
+    assert ws.workspace().contains([0.5, 0.0, 0.3])
+
+
+def test_reasoner_config_from_mapping():
+    """from_mapping (what load_reasoner and the nodes use) takes flat, dotted, nested and
+    underscore forms, and an options object with per-field overrides."""
+    flat = ReasonerConfig.from_mapping({'model_id': 'scripted:valid', 'generation_top_k': 3,
+                                        'generation.seed': 2, 'num_threads': 1})
+    assert (flat.generation.top_k, flat.generation.seed, flat.num_threads) == (3, 2, 1)
+    base = GenerationOptions(think_budget_tokens=7)
+    over = ReasonerConfig.from_mapping({'generation': base, 'generation.max_new_tokens': 32})
+    assert (over.generation.think_budget_tokens, over.generation.max_new_tokens) == (7, 32)
+    assert ReasonerConfig.from_mapping({'generation': base}).generation is base
+    assert GenerationOptions.from_mapping(None) == GenerationOptions()
+    assert GenerationOptions.from_mapping(base) is base
+    assert GenerationOptions.from_mapping({'top_p': 0.5}).top_p == 0.5
+    assert ReasonerConfig(generation={'top_k': 2}).generation.top_k == 2
 
 
 BAD = [
     # (config class, input dict, field named in the error)
-    (ReasonerConfig, {'model.dtype': 'fp8'}, 'model.dtype'),
-    (ReasonerConfig, {'model': {'backend': 'remote'}}, 'model.remote_url'),
+    (ReasonerConfig, {'dtype': 'fp8'}, 'dtype'),
+    (ReasonerConfig, {'attn_implementation': 'flash'}, 'attn_implementation'),
+    (ReasonerConfig, {'device': 'gpu'}, 'device'),
+    (ReasonerConfig, {'device': 'cuda:x'}, 'device'),
+    (ReasonerConfig, {'model_id': '  '}, 'model_id'),
+    (ReasonerConfig, {'model_id': 7}, 'model_id'),
+    (ReasonerConfig, {'load_in_4bit': 1}, 'load_in_4bit'),
+    (ReasonerConfig, {'min_pixels': 10}, 'min_pixels'),
+    (ReasonerConfig, {'min_pixels': 10000, 'max_pixels': 5000}, 'min_pixels'),
+    (ReasonerConfig, {'num_threads': 0}, 'num_threads'),
     (ReasonerConfig, {'generation.max_new_tokens': True}, 'generation.max_new_tokens'),
     (ReasonerConfig, {'generation.temperature': 'hot'}, 'generation.temperature'),
     (ReasonerConfig, {'generation.top_p': 0.0}, 'generation.top_p'),
-    (ReasonerConfig, {'task_kind': 'pointing'}, 'task_kind'),
-    (ReasonerConfig, {'instruction': ''}, 'instruction'),
-    (ReasonerConfig, {'period_s': -1}, 'period_s'),
-    (ReasonerConfig, {'workspace.min_xyz_base_m': [1, 0, 0]}, 'workspace.min_xyz_base_m'),
-    (ReasonerConfig, {'workspace.max_xyz_base_m': [1, 0]}, 'workspace.max_xyz_base_m'),
-    (ReasonerConfig, {'workspace.env_axes': ['+x', '+x', '+z']}, 'workspace.env_axes'),
-    (ReasonerConfig, {'camera.fovy_deg': 200}, 'camera.fovy_deg'),
-    (ReasonerConfig, {'camera.image_topic': ' '}, 'camera.image_topic'),
-    (ReasonerConfig, {'camera.width_px': 1.5}, 'camera.width_px'),
-    (ReasonerConfig, {'camera': 3}, 'camera'),
+    (ReasonerConfig, {'generation': {'max_pixels': 100}}, 'generation.max_pixels'),
+    (ReasonerConfig, {'generation': 3}, 'generation'),
     (ReasonerConfig, {'unknown': 1}, 'unknown'),
-    (ReasonerConfig, {'model.unknown': 1}, 'model.unknown'),
-    (ReasonerConfig, {'period_s.x': 1}, 'period_s.x'),
-    (ExecutorConfig, {'backend': 'ros_control'}, 'backend'),
-    (ExecutorConfig, {'out_of_workspace': 'ignore'}, 'out_of_workspace'),
-    (ExecutorConfig, {'speed_m_s': 0}, 'speed_m_s'),
-    (ExecutorConfig, {'gripper_open_m': 0.2}, 'gripper_open_m'),
-    (ExecutorConfig, {'max_step_m': float('nan')}, 'max_step_m'),
+    (ReasonerConfig, {'generation.unknown': 1}, 'generation.unknown'),
+    (ReasonerConfig, {'dtype.x': 1}, 'dtype.x'),
+    (GenerationOptions, {'max_new_tokens': 0}, 'generation.max_new_tokens'),
+    (GenerationOptions, {'seed': 1.5}, 'generation.seed'),
+    (GenerationOptions, {'max_tokens': 1}, 'generation.max_tokens'),
+    (GenerationOptions, {'min_pixels': 5000, 'max_pixels': 1000}, 'generation.min_pixels'),
+    (WorkspaceConfig, {'min_xyz_base_m': [1, 0, 0]}, 'min_xyz_base_m'),
+    (WorkspaceConfig, {'max_xyz_base_m': [1, 0]}, 'max_xyz_base_m'),
+    (WorkspaceConfig, {'reference_xyz_base_m': [0, float('nan'), 0]}, 'reference_xyz_base_m[1]'),
+    (WorkspaceConfig, {'env_axes': ['+x', '+x', '+z']}, 'env_axes'),
     (QAConfig, {'tasks': []}, 'tasks'),
     (QAConfig, {'tasks': ['next_waypoint', 'waypoint']}, 'tasks[1]'),
     (QAConfig, {'tasks': ['movement', 'movement']}, 'tasks'),
     (QAConfig, {'distractor_kind': 'easy'}, 'distractor_kind'),
+    (QAConfig, {'distractor_min_xyz_base_m': [0.9, 0, 0]}, 'distractor_min_xyz_base_m'),
+    (QAConfig, {'distractor_max_xyz_base_m': 'box'}, 'distractor_max_xyz_base_m'),
     (QAConfig, {'keyframe_method': 'peaks'}, 'keyframe_method'),
     (QAConfig, {'still_delta': 0.5}, 'still_delta'),
     (QAConfig, {'frame_interval': 0}, 'frame_interval'),
@@ -98,15 +144,20 @@ def test_bad_values_name_the_field(cls, data, field):
 
 def test_direct_construction_validates_too():
     with pytest.raises(ConfigError, match='dtype: must be one of'):
-        ModelConfig(dtype='int4')
+        ReasonerConfig(dtype='int4')
+    with pytest.raises(ConfigError, match='generation.top_k: must be an integer >= 0') as info:
+        GenerationOptions(top_k=-1)
+    assert info.value.field == 'generation.top_k'
     with pytest.raises(ConfigError, match='valid names here'):
         TrainingConfig.from_dict({'reward_funcs': ['format'], 'lr': 1e-5})
     with pytest.raises(ConfigError, match='given both as a whole and as sub-settings'):
-        ReasonerConfig.from_dict({'model': ModelConfig(), 'model.dtype': 'float32'})
-    config = ExecutorConfig().replace(backend='moveit')
-    assert config.backend == 'moveit'
-    with pytest.raises(ConfigError, match='backend'):
-        config.replace(backend='teleport')
+        ReasonerConfig.from_dict({'generation': GenerationOptions(), 'generation.top_k': 1})
+    with pytest.raises(ConfigError, match='expected a mapping'):
+        ReasonerConfig.from_mapping(['model_id'])  # type: ignore[arg-type]
+    config = GenerationOptions().replace(do_sample=True)
+    assert config.do_sample is True
+    with pytest.raises(ConfigError, match='temperature'):
+        config.replace(temperature=0.0)
     assert task_kind_or_config_error('movement') is TaskKind.MOVEMENT
     with pytest.raises(ConfigError, match='unknown task kind'):
         task_kind_or_config_error('nope')

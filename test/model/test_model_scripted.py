@@ -158,11 +158,11 @@ def test_bad_reasoner_config_raises_config_error():
         ReasonerConfig(attn_implementation='flash')
     with pytest.raises(ConfigError, match='device'):
         ReasonerConfig(device='gpu')
-    with pytest.raises(ConfigError, match='min_pixels must be <= max_pixels'):
+    with pytest.raises(ConfigError, match='min_pixels: must be <= max_pixels'):
         ReasonerConfig(min_pixels=10000, max_pixels=5000)
     with pytest.raises(ConfigError, match='model_id'):
         ReasonerConfig(model_id='  ')
-    with pytest.raises(ConfigError, match='unknown reasoner setting'):
+    with pytest.raises(ConfigError, match='temprature: unknown setting'):
         ReasonerConfig.from_mapping({'model_id': 'scripted:valid', 'temprature': 1})
     with pytest.raises(ConfigError, match='generation.max_tokens'):
         ReasonerConfig.from_mapping({'generation': {'max_tokens': 1}})

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from robot_r1_ros.core.config import DEFAULT_WORKSPACE, GenerationOptions, ReasonerConfig
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.ros import reasoning_params as rp
 
@@ -37,6 +38,10 @@ def test_defaults_build_a_frozen_config():
     assert cfg.reasoner.min_pixels is None and cfg.reasoner.generation.seed is None
     assert cfg.T_base_cam is None  # zero quaternion = camera pose unknown
     assert cfg.workspace.contains(cfg.env_frame.env_to_base((0.0, 0.0, 0.1)))
+    # the box and env frame defaults are the core's (shared with the executor node)
+    assert cfg.workspace == DEFAULT_WORKSPACE.workspace() == rp.ReasoningNodeConfig().workspace
+    assert cfg.env_frame == DEFAULT_WORKSPACE.env_frame() == rp.ReasoningNodeConfig().env_frame
+    assert cfg.reasoner == ReasonerConfig() and cfg.reasoner.generation == GenerationOptions()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.trigger_mode = 'on_reached'  # type: ignore[misc]
 
@@ -77,23 +82,27 @@ def test_values_reach_the_model_config():
     ('robot.arm_joint_names', ['j'] * 7, '7 distinct'),
     ('robot.finger_joint_names', ['panda_joint1'], 'not arm joints'),
     ('robot.tcp_offset_m', -0.1, '>= 0'),
-    ('workspace.min_xyz_base_m', [0.9, -0.5, 0.0], 'x: min 0.9 must be below max 0.8'),
-    ('workspace.max_xyz_base_m', [0.8, 0.5], 'must have 3 values'),
+    ('workspace.min_xyz_base_m', [0.9, -0.5, 0.0],
+     'workspace.min_xyz_base_m: x minimum 0.9 must be below the maximum 0.8'),
+    ('workspace.max_xyz_base_m', [0.8, 0.5], 'max_xyz_base_m: expected 3 values, got 2'),
     ('env_frame.axes', ['+x', '+y', '+y'], 'signed permutation'),
-    ('env_frame.origin_base_m', [0.0, float('nan'), 0.0], 'finite'),
+    ('env_frame.origin_base_m', [0.0, float('nan'), 0.0], 'origin_base_m: expected a finite'),
+    ('env_frame.reference_text', 7, 'must be of type string'),
     ('camera.quat_xyzw', [1.0, 1.0, 0.0, 0.0], 'unit quaternion'),
     ('camera.quat_xyzw', [0.0, 0.0, 1.0], '4 finite numbers'),
     ('camera.xyz_base_m', [0.0, 0.0], '3 finite numbers'),
     ('debug_image.reasoning_chars', -1, '>= 0'),
-    ('model.id', '', 'non-empty string'),
-    ('model.dtype', 'int8', 'dtype must be one of'),
-    ('model.device', 'tpu', 'device must be'),
-    ('model.attn_implementation', 'flash', 'attn_implementation must be one of'),
+    ('model.id', '', 'model.id: must be a non-empty string'),
+    ('model.dtype', 'int8', 'model.dtype: must be one of'),
+    ('model.device', 'tpu', 'model.device: must be'),
+    ('model.attn_implementation', 'flash', 'attn_implementation: must be one of'),
     ('model.max_pixels', 100, '>= 784'),
-    ('generation.max_new_tokens', 0, 'max_new_tokens must be an integer >= 1'),
-    ('generation.top_p', 1.5, 'top_p must be in'),
-    ('generation.temperature', 0.0, 'temperature must be > 0'),
-    ('generation.max_time_s', -1.0, 'max_time_s must be None or > 0'),
+    ('model.min_pixels', 100, 'model.min_pixels: must be None or an integer >= 784'),
+    ('model.num_threads', -2, 'num_threads: must be None or >= 1'),
+    ('generation.max_new_tokens', 0, 'max_new_tokens: must be an integer >= 1'),
+    ('generation.top_p', 1.5, 'top_p: must be in'),
+    ('generation.temperature', 0.0, 'temperature: must be > 0'),
+    ('generation.max_time_s', -1.0, 'max_time_s: must be None or > 0'),
     # wrong types (parameters are declared with dynamic typing, so they reach the check)
     ('model.id', 7, 'must be of type string'),
     ('trigger.max_rate_hz', 'fast', 'must be of type double'),
@@ -107,10 +116,8 @@ def test_values_reach_the_model_config():
 def test_bad_values_raise_config_error_naming_the_parameter(name, value, match):
     with pytest.raises(ConfigError, match=match) as info:
         rp.config_from_values({name: value})
-    assert info.value.field == name or (name.startswith('workspace')
-                                        and info.value.field.startswith('workspace')) or (
-        name.startswith('env_frame') and info.value.field.startswith('env_frame'))
-    assert name.split('.')[0] in str(info.value) or 'unknown' in str(info.value)
+    assert info.value.field == name
+    assert f'parameter {name}' in str(info.value) or 'unknown' in str(info.value)
 
 
 def test_franka_yaml_block_is_complete_and_valid():
