@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'sft': ('robot_r1_ros.training.sft', 'SFT warm-up on the QA dataset (TRL SFTTrainer)'),
     'train': ('robot_r1_ros.training.grpo', 'GRPO training from a recipe YAML (TRL GRPOTrainer)'),
     'eval': ('robot_r1_ros.training.evaluate', 'evaluate a checkpoint: accuracy, L1, closed loop'),
+    'pipeline': ('robot_r1_ros.training.pipeline',
+                 'demos -> dataset -> SFT -> GRPO -> eval -> checkpoint, resumable'),
 }
 
 
