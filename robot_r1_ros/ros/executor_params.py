@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from robot_r1_ros.core.config import DEFAULT_WORKSPACE, WorkspaceConfig
 from robot_r1_ros.core.errors import ConfigError
@@ -24,41 +24,9 @@ from robot_r1_ros.motion.direct import DirectBackendConfig
 from robot_r1_ros.motion.executor import ExecutionConfig
 from robot_r1_ros.motion.moveit_backend import MoveItBackendConfig
 from robot_r1_ros.motion.validation import ValidationConfig
+from robot_r1_ros.ros.params import ParamSpec, ParamTable
 
 BACKENDS = ('direct', 'moveit')
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared parameter.
-
-    Attributes:
-        name: Dotted parameter name (YAML nesting gives the dots).
-        default: Default value; its Python type is the parameter type (write 1.0 for doubles).
-        description: Meaning and unit (``ros2 param describe`` and the README table).
-    """
-
-    name: str
-    default: Any
-    description: str
-
-    @property
-    def type_name(self) -> str:
-        """ROS type name: bool, int, double, string, or <type>[] for arrays."""
-        value = self.default
-        if isinstance(value, (list, tuple)):
-            return _scalar_type(value[0]) + '[]'
-        return _scalar_type(value)
-
-
-def _scalar_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return 'bool'
-    if isinstance(value, int):
-        return 'int'
-    if isinstance(value, float):
-        return 'double'
-    return 'string'
 
 
 _D = DirectBackendConfig()
@@ -154,7 +122,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 )
 """Every parameter of the executor node."""
 
-_BY_NAME = {p.name: p for p in PARAMETERS}
+_TABLE = ParamTable('executor_node', PARAMETERS)
 
 
 @dataclass(frozen=True)
@@ -187,17 +155,13 @@ class ExecutorNodeConfig:
     gripper_command_topic: str = '/panda_gripper/command'
 
 
-def _get(values: Mapping[str, Any], name: str) -> Any:
-    return values[name] if name in values else _BY_NAME[name].default
-
-
-def _section(values: Mapping[str, Any], prefix: str, cls: type, extra: Mapping[str, Any]) -> Any:
+def _section(g: Callable[[str], Any], prefix: str, cls: type, extra: Mapping[str, Any]) -> Any:
     """Build ``cls`` from the parameters ``<prefix>.<field>``; errors name the parameter."""
     kwargs = dict(extra)
     for f in fields(cls):
         name = f'{prefix}.{f.name}'
-        if name in _BY_NAME and f.name not in extra:
-            kwargs[f.name] = _get(values, name)
+        if name in _TABLE.by_name and f.name not in extra:
+            kwargs[f.name] = g(name)
     try:
         return cls(**kwargs)
     except ConfigError as exc:
@@ -211,13 +175,10 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
     """Build the config from parameter values (missing names take their defaults).
 
     Raises:
-        ConfigError: An unknown parameter name, or a bad value (``field`` is the parameter).
+        ConfigError: An unknown parameter name, or a bad value or type (``field`` is the
+            parameter).
     """
-    unknown = sorted(set(values) - set(_BY_NAME))
-    if unknown:
-        raise ConfigError(f'unknown executor_node parameter(s): {", ".join(unknown)}',
-                          unknown[0])
-    g = lambda name: _get(values, name)  # noqa: E731
+    g = _TABLE.getter(values)
     backend = g('backend')
     if backend not in BACKENDS:
         raise ConfigError(f'parameter backend must be one of {", ".join(BACKENDS)}, got '
@@ -255,9 +216,9 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
         param = 'workspace.' + exc.field.split('[')[0]
         raise ConfigError(f'parameter {param}: {str(exc).split(": ", 1)[-1]}', param) from None
     prefix = g('robot.joint_prefix')
-    direct = _section(values, 'direct', DirectBackendConfig, {'joint_prefix': prefix})
+    direct = _section(g, 'direct', DirectBackendConfig, {'joint_prefix': prefix})
     controllers = tuple(c for c in g('moveit.controllers') if c)
-    moveit = _section(values, 'moveit', MoveItBackendConfig,
+    moveit = _section(g, 'moveit', MoveItBackendConfig,
                       {'controllers': controllers, 'joint_prefix': prefix,
                        'base_frame': g('robot.base_frame')})
     return ExecutorNodeConfig(
@@ -269,58 +230,15 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
         gripper_command_topic=g('topics.gripper_command'))
 
 
-def declare_parameters(node: Any) -> None:
-    """Declare every parameter of :data:`PARAMETERS` on an rclpy node (with descriptions)."""
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    for spec in PARAMETERS:
-        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-        node.declare_parameter(spec.name, default,
-                               ParameterDescriptor(description=spec.description))
-
-
-def read_values(node: Any) -> dict[str, Any]:
-    """Current values of every declared parameter (arrays as lists)."""
-    out = {}
-    for spec in PARAMETERS:
-        value = node.get_parameter(spec.name).value
-        out[spec.name] = list(value) if isinstance(value, (tuple, list)) or hasattr(
-            value, 'tolist') else value
-    return out
+declare_parameters = _TABLE.declare
+read_values = _TABLE.read_values
+markdown_table = _TABLE.markdown_table
+main = _TABLE.main
 
 
 def read_config(node: Any) -> ExecutorNodeConfig:
-    """Read the node's parameters into a validated config.
-
-    Raises:
-        ConfigError: A bad value, naming the parameter.
-    """
+    """Read the node's parameters into a validated config (a bad value: ConfigError)."""
     return config_from_values(read_values(node))
-
-
-def markdown_table() -> str:
-    """The README table: | name | type | default | meaning |."""
-    rows = ['| Parameter | Type | Default | Meaning |', '|---|---|---|---|']
-    for spec in PARAMETERS:
-        default = spec.default
-        if isinstance(default, str):
-            shown = f'`{default}`' if default else '`""`'
-        elif isinstance(default, bool):
-            shown = f'`{str(default).lower()}`'
-        elif isinstance(default, (list, tuple)):
-            shown = '`[' + ', '.join(repr(v) if isinstance(v, str) else str(v)
-                                     for v in default) + ']`'
-        else:
-            shown = f'`{default}`'
-        rows.append(f'| `{spec.name}` | {spec.type_name} | {shown} | {spec.description} |')
-    return '\n'.join(rows)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the parameter table (markdown)."""
-    del argv
-    sys.stdout.write(markdown_table() + '\n')
-    return 0
 
 
 if __name__ == '__main__':

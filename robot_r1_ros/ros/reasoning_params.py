@@ -26,6 +26,7 @@ from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, DEFAULT_WORKSPACE, Gener
                                       ReasonerConfig, WorkspaceConfig)
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import EnvFrame, Workspace, make_transform, quat_wxyz_to_matrix
+from robot_r1_ros.ros.params import ParamSpec, ParamTable, coerce  # noqa: F401 (re-exported)
 
 TRIGGER_MODES = ('continuous', 'on_reached', 'on_demand')
 """``continuous``: predict on every fresh frame, capped at ``trigger.max_rate_hz``.
@@ -36,40 +37,6 @@ prediction REACHED, FAILED or REJECTED (or IDLE). ``on_demand``: only through th
 DEFAULT_TASK = 'put the red cube in the yellow zone'
 PANDA_ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
 PANDA_FINGER_JOINTS = ('panda_finger_joint1', 'panda_finger_joint2')
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared parameter.
-
-    Attributes:
-        name: Dotted parameter name (YAML nesting gives the dots).
-        default: Default value; its Python type is the parameter type (write 1.0 for doubles).
-        description: Meaning, unit and special values (shown by ``ros2 param describe`` and in
-            the README table).
-    """
-
-    name: str
-    default: Any
-    description: str
-
-    @property
-    def type_name(self) -> str:
-        """ROS type name: bool, int, double, string, or <type>[] for arrays."""
-        value = self.default
-        if isinstance(value, (list, tuple)):
-            return _scalar_type(value[0]) + '[]'
-        return _scalar_type(value)
-
-
-def _scalar_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return 'bool'
-    if isinstance(value, int):
-        return 'int'
-    if isinstance(value, float):
-        return 'double'
-    return 'string'
 
 
 _GEN = GenerationOptions()
@@ -171,7 +138,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 )
 """Every parameter of the reasoning node."""
 
-_BY_NAME = {p.name: p for p in PARAMETERS}
+_TABLE = ParamTable('reasoning_node', PARAMETERS)
 
 
 @dataclass(frozen=True)
@@ -276,10 +243,6 @@ class ReasoningNodeConfig:
                       self.reasoning_chars)
 
 
-def _get(values: Mapping[str, Any], name: str) -> Any:
-    return values[name] if name in values else _BY_NAME[name].default
-
-
 def _none_if(value: Any, empty: Any) -> Any:
     return None if value == empty else value
 
@@ -296,12 +259,7 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
     Raises:
         ConfigError: An unknown parameter name, or a bad value (``field`` is the parameter).
     """
-    unknown = sorted(set(values) - set(_BY_NAME))
-    if unknown:
-        raise ConfigError(f'unknown reasoning_node parameter(s): {", ".join(unknown)}',
-                          unknown[0])
-    values = {name: coerce(_BY_NAME[name], value) for name, value in values.items()}
-    g = lambda name: _get(values, name)  # noqa: E731
+    g = _TABLE.getter(values)
     try:
         generation = GenerationOptions(
             max_new_tokens=g('generation.max_new_tokens'),
@@ -355,40 +313,6 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
         diagnostics_period_s=float(g('diagnostics.period_s')))
 
 
-def coerce(spec: ParamSpec, value: Any) -> Any:
-    """Check a value against the parameter's type; ints are accepted for doubles.
-
-    Raises:
-        ConfigError: Wrong type (the message names the parameter and both types).
-    """
-    expected = spec.type_name
-
-    def fail() -> ConfigError:
-        return ConfigError(f'parameter {spec.name} must be of type {expected}, got {value!r} '
-                           f'({type(value).__name__})', spec.name)
-
-    def scalar(kind: str, item: Any) -> Any:
-        if kind == 'bool':
-            if isinstance(item, bool):
-                return item
-        elif kind == 'int':
-            if isinstance(item, int) and not isinstance(item, bool):
-                return item
-        elif kind == 'double':
-            if isinstance(item, (int, float)) and not isinstance(item, bool):
-                return float(item)
-        elif isinstance(item, str):
-            return item
-        raise fail()
-
-    if expected.endswith('[]'):
-        if isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'):
-            raise fail()
-        items = [v.item() if hasattr(v, 'item') else v for v in value]
-        return [scalar(expected[:-2], v) for v in items]
-    return scalar(expected, value)
-
-
 _WORKSPACE_PARAMS = {'min_xyz_base_m': 'workspace.min_xyz_base_m',
                      'max_xyz_base_m': 'workspace.max_xyz_base_m',
                      'reference_xyz_base_m': 'env_frame.origin_base_m',
@@ -429,60 +353,15 @@ def _camera_pose(xyz: Sequence[float], quat_xyzw: Sequence[float]
     return tuple(tuple(float(v) for v in row) for row in transform)
 
 
-def declare_parameters(node: Any) -> None:
-    """Declare every parameter of :data:`PARAMETERS` on an rclpy node (with descriptions)."""
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    for spec in PARAMETERS:
-        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-        # dynamic_typing: a YAML `1` for a double reaches coerce() (and a wrong type becomes a
-        # ConfigError on configure) instead of aborting the node at declaration.
-        node.declare_parameter(spec.name, default,
-                               ParameterDescriptor(description=spec.description,
-                                                   dynamic_typing=True))
-
-
-def read_values(node: Any) -> dict[str, Any]:
-    """Current values of every declared parameter (arrays as lists)."""
-    out = {}
-    for spec in PARAMETERS:
-        value = node.get_parameter(spec.name).value
-        out[spec.name] = list(value) if isinstance(value, (tuple, list)) or hasattr(
-            value, 'tolist') else value
-    return out
+declare_parameters = _TABLE.declare
+read_values = _TABLE.read_values
+markdown_table = _TABLE.markdown_table
+main = _TABLE.main
 
 
 def read_config(node: Any) -> ReasoningNodeConfig:
-    """Read the node's parameters into a validated config.
-
-    Raises:
-        ConfigError: A bad value, naming the parameter.
-    """
+    """Read the node's parameters into a validated config (a bad value: ConfigError)."""
     return config_from_values(read_values(node))
-
-
-def markdown_table() -> str:
-    """The README table: | name | type | default | meaning |."""
-    rows = ['| Parameter | Type | Default | Meaning |', '|---|---|---|---|']
-    for spec in PARAMETERS:
-        default = spec.default
-        if isinstance(default, str):
-            shown = f'`{default}`' if default else '`""`'
-        elif isinstance(default, bool):
-            shown = f'`{str(default).lower()}`'
-        elif isinstance(default, (list, tuple)):
-            shown = '`[' + ', '.join(str(v) for v in default) + ']`'
-        else:
-            shown = f'`{default}`'
-        rows.append(f'| `{spec.name}` | {spec.type_name} | {shown} | {spec.description} |')
-    return '\n'.join(rows)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the parameter table (markdown)."""
-    del argv
-    sys.stdout.write(markdown_table() + '\n')
-    return 0
 
 
 if __name__ == '__main__':

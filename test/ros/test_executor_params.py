@@ -62,7 +62,6 @@ def test_values_reach_the_config():
     ('workspace.min_xyz_base_m', [0.9, -0.5, 0.0], 'x minimum 0.9 must be below the maximum 0.8'),
     ('workspace.max_xyz_base_m', [0.8, 0.5], 'expected 3 values, got 2'),
     ('workspace.min_xyz_base_m', [0.1, float('nan'), 0.0], 'expected a finite number'),
-    ('workspace.max_xyz_base_m', ['a', 'b', 'c'], 'expected a number'),
     ('backend', 'ik', 'must be one of direct, moveit'),
     ('on_new_goal', 'queue', "'preempt' or 'wait'"),
     ('validation.max_step_m', 0.0, 'finite number > 0'),
@@ -71,6 +70,14 @@ def test_values_reach_the_config():
     ('control_rate_hz', 0.0, 'finite number > 0'),
     ('topics.state', 'a b', 'topic name'),
     ('no.such.parameter', 1, 'unknown executor_node parameter'),
+    # wrong types: the same check as the reasoning node's (parameters are dynamically typed)
+    ('validation.max_age_s', 'x', 'must be of type double'),
+    ('control_rate_hz', 'fast', 'must be of type double'),
+    ('direct.velocity_scale', '0.5', 'must be of type double'),
+    ('dry_run', 'yes', 'must be of type bool'),
+    ('topics.gripper_command', 3, 'must be of type string'),
+    ('workspace.max_xyz_base_m', ['a', 'b', 'c'], r'must be of type double\[\]'),
+    ('moveit.controllers', 'ctrl', r'must be of type string\[\]'),
 ])
 def test_bad_values_raise_config_error_naming_the_parameter(name, value, match):
     with pytest.raises(ConfigError, match=match) as info:
@@ -94,6 +101,28 @@ def test_franka_yaml_workspace_of_both_nodes_is_the_core_default():
     reasoning_cfg = rp.config_from_values(reasoning)
     assert executor_cfg.workspace == reasoning_cfg.workspace == DEFAULT_WORKSPACE.workspace()
     assert reasoning_cfg.env_frame == DEFAULT_WORKSPACE.env_frame()
+
+
+def test_an_int_for_a_double_is_accepted_as_a_float():
+    cfg = ep.config_from_values({'control_rate_hz': 25, 'validation.max_age_s': 2})
+    assert cfg.control_rate_hz == 25.0 and isinstance(cfg.control_rate_hz, float)
+    assert cfg.execution.validation.max_age_s == 2.0
+
+
+def test_declare_and_read_on_a_real_node(rclpy_node):
+    from rclpy.parameter import Parameter
+
+    node = rclpy_node('executor_params_probe')
+    ep.declare_parameters(node)
+    assert 'Hz' in node.describe_parameter('control_rate_hz').description
+    # a YAML `25` for a double is accepted and converted; a string is a ConfigError
+    node.set_parameters([Parameter('control_rate_hz', value=25),
+                         Parameter('robot.joint_prefix', value='fr3')])
+    cfg = ep.read_config(node)
+    assert cfg.control_rate_hz == 25.0 and cfg.direct.joint_prefix == 'fr3'
+    node.set_parameters([Parameter('validation.max_age_s', value='old')])
+    with pytest.raises(ConfigError, match='validation.max_age_s must be of type double'):
+        ep.read_config(node)
 
 
 def test_markdown_table_lists_every_parameter(capsys):
