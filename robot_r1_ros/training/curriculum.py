@@ -1,0 +1,437 @@
+"""Fast curriculum SFT for the small CPU model (issue 9: make the tiny model learn keypoints).
+
+    python -m robot_r1_ros.training.curriculum --config config/train/learn_compare.yaml \
+        --out outputs/learn/compare --threads 1
+
+Why a separate loop: on 2 shared CPU cores, step *throughput* limits what a 0.3-5 M parameter
+model learns (``small-model-learnability`` study). TRL's SFTTrainer re-runs the chat template,
+the image processor and the collator every step; here every row is tokenised and its image
+processed **once** (images are shared by the questions of one frame), so a step is only the
+forward and backward pass. Prompts are the dataset's own ``prompt`` messages (the node's), so a
+checkpoint trained here is evaluated by ``robot-r1 eval`` and run by the reasoning node unchanged.
+
+What a config sets (``config/train/learn_*.yaml``):
+
+- ``model``: the start checkpoint, optionally re-initialised with other text/vision dimensions
+  (same tokenizer, chat template and processor: still a ``Qwen2_5_VLForConditionalGeneration``).
+- ``think``: the reasoning the SFT targets contain (:func:`reasoning`): ``template`` (the
+  dataset's ``gold_think``), ``empty``, or ``compare``: the current state, then every option
+  copied with a verdict, so that the letter is read off the single ``yes`` line.
+- ``stages``: the curriculum: per stage the tasks, distractor kinds, learning rate and a CPU-time
+  budget (``time.process_time``, so a neighbour on the other core does not shorten a stage).
+
+Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
+``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.core.parsing import format_completion
+from robot_r1_ros.training import common
+from robot_r1_ros.training.recipe import ModelSpec
+
+_LOG = logging.getLogger(__name__)
+
+THINK_KINDS = ('template', 'empty', 'compare')
+LETTERS = 'ABCD'
+MC_TASKS = ('next_waypoint', 'current_state', 'movement')
+
+
+# ------------------------------------------------------------------------------ config
+@dataclass
+class Stage:
+    """One curriculum stage.
+
+    Attributes:
+        tasks: Task kinds of the rows trained on.
+        distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
+        cpu_minutes: CPU-time budget of the stage.
+        learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
+    """
+
+    tasks: tuple[str, ...]
+    distractors: tuple[str, ...] = ('random',)
+    cpu_minutes: float = 3.0
+    learning_rate: float = 2e-3
+
+
+@dataclass
+class LearnConfig:
+    """A curriculum-SFT config (see the module docstring)."""
+
+    name: str
+    model_path: str
+    dataset: str
+    stages: list[Stage]
+    think: str = 'compare'
+    text_dims: dict[str, Any] = field(default_factory=dict)
+    vision_dims: dict[str, Any] = field(default_factory=dict)
+    image_pixels: int = 12544
+    batch_size: int = 16
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    eval_every_cpu_s: float = 60.0
+    eval_rows_per_group: int = 24
+    seed: int = 0
+
+
+def load_config(path: str | os.PathLike) -> LearnConfig:
+    """Parse a ``learn_*.yaml``.
+
+    Raises:
+        ConfigError: Missing keys or bad values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        alt = Path(__file__).resolve().parents[2] / 'config' / 'train' / f'{path}.yaml'
+        if not alt.is_file():
+            raise ConfigError(f'no learn config {path}', 'config')
+        path = alt
+    raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
+    try:
+        stages = [Stage(tasks=tuple(s['tasks']),
+                        distractors=tuple(s.get('distractors', ('random',))),
+                        cpu_minutes=float(s.get('cpu_minutes', 3.0)),
+                        learning_rate=float(s.get('learning_rate', 2e-3)))
+                  for s in raw['stages']]
+        model = raw['model']
+        cfg = LearnConfig(
+            name=str(raw['name']), model_path=str(model['path']),
+            dataset=str(raw['data']['path']), stages=stages,
+            think=str(raw.get('think', 'compare')),
+            text_dims=dict(model.get('text_dims') or {}),
+            vision_dims=dict(model.get('vision_dims') or {}),
+            image_pixels=int(model.get('image_pixels', 12544)),
+            **{k: raw['train'][k] for k in ('batch_size', 'warmup_steps', 'weight_decay',
+                                            'eval_every_cpu_s', 'eval_rows_per_group', 'seed')
+               if k in (raw.get('train') or {})})
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
+    if cfg.think not in THINK_KINDS:
+        raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
+    if not stages:
+        raise ConfigError('at least one stage is needed', 'stages')
+    return cfg
+
+
+# ------------------------------------------------------------------------------ targets
+def _fmt_xyz(xyz: Sequence[float]) -> str:
+    return '[' + ', '.join(f'{float(v):.3f}' for v in xyz) + ']'
+
+
+def reasoning(row: dict[str, Any], think: str) -> str:
+    """The SFT reasoning of a row.
+
+    ``compare`` (multiple-choice tasks): ``now [x, y, z] open. A [..] no. B [..] yes. ...``
+    -- the current state (not for ``current_state``, whose prompt has none), then every
+    option copied from the prompt with a verdict.
+    Copying an option is dense supervision for the attention pattern that selection needs
+    (find ``[[A]]`` in the prompt, read what follows), each verdict sits right after the
+    coordinates it judges, and the final letter is the one before the single ``yes``. Other
+    tasks fall back to the template reasoning.
+
+    Raises:
+        ConfigError: Unknown ``think``.
+    """
+    if think == 'empty':
+        return ''
+    if think == 'template':
+        return str(row.get('gold_think') or '')
+    if think != 'compare':
+        raise ConfigError(f'unknown think kind {think!r}', 'think')
+    options = row.get('options') or []
+    if row.get('task_kind') not in MC_TASKS or len(options) != 4:
+        return str(row.get('gold_think') or '')
+    answer = str(row['answer_letter'])
+    parts = []
+    # The current-state prompt has no state in its text (the answer is in the image).
+    if row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
+        parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
+    for letter, opt in zip(LETTERS, options):
+        parts.append(f"{letter} {opt} {'yes' if letter == answer else 'no'}.")
+    return ' '.join(parts)
+
+
+def completion(row: dict[str, Any], think: str) -> str:
+    """The gold completion (``<think>..</think><answer>..</answer>``) of a row."""
+    return format_completion(reasoning(row, think), str(row['answer_text']))
+
+
+# ------------------------------------------------------------------------------ model
+def build_model(cfg: LearnConfig) -> Any:
+    """The start model: the checkpoint, or a re-initialised one with the config's dims."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    spec = ModelSpec(path=cfg.model_path, image_min_pixels=cfg.image_pixels,
+                     image_max_pixels=cfg.image_pixels)
+    if not cfg.text_dims and not cfg.vision_dims:
+        return common.load_model(spec)
+    config = Qwen2_5_VLConfig.from_pretrained(cfg.model_path)
+    for key, value in cfg.text_dims.items():
+        setattr(config.text_config, key, value)
+    for key, value in cfg.vision_dims.items():
+        setattr(config.vision_config, key, value)
+    config.vision_config.out_hidden_size = config.text_config.hidden_size
+    head_dim = config.text_config.hidden_size // config.text_config.num_attention_heads
+    quarter = head_dim // 2 // 4  # mrope_section must sum to head_dim / 2
+    mrope = [head_dim // 2 - 2 * (3 * quarter // 2), 3 * quarter // 2, 3 * quarter // 2]
+    config.text_config.rope_parameters = dict(config.text_config.rope_parameters or {},
+                                              mrope_section=mrope)
+    config.text_config.layer_types = ['full_attention'] * config.text_config.num_hidden_layers
+    torch.manual_seed(cfg.seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    from transformers import GenerationConfig
+    model.generation_config = GenerationConfig.from_pretrained(cfg.model_path)
+    return model
+
+
+# ------------------------------------------------------------------------------ data
+class Encoded:
+    """Rows tokenised once: prompt ids, completion ids and one pixel tensor per frame."""
+
+    def __init__(self, processor: Any, dataset: Any, think: str) -> None:
+        import torch
+        tok = processor.tokenizer
+        self.end_id = tok.convert_tokens_to_ids('<|im_end|>')
+        self.rows: list[dict[str, Any]] = []
+        self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
+        for row in dataset:
+            key = (str(row['episode_id']), int(row['frame_index']))
+            text = processor.apply_chat_template(row['prompt'], tokenize=False,
+                                                 add_generation_prompt=True)
+            enc = processor(text=[text], images=[[row['image']]], return_tensors='pt')
+            if key not in self.pixels:
+                self.pixels[key] = (enc['pixel_values'].to(torch.float16),
+                                    enc['image_grid_thw'])
+            comp = tok(completion(row, think), add_special_tokens=False)['input_ids']
+            self.rows.append({
+                'prompt_ids': enc['input_ids'][0], 'mm': enc['mm_token_type_ids'][0],
+                'comp_ids': torch.tensor(comp + [self.end_id]), 'key': key,
+                'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
+                'answer_letter': row['answer_letter']})
+        self.by_group: dict[tuple[str, str], list[int]] = {}
+        for i, r in enumerate(self.rows):
+            self.by_group.setdefault((r['task_kind'], r['distractor_kind']), []).append(i)
+
+    def indices(self, tasks: Sequence[str], distractors: Sequence[str]) -> list[int]:
+        """Row indices of the given tasks (position tasks filtered by distractor kind)."""
+        out: list[int] = []
+        for (task, kind), idx in self.by_group.items():
+            if task in tasks and (kind == '' or kind in distractors):
+                out.extend(idx)
+        return out
+
+    def batch(self, idx: Sequence[int], pad_id: int) -> dict[str, Any]:
+        """Right-padded teacher-forcing batch, loss on the completion and its end token."""
+        import torch
+        seqs, mms, labs = [], [], []
+        for i in idx:
+            r = self.rows[i]
+            seqs.append(torch.cat([r['prompt_ids'], r['comp_ids']]))
+            mms.append(torch.cat([r['mm'], torch.zeros_like(r['comp_ids'])]))
+            labs.append(torch.cat([torch.full_like(r['prompt_ids'], -100), r['comp_ids']]))
+        n = max(len(s) for s in seqs)
+        ids = torch.full((len(idx), n), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(idx), n), dtype=torch.long)
+        mm = torch.zeros((len(idx), n), dtype=torch.long)
+        labels = torch.full((len(idx), n), -100, dtype=torch.long)
+        for j, (s, m, lab) in enumerate(zip(seqs, mms, labs)):
+            ids[j, :len(s)] = s
+            mask[j, :len(s)] = 1
+            mm[j, :len(s)] = m
+            labels[j, :len(s)] = lab
+        pix = [self.pixels[self.rows[i]['key']] for i in idx]
+        return {'input_ids': ids, 'attention_mask': mask, 'mm_token_type_ids': mm,
+                'labels': labels, 'pixel_values': torch.cat([p[0] for p in pix]).float(),
+                'image_grid_thw': torch.cat([p[1] for p in pix])}
+
+
+# ------------------------------------------------------------------------------ quick eval
+def quick_eval(model: Any, processor: Any, rows: Any, max_new_tokens: int) -> dict[str, Any]:
+    """Greedy accuracy, format failures and letter histogram per task/distractor group."""
+    from robot_r1_ros.training import evaluate as ev
+    was_training = model.training
+    model.eval()
+    comps = ev.generate_completions(model, processor, rows, batch_size=32,
+                                    max_new_tokens=max_new_tokens, progress=False)
+    if was_training:
+        model.train()
+    out: dict[str, Any] = {}
+    import re
+    fmt_re = re.compile(r'^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$', re.DOTALL)
+    ans_re = re.compile(r'<answer>\s*\[\[([ABCD])\]\]\s*</answer>')
+    for row, comp in zip(rows, comps):
+        key = f"{row['task_kind']}/{row['distractor_kind'] or '-'}"
+        g = out.setdefault(key, {'n': 0, 'correct': 0, 'format_fail': 0,
+                                 'letters': {c: 0 for c in 'ABCD-'}})
+        text = comp['text']
+        ok_fmt = bool(fmt_re.match(text))
+        m = ans_re.search(text)
+        g['n'] += 1
+        g['format_fail'] += int(not ok_fmt)
+        g['letters'][m.group(1) if m else '-'] += 1
+        g['correct'] += int(ok_fmt and bool(m) and m.group(1) == row['answer_letter'])
+    for g in out.values():
+        g['accuracy'] = g['correct'] / max(g['n'], 1)
+    return out
+
+
+# ------------------------------------------------------------------------------ training
+def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
+    """Run the curriculum; returns the ``final/`` checkpoint folder."""
+    import numpy as np
+    import torch
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    spec = ModelSpec(path=cfg.model_path, image_min_pixels=cfg.image_pixels,
+                     image_max_pixels=cfg.image_pixels)
+    processor = common.load_processor_for(spec)
+    eval_processor = common.load_processor_for(spec, padding_side='left')
+    model = build_model(cfg)
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    ds = common.load_dataset_dict(cfg.dataset)
+    tasks = sorted({t for s in cfg.stages for t in s.tasks})
+    kinds = sorted({k for s in cfg.stages for k in s.distractors})
+    t0 = time.process_time()
+    train_rows = common.select_rows(ds['train'], tuple(tasks), 'any')
+    enc = Encoded(processor, train_rows, cfg.think)
+    encode_s = time.process_time() - t0
+    _LOG.info('encoded %d rows, %d frames in %.0f s', len(enc.rows), len(enc.pixels), encode_s)
+    # Quick eval: a fixed seeded subset of the validation split, per group.
+    val = common.select_rows(ds['validation'], tuple(tasks), 'any')
+    rng = np.random.default_rng(cfg.seed)
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(val.select_columns(['task_kind', 'distractor_kind'])):
+        groups.setdefault(f"{r['task_kind']}/{r['distractor_kind']}", []).append(i)
+    keep = []
+    for key in sorted(groups):
+        idx = groups[key]
+        take = min(cfg.eval_rows_per_group, len(idx))
+        keep.extend(rng.choice(idx, take, replace=False).tolist())
+    val_rows = val.select(sorted(keep))
+    max_comp = max(len(r['comp_ids']) for r in enc.rows) + 8
+
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.stages[0].learning_rate,
+                            betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    pad_id = processor.tokenizer.pad_token_id
+    log = (out / 'log.jsonl').open('a', encoding='utf-8')
+    step, cpu_train = 0, 0.0
+    last_eval = 0.0
+    wall0 = time.time()
+
+    def write(rec: dict[str, Any]) -> None:
+        log.write(json.dumps(rec) + '\n')
+        log.flush()
+
+    for si, stage in enumerate(cfg.stages):
+        pool = enc.indices(stage.tasks, stage.distractors)
+        if not pool:
+            raise ConfigError(f'stage {si}: no rows for {stage.tasks} {stage.distractors}',
+                              'stages')
+        budget = stage.cpu_minutes * 60.0
+        s_cpu0 = time.process_time()
+        s_step0 = step
+        # Cosine schedule over the stage's expected steps, re-estimated from its own pace.
+        expected = None
+        losses: list[float] = []
+        while time.process_time() - s_cpu0 < budget:
+            done = step - s_step0
+            used = time.process_time() - s_cpu0
+            if done >= 20:
+                expected = max(done + 1, int(budget / (used / done)))
+            warm = min(1.0, (done + 1) / cfg.warmup_steps)
+            frac = done / expected if expected else 0.0
+            cosine = 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+            lr = stage.learning_rate * warm * (0.1 + 0.9 * cosine)
+            for g in opt.param_groups:
+                g['lr'] = lr
+            idx = random.sample(pool, min(cfg.batch_size, len(pool)))
+            batch = enc.batch(idx, pad_id)
+            c0 = time.process_time()
+            loss = model(**batch).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            cpu_train += time.process_time() - c0
+            step += 1
+            losses.append(float(loss.detach()))
+            if step % 10 == 0:
+                write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
+                       'cpu_s': time.process_time() - t0, 'wall_s': time.time() - wall0})
+                losses = []
+            if time.process_time() - last_eval > cfg.eval_every_cpu_s:
+                e0 = time.process_time()
+                res = quick_eval(model, eval_processor, val_rows, max_comp)
+                last_eval = time.process_time()
+                write({'step': step, 'stage': si, 'eval': res, 'eval_cpu_s': last_eval - e0,
+                       'cpu_s': last_eval - t0})
+                _LOG.info('step %d: %s', step, {k: round(v['accuracy'], 3)
+                                                for k, v in res.items()})
+    res = quick_eval(model, eval_processor, val_rows, max_comp)
+    cpu_total = time.process_time() - t0
+    write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
+           'cpu_s': cpu_total})
+    log.close()
+    info = {'name': cfg.name, 'steps': step, 'parameters': n_params,
+            'cpu_minutes_total': cpu_total / 60, 'cpu_minutes_encode': encode_s / 60,
+            'cpu_minutes_train_steps': cpu_train / 60,
+            'samples_per_cpu_s': step * cfg.batch_size / max(cpu_train, 1e-9),
+            'wall_minutes': (time.time() - wall0) / 60, 'final_quick_eval': res,
+            'think': cfg.think, 'stages': [vars(s) for s in cfg.stages],
+            'text_dims': cfg.text_dims, 'vision_dims': cfg.vision_dims,
+            'train_rows': len(enc.rows), 'frames': len(enc.pixels)}
+    (out / 'run_info.json').write_text(json.dumps(info, indent=2, default=str) + '\n',
+                                       encoding='utf-8')
+    return common.export_checkpoint(model, cfg.model_path, out / 'final', spec,
+                                    extra_files={'train_info.json': info})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    p = argparse.ArgumentParser(prog='python -m robot_r1_ros.training.curriculum',
+                                description=__doc__.split('\n\n')[0])
+    p.add_argument('--config', required=True, help='learn_*.yaml path or name under config/train')
+    p.add_argument('--out', required=True, help='run folder')
+    p.add_argument('--dataset', default=None, help='override data.path')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--log-level', default='INFO')
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    try:
+        common.configure_threads(args.threads)
+        cfg = load_config(args.config)
+        if args.dataset:
+            cfg.dataset = args.dataset
+        final = train(cfg, args.out)
+    except RobotR1Error as exc:
+        print(f'curriculum: error: {exc}', file=sys.stderr)
+        return 2
+    print(f'done -> {final}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

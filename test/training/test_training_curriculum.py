@@ -1,0 +1,112 @@
+"""Curriculum SFT (issue 9): config parsing, the ``compare`` reasoning, a real short run on the
+session's dataset and tiny checkpoint, and a re-initialised wider model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robot_r1_ros.core.errors import ConfigError
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / 'learn.yaml'
+    path.write_text(yaml.safe_dump(data), encoding='utf-8')
+    return path
+
+
+def _config(model: Path, dataset: Path, **extra) -> dict:
+    data = {'name': 'learn-test', 'model': {'path': str(model), 'image_pixels': 12544},
+            'data': {'path': str(dataset)}, 'think': 'compare',
+            'stages': [{'tasks': ['next_waypoint'], 'distractors': ['random'],
+                        'cpu_minutes': 0.04, 'learning_rate': 3e-3},
+                       {'tasks': ['next_waypoint', 'current_state'],
+                        'distractors': ['random', 'hard'], 'cpu_minutes': 0.03}],
+            'train': {'batch_size': 4, 'warmup_steps': 2, 'eval_every_cpu_s': 1e9,
+                      'eval_rows_per_group': 2, 'seed': 0}}
+    data.update(extra)
+    return data
+
+
+def test_shipped_learn_configs_parse():
+    from robot_r1_ros.training.curriculum import load_config
+    root = Path(__file__).resolve().parents[2] / 'config' / 'train'
+    paths = sorted(root.glob('learn_*.yaml'))
+    assert paths, 'no learn_*.yaml shipped'
+    for path in paths:
+        cfg = load_config(path)
+        assert cfg.stages and all(s.cpu_minutes > 0 for s in cfg.stages)
+
+
+def test_bad_configs_raise_config_error(tmp_path):
+    from robot_r1_ros.training.curriculum import load_config
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / 'missing.yaml')
+    with pytest.raises(ConfigError):
+        load_config(_write(tmp_path, _config(Path('m'), Path('d'), think='telepathy')))
+    with pytest.raises(ConfigError):
+        load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
+
+
+def test_compare_reasoning_states_every_option_and_one_yes(qa_dataset):
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.curriculum import completion, reasoning
+
+    rows = common.select_rows(common.load_dataset_dict(qa_dataset['path'])['train'],
+                              ('next_waypoint', 'current_state', 'movement'), 'any')
+    assert len(rows) > 0
+    for row in rows:
+        think = reasoning(row, 'compare')
+        for letter, option in zip('ABCD', row['options']):
+            verdict = 'yes' if letter == row['answer_letter'] else 'no'
+            assert f'{letter} {option} {verdict}.' in think
+        assert think.count(' yes.') == 1
+        assert think.startswith('now [') == (row['task_kind'] != 'current_state')
+        text = completion(row, 'compare')
+        assert text.endswith(f"<answer>{row['answer_text']}</answer>")
+    with pytest.raises(ConfigError):
+        reasoning(rows[0], 'telepathy')
+
+
+def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_dataset, tmp_path):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from robot_r1_ros.training.curriculum import load_config, train
+
+    cfg = load_config(_write(tmp_path, _config(tiny_model, qa_dataset['path'])))
+    before = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
+    final = train(cfg, tmp_path / 'run')
+    records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]
+    evals = [r for r in records if 'eval' in r]
+    assert evals and evals[-1].get('final')
+    for group in evals[-1]['eval'].values():
+        assert group['n'] > 0 and 0.0 <= group['accuracy'] <= 1.0
+        assert sum(group['letters'].values()) == group['n']
+    info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
+    assert info['steps'] >= 2 and info['train_rows'] > 0
+    after = AutoModelForImageTextToText.from_pretrained(final).state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert (final / 'preprocessor_config.json').is_file()
+    assert json.loads((final / 'preprocessor_config.json').read_text())['max_pixels'] == 12544
+
+
+def test_reinitialised_dims_build_a_working_qwen_vl(tiny_model, tmp_path):
+    import torch
+
+    from robot_r1_ros.training.curriculum import build_model, load_config
+
+    data = _config(tiny_model, tmp_path)
+    data['model']['text_dims'] = {'hidden_size': 96, 'num_hidden_layers': 3,
+                                  'num_attention_heads': 4, 'num_key_value_heads': 2,
+                                  'intermediate_size': 192}
+    model = build_model(load_config(_write(tmp_path, data)))
+    assert type(model).__name__ == 'Qwen2_5_VLForConditionalGeneration'
+    assert model.config.text_config.hidden_size == 96
+    assert len(model.model.language_model.layers) == 3
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    assert logits.shape[:2] == (1, 4) and torch.isfinite(logits).all()
