@@ -1,17 +1,21 @@
 """Pieces shared by SFT, GRPO, evaluation and the benchmark: loading the model, the processor and
-the dataset splits of a recipe, and exporting a trained model as a self-contained checkpoint.
+the dataset splits of a recipe, setting a trainer up with the run's logging, exporting a trained
+model as a self-contained checkpoint, and the start and error exit of the command-line tools.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
-from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.training.recipe import DataSpec, ModelSpec
+from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.training.recipe import (DataSpec, ModelSpec, Recipe, build_lora_config,
+                                          load_recipe)
 
 _LOG = logging.getLogger(__name__)
 
@@ -27,6 +31,19 @@ def configure_threads(num_threads: int | None) -> None:
         return
     import torch
     torch.set_num_threads(int(num_threads))
+
+
+def configure_logging(log_level: str, timestamps: bool = False) -> None:
+    """Log to stderr at ``log_level`` (a command-line tool's ``--log-level``)."""
+    stamp = '%(asctime)s ' if timestamps else ''
+    logging.basicConfig(level=log_level.upper(),
+                        format=stamp + '%(levelname)s %(name)s: %(message)s')
+
+
+def cli_error(prog: str, exc: Exception) -> int:
+    """Report a command-line tool's error on stderr; returns its exit status (2)."""
+    sys.stderr.write(f'{prog}: error: {exc}\n')
+    return 2
 
 
 def torch_dtype(name: str) -> Any:
@@ -197,3 +214,101 @@ def _set_image_bounds(path: Path, min_pixels: int | None, max_pixels: int | None
 def model_size_bytes(folder: str | os.PathLike) -> int:
     """Total size of the weight files of a checkpoint folder."""
     return sum(p.stat().st_size for p in Path(folder).glob('*.safetensors'))
+
+
+def start_run(recipe: Recipe, output_dir: str | os.PathLike) -> Path:
+    """Create the run folder and seed every random generator from the recipe."""
+    from robot_r1_ros.training import runlog
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    runlog.seed_everything(recipe.seed)
+    return output_dir
+
+
+def make_trainer(trainer_cls: type, recipe: Recipe, output_dir: Path, stage: str,
+                 callbacks: Sequence[Any] = (), **trainer_kwargs: Any) -> Any:
+    """A TRL trainer with the run's logging, LoRA from the recipe and a graceful stop.
+
+    The trainer logs to TensorBoard (``output_dir/tensorboard``) and to the run's JSONL log, and
+    carries two extra attributes: ``robot_r1_recipe`` and ``robot_r1_stop`` (the
+    :class:`~robot_r1_ros.training.runlog.GracefulStopCallback`).
+
+    Args:
+        trainer_cls: The trainer class (a ``trl`` trainer subclass).
+        recipe: The run's recipe (``lora`` section).
+        output_dir: The run folder.
+        stage: Stage name written into each log record (``sft``, ``grpo``).
+        callbacks: Further trainer callbacks.
+        **trainer_kwargs: The trainer's other arguments (model, args, datasets, processor...).
+    """
+    from robot_r1_ros.training import runlog
+    # TensorBoardCallback reads its folder from the environment when it is created.
+    os.environ['TENSORBOARD_LOGGING_DIR'] = str(output_dir / 'tensorboard')
+    stop = runlog.GracefulStopCallback()
+    trainer = trainer_cls(
+        **trainer_kwargs, peft_config=build_lora_config(recipe),
+        callbacks=[runlog.JsonlLoggerCallback(output_dir / runlog.LOG_NAME, stage), stop,
+                   *callbacks])
+    trainer.robot_r1_recipe = recipe
+    trainer.robot_r1_stop = stop
+    return trainer
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, default_recipe: str) -> None:
+    """Arguments shared by ``robot-r1 train`` and ``robot-r1 sft``."""
+    parser.add_argument('--recipe', default=default_recipe,
+                        help='recipe YAML, or the name of one in config/train/ '
+                             f'(default: {default_recipe})')
+    parser.add_argument('--model', help='override model.path (e.g. the SFT output/final)')
+    parser.add_argument('--dataset', help='override data.path (robot-r1 dataset output)')
+    parser.add_argument('--output-dir', required=True, help='run folder (resumed if present)')
+    parser.add_argument('--max-steps', type=int, help='override max_steps')
+    parser.add_argument('--save-steps', type=int, help='override save_steps')
+    parser.add_argument('--no-resume', action='store_true',
+                        help='start from scratch even if the run folder has checkpoints')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (default: torch default)')
+    parser.add_argument('--log-level', default='INFO')
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """TRL config overrides from the shared training arguments."""
+    out: dict[str, Any] = {}
+    if args.max_steps is not None:
+        out['max_steps'] = args.max_steps
+    if args.save_steps is not None:
+        out['save_steps'] = args.save_steps
+    return out
+
+
+def training_main(prog: str, description: str, train: Callable[..., Any],
+                  argv: Sequence[str] | None = None) -> int:
+    """The command line of ``robot-r1 train`` and ``robot-r1 sft`` (one training stage).
+
+    Args:
+        prog: Program name (usage and error lines).
+        description: ``--help`` description.
+        train: The stage's ``train(recipe, output_dir, *, resume, overrides)``, returning a
+            ``TrainResult``.
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        Exit status: 0 done, 2 error, 130 stopped by a signal (run again to resume).
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_training_arguments(parser, 'tiny_cpu')
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, timestamps=True)
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    try:
+        configure_threads(args.threads)
+        recipe = load_recipe(args.recipe).with_paths(args.model, args.dataset)
+        result = train(recipe, args.output_dir, resume=not args.no_resume,
+                       overrides=overrides_from_args(args))
+    except RobotR1Error as exc:
+        return cli_error(prog, exc)
+    if result.stopped_early:
+        print(f'stopped at step {result.global_step}; run the same command to resume')
+        return 130
+    print(f'done: {result.global_step} steps in {result.wall_s:.0f} s -> {result.final_dir}')
+    return 0

@@ -69,6 +69,7 @@ from robot_r1_ros.core.geometry import panda_fk
 from robot_r1_ros.core.parsing import OPTION_LETTERS
 from robot_r1_ros.core.qa import DistractorPool, Episode, QABuilder, template_reasoning
 from robot_r1_ros.core.types import QASample, TaskKind
+from robot_r1_ros.training import common
 
 _LOG = logging.getLogger(__name__)
 
@@ -497,15 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``robot-r1 dataset`` entry point."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format='%(levelname)s %(name)s: %(message)s')
+    common.configure_logging(args.log_level)
     t0 = time.monotonic()
     try:
         settings = settings_from_args(args)
         info = build_dataset(args.bags, args.out, settings, overwrite=args.overwrite)
     except RobotR1Error as exc:
-        print(f'robot-r1 dataset: error: {exc}', file=sys.stderr)
-        return 2
+        return common.cli_error('robot-r1 dataset', exc)
     print(format_summary(info['summary']))
     if info['skipped']:
         print(f'skipped {len(info["skipped"])} bag(s): '

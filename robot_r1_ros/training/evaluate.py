@@ -759,8 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``robot-r1 eval`` entry point; prints the markdown tables."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format='%(levelname)s %(name)s: %(message)s')
+    common.configure_logging(args.log_level)
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     try:
         common.configure_threads(args.threads)
@@ -780,8 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = evaluate(args.model, args.dataset, args.out, settings, args.run_dir, cl,
                           progress=not args.no_progress)
     except (RobotR1Error, ValueError) as exc:
-        print(f'robot-r1 eval: error: {exc}', file=sys.stderr)
-        return 2
+        return common.cli_error('robot-r1 eval', exc)
     print(markdown_tables(report))
     if 'closed_loop' in report:
         print()

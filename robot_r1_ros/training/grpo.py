@@ -22,7 +22,6 @@ Multi-GPU (not runnable on the project's CPU machine)::
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -31,10 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from robot_r1_ros.core.errors import RobotR1Error
 from robot_r1_ros.training import common, runlog
-from robot_r1_ros.training.recipe import (Recipe, build_grpo_config, build_lora_config,
-                                          load_recipe)
+from robot_r1_ros.training.recipe import Recipe, build_grpo_config
 
 _LOG = logging.getLogger(__name__)
 
@@ -75,9 +72,7 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     from robot_r1_ros.core.rewards import get_reward_funcs
     from robot_r1_ros.training.trainers import RobotR1GRPOTrainer
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    runlog.seed_everything(recipe.seed)
+    output_dir = common.start_run(recipe, output_dir)
     reward_funcs = get_reward_funcs(recipe.reward_names)
     args = build_grpo_config(recipe, output_dir, overrides)
     train = common.load_split(recipe.data, recipe.data.train_split,
@@ -90,16 +85,10 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
                                       max_rows=recipe.data.max_eval_samples, seed=recipe.seed)
     processor = common.load_processor_for(recipe.model, padding_side='left')
     model = common.load_model(recipe.model)
-    # TensorBoardCallback reads its folder from the environment when it is created.
-    os.environ['TENSORBOARD_LOGGING_DIR'] = str(output_dir / 'tensorboard')
-    stop = runlog.GracefulStopCallback()
-    trainer = RobotR1GRPOTrainer(
-        model=model, reward_funcs=reward_funcs, args=args, train_dataset=train,
-        eval_dataset=eval_rows, processing_class=processor, peft_config=build_lora_config(recipe),
-        callbacks=[runlog.JsonlLoggerCallback(output_dir / runlog.LOG_NAME, 'grpo'), stop,
-                   *callbacks])
-    trainer.robot_r1_recipe = recipe
-    trainer.robot_r1_stop = stop
+    trainer = common.make_trainer(
+        RobotR1GRPOTrainer, recipe, output_dir, 'grpo', callbacks, model=model,
+        reward_funcs=reward_funcs, args=args, train_dataset=train, eval_dataset=eval_rows,
+        processing_class=processor)
     _LOG.info('GRPO: %d training rows, rewards %s (weights %s), %s', len(train),
               recipe.reward_names, recipe.reward_weights,
               'LoRA' if recipe.lora else 'full fine-tune')
@@ -167,54 +156,9 @@ def train(recipe: Recipe, output_dir: str | os.PathLike, *, resume: bool = True,
     return run_trainer(trainer, recipe, output_dir, 'grpo', resume)
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, default_recipe: str) -> None:
-    """Arguments shared by ``robot-r1 train`` and ``robot-r1 sft``."""
-    parser.add_argument('--recipe', default=default_recipe,
-                        help='recipe YAML, or the name of one in config/train/ '
-                             f'(default: {default_recipe})')
-    parser.add_argument('--model', help='override model.path (e.g. the SFT output/final)')
-    parser.add_argument('--dataset', help='override data.path (robot-r1 dataset output)')
-    parser.add_argument('--output-dir', required=True, help='run folder (resumed if present)')
-    parser.add_argument('--max-steps', type=int, help='override max_steps')
-    parser.add_argument('--save-steps', type=int, help='override save_steps')
-    parser.add_argument('--no-resume', action='store_true',
-                        help='start from scratch even if the run folder has checkpoints')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch default)')
-    parser.add_argument('--log-level', default='INFO')
-
-
-def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """TRL config overrides from the shared command-line arguments."""
-    out: dict[str, Any] = {}
-    if args.max_steps is not None:
-        out['max_steps'] = args.max_steps
-    if args.save_steps is not None:
-        out['save_steps'] = args.save_steps
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``robot-r1 train`` entry point."""
-    parser = argparse.ArgumentParser(prog='robot-r1 train', description=__doc__.split('\n\n')[0])
-    add_common_arguments(parser, 'tiny_cpu')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    try:
-        common.configure_threads(args.threads)
-        recipe = load_recipe(args.recipe).with_paths(args.model, args.dataset)
-        result = train(recipe, args.output_dir, resume=not args.no_resume,
-                       overrides=overrides_from_args(args))
-    except RobotR1Error as exc:
-        print(f'robot-r1 train: error: {exc}', file=sys.stderr)
-        return 2
-    if result.stopped_early:
-        print(f'stopped at step {result.global_step}; run the same command to resume')
-        return 130
-    print(f'done: {result.global_step} steps in {result.wall_s:.0f} s -> {result.final_dir}')
-    return 0
+    return common.training_main('robot-r1 train', __doc__.split('\n\n')[0], train, argv)
 
 
 if __name__ == '__main__':

@@ -12,19 +12,16 @@ resume as ``robot-r1 train``; its ``final/`` is the ``--model`` of the GRPO run.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from robot_r1_ros.core.errors import RobotR1Error
 from robot_r1_ros.core.parsing import format_completion
-from robot_r1_ros.training import common, runlog
-from robot_r1_ros.training.grpo import (TrainResult, add_common_arguments, overrides_from_args,
-                                        run_trainer)
-from robot_r1_ros.training.recipe import Recipe, build_lora_config, build_sft_config, load_recipe
+from robot_r1_ros.training import common
+from robot_r1_ros.training.grpo import TrainResult, run_trainer
+from robot_r1_ros.training.recipe import Recipe, build_sft_config
 
 _LOG = logging.getLogger(__name__)
 
@@ -57,9 +54,7 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     """
     from robot_r1_ros.training.trainers import RobotR1SFTTrainer
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    runlog.seed_everything(recipe.seed)
+    output_dir = common.start_run(recipe, output_dir)
     args = build_sft_config(recipe, output_dir, overrides)
     rows = common.load_split(recipe.data, recipe.data.train_split,
                              max_rows=recipe.data.max_train_samples, seed=recipe.seed)
@@ -67,15 +62,9 @@ def build_trainer(recipe: Recipe, output_dir: str | os.PathLike,
     # Right padding for teacher forcing (the collator pads prompts left itself).
     processor = common.load_processor_for(recipe.model)
     model = common.load_model(recipe.model)
-    os.environ['TENSORBOARD_LOGGING_DIR'] = str(output_dir / 'tensorboard')
-    stop = runlog.GracefulStopCallback()
-    trainer = RobotR1SFTTrainer(
-        model=model, args=args, train_dataset=train, processing_class=processor,
-        peft_config=build_lora_config(recipe),
-        callbacks=[runlog.JsonlLoggerCallback(output_dir / runlog.LOG_NAME, 'sft'), stop,
-                   *callbacks])
-    trainer.robot_r1_recipe = recipe
-    trainer.robot_r1_stop = stop
+    trainer = common.make_trainer(RobotR1SFTTrainer, recipe, output_dir, 'sft', callbacks,
+                                  model=model, args=args, train_dataset=train,
+                                  processing_class=processor)
     _LOG.info('SFT: %d training rows', len(train))
     return trainer
 
@@ -91,25 +80,7 @@ def train(recipe: Recipe, output_dir: str | os.PathLike, *, resume: bool = True,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``robot-r1 sft`` entry point."""
-    parser = argparse.ArgumentParser(prog='robot-r1 sft', description=__doc__.split('\n\n')[0])
-    add_common_arguments(parser, 'tiny_cpu')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    try:
-        common.configure_threads(args.threads)
-        recipe = load_recipe(args.recipe).with_paths(args.model, args.dataset)
-        result = train(recipe, args.output_dir, resume=not args.no_resume,
-                       overrides=overrides_from_args(args))
-    except RobotR1Error as exc:
-        print(f'robot-r1 sft: error: {exc}', file=sys.stderr)
-        return 2
-    if result.stopped_early:
-        print(f'stopped at step {result.global_step}; run the same command to resume')
-        return 130
-    print(f'done: {result.global_step} steps in {result.wall_s:.0f} s -> {result.final_dir}')
-    return 0
+    return common.training_main('robot-r1 sft', __doc__.split('\n\n')[0], train, argv)
 
 
 if __name__ == '__main__':
