@@ -8,7 +8,8 @@ the parameter, and the node exits with that message. Defaults for the Franka sce
 :data:`~robot_r1_ros.core.config.DEFAULT_WORKSPACE` (the reasoning node's too), read into a
 :class:`~robot_r1_ros.core.config.WorkspaceConfig`. The other settings are the motion layer's
 frozen configs (validation limits, execution policy, backends), which this module composes.
-``python -m robot_r1_ros.ros.executor_params`` prints the README table.
+``python -m robot_r1_ros.ros.executor_params`` prints the README table. The declaring, reading and
+type checking are :mod:`robot_r1_ros.ros.params`, shared with the reasoning node.
 """
 from __future__ import annotations
 
@@ -123,6 +124,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 """Every parameter of the executor node."""
 
 _TABLE = ParamTable('executor_node', PARAMETERS)
+declare_parameters = _TABLE.declare
+main = _TABLE.main
 
 
 @dataclass(frozen=True)
@@ -230,15 +233,9 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
         gripper_command_topic=g('topics.gripper_command'))
 
 
-declare_parameters = _TABLE.declare
-read_values = _TABLE.read_values
-markdown_table = _TABLE.markdown_table
-main = _TABLE.main
-
-
 def read_config(node: Any) -> ExecutorNodeConfig:
-    """Read the node's parameters into a validated config (a bad value: ConfigError)."""
-    return config_from_values(read_values(node))
+    """Read the node's declared parameters into a validated config (a bad value: ConfigError)."""
+    return config_from_values(_TABLE.read_values(node))
 
 
 if __name__ == '__main__':

@@ -11,9 +11,10 @@ of a :class:`~robot_r1_ros.core.config.WorkspaceConfig` (defaults:
 A bad value raises :class:`~robot_r1_ros.core.errors.ConfigError` naming the parameter, so the
 configure transition fails with a clear message instead of the node failing later.
 
-The README's parameter table is :func:`markdown_table` (``python -m
-robot_r1_ros.ros.reasoning_params`` prints it). Defaults for the Franka scene are in the
-``reasoning_node:`` block of ``config/franka.yaml``.
+The README's parameter table is printed by :func:`main` (``python -m
+robot_r1_ros.ros.reasoning_params``); the declaring, reading and type checking are
+:mod:`robot_r1_ros.ros.params`, shared with the executor node. Defaults for the Franka scene
+are in the ``reasoning_node:`` block of ``config/franka.yaml``.
 """
 from __future__ import annotations
 
@@ -139,6 +140,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 """Every parameter of the reasoning node."""
 
 _TABLE = ParamTable('reasoning_node', PARAMETERS)
+declare_parameters = _TABLE.declare
+main = _TABLE.main
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,11 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
         diagnostics_period_s=float(g('diagnostics.period_s')))
 
 
+def read_config(node: Any) -> ReasoningNodeConfig:
+    """Read the node's declared parameters into a validated config (a bad value: ConfigError)."""
+    return config_from_values(_TABLE.read_values(node))
+
+
 _WORKSPACE_PARAMS = {'min_xyz_base_m': 'workspace.min_xyz_base_m',
                      'max_xyz_base_m': 'workspace.max_xyz_base_m',
                      'reference_xyz_base_m': 'env_frame.origin_base_m',
@@ -351,17 +359,6 @@ def _camera_pose(xyz: Sequence[float], quat_xyzw: Sequence[float]
     x, y, z, w = (v / norm for v in quat)
     transform = make_transform(quat_wxyz_to_matrix((w, x, y, z)), xyz)
     return tuple(tuple(float(v) for v in row) for row in transform)
-
-
-declare_parameters = _TABLE.declare
-read_values = _TABLE.read_values
-markdown_table = _TABLE.markdown_table
-main = _TABLE.main
-
-
-def read_config(node: Any) -> ReasoningNodeConfig:
-    """Read the node's parameters into a validated config (a bad value: ConfigError)."""
-    return config_from_values(read_values(node))
 
 
 if __name__ == '__main__':
