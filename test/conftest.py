@@ -1,5 +1,7 @@
 """Shared pytest fixtures for robot_r1_ros (helpers to import live in ``r1_testing.py``).
 
+- ``torch_one_thread``: torch with one intra-op thread (the CPU is shared), or a skip.
+
 Cross-process ROS helpers:
 - ``ros_env``: a copy of ``os.environ`` for child processes with a fresh ``ROS_DOMAIN_ID`` per test,
   loopback-only discovery and logs inside the repo's log/ folder; also applied to this process.
@@ -21,6 +23,14 @@ from r1_testing import REPO, Child, require, require_ros_interfaces
 
 _base_domain = int(os.environ.get('ROS_DOMAIN_ID', '42')) % 90 + 10
 _domains = itertools.count()
+
+
+@pytest.fixture(scope='session')
+def torch_one_thread():
+    """torch, pinned to one intra-op thread (skips when torch is missing)."""
+    torch = pytest.importorskip('torch')
+    torch.set_num_threads(1)
+    return torch
 
 
 @pytest.fixture

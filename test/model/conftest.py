@@ -15,13 +15,6 @@ SMALL_MAX_PIXELS = 112 * 112  # 16 image tokens: the vision tower is not what th
 
 
 @pytest.fixture(scope='session')
-def torch_one_thread():
-    torch = pytest.importorskip('torch')
-    torch.set_num_threads(1)
-    return torch
-
-
-@pytest.fixture(scope='session')
 def tiny_checkpoint(tmp_path_factory, torch_one_thread) -> Path:
     """A freshly built tiny Qwen2.5-VL checkpoint (hub layout) in a session temp folder."""
     from robot_r1_ros.model import build_tiny

@@ -9,15 +9,13 @@ t = 0 is the start, otherwise the current position is prepended), and ``/joint_s
 trajectory is counted on ``/fake_robot/trajectory_count`` (std_msgs/Int32, transient local).
 Runs until SIGINT.
 """
-import sys
-
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Int32
 from trajectory_msgs.msg import JointTrajectory
+
+from peer_main import peer_node, spin_until_shutdown
 
 ARM = [f'panda_joint{i}' for i in range(1, 8)]
 FINGERS = ['panda_finger_joint1', 'panda_finger_joint2']
@@ -25,8 +23,7 @@ READY = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 
 
 def main() -> None:
-    rclpy.init(args=sys.argv)
-    node = rclpy.create_node('fake_robot')
+    node = peer_node('fake_robot')
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     js_pub = node.create_publisher(JointState, '/joint_states', 10)
     count_pub = node.create_publisher(Int32, '/fake_robot/trajectory_count', latched)
@@ -72,13 +69,7 @@ def main() -> None:
                              on_traj, 10)
     node.create_subscription(Float64, '/panda_gripper/command', on_gripper, 10)
     node.create_timer(0.01, tick)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node)
 
 
 if __name__ == '__main__':

@@ -4,17 +4,16 @@ Subscribes to ``kp_in`` and republishes each message unchanged on ``kp_out``; se
 ``predict_keypoint`` action by streaming three feedback messages and returning a prediction whose
 task echoes the goal. Runs until SIGINT.
 """
-import rclpy
 from rclpy.action import ActionServer
-from rclpy.executors import ExternalShutdownException
 
 from robot_r1_ros.action import PredictKeypoint
 from robot_r1_ros.msg import KeypointPrediction
 
+from peer_main import peer_node, spin_until_shutdown
+
 
 def main() -> None:
-    rclpy.init()
-    node = rclpy.create_node('interface_peer')
+    node = peer_node('interface_peer')
     pub = node.create_publisher(KeypointPrediction, 'kp_out', 10)
     node.create_subscription(KeypointPrediction, 'kp_in', pub.publish, 10)
 
@@ -33,13 +32,7 @@ def main() -> None:
         return result
 
     ActionServer(node, PredictKeypoint, 'predict_keypoint', execute)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node)
 
 
 if __name__ == '__main__':

@@ -10,12 +10,12 @@ Usage: ``python test/peers/reasoning_camera_peer.py [--width 64] [--height 48] [
 import argparse
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from robot_r1_ros.ros.conversions import array_to_image_msg
+
+from peer_main import peer_node, spin_until_shutdown
 
 ARM = [f'panda_joint{i}' for i in range(1, 8)]
 FINGERS = ['panda_finger_joint1', 'panda_finger_joint2']
@@ -30,8 +30,7 @@ def main() -> None:
     parser.add_argument('--encoding', default='rgb8', choices=['rgb8', 'bgr8', 'mono8'])
     args = parser.parse_args()
 
-    rclpy.init()
-    node = rclpy.create_node('reasoning_camera_peer')
+    node = peer_node('reasoning_camera_peer')
     image_pub = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
     info_pub = node.create_publisher(CameraInfo, '/camera/camera_info', qos_profile_sensor_data)
     joint_pub = node.create_publisher(JointState, '/joint_states', qos_profile_sensor_data)
@@ -59,13 +58,7 @@ def main() -> None:
         info_pub.publish(info)
 
     node.create_timer(1.0 / args.rate_hz, tick)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node)
 
 
 if __name__ == '__main__':

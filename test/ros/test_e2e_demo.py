@@ -3,23 +3,11 @@ and its exit code when the pipeline fails."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from r1_testing import IN_CI, REPO, require_ros_interfaces
-
-
-@pytest.fixture(scope='module')
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    path = REPO / 'models' / 'tiny-qwen2.5-vl'
-    if (path / 'config.json').is_file():
-        return path
-    if not IN_CI:
-        pytest.importorskip('transformers')
-    from robot_r1_ros.model import build_tiny
-    return Path(build_tiny.build(tmp_path_factory.mktemp('demo') / 'tiny-qwen2.5-vl', seed=0))
+from r1_testing import require_ros_interfaces
 
 
 def test_demo_runs_the_tiny_model_and_writes_its_outputs(spawn, tmp_path, tiny_checkpoint):

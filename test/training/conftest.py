@@ -28,13 +28,6 @@ CAMERA_PX = 112
 
 
 @pytest.fixture(scope='session')
-def torch_one_thread():
-    torch = pytest.importorskip('torch')
-    torch.set_num_threads(1)
-    return torch
-
-
-@pytest.fixture(scope='session')
 def demo_bags(tmp_path_factory) -> dict[str, Any]:
     """Bags of 3 expert episodes and the expert's waypoints per episode id."""
     import robot_r1_ros.sim  # noqa: F401  (MUJOCO_GL before mujoco)
