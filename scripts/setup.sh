@@ -34,15 +34,17 @@ want="$(cat requirements/*.txt scripts/setup.sh setup.py | sha256sum | cut -d' '
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   t0=$SECONDS
   say "installing requirements (first run: a few minutes)"
-  "$VPY" -m pip install -q --upgrade pip
-  # torch first and pinned, so nothing later can pull a CUDA build.
-  "$VPY" -m pip install -q -r requirements/ml.txt -r requirements/ros.txt -r requirements/sim.txt -r requirements/test.txt
+  # (Some machines' pip configs name local indexes that may be absent: drop those warnings.)
+  pipq() { "$VPY" -m pip install -q "$@" 2>&1 | sed '/WARNING: Location .* is ignored/d'; }
+  pipq --upgrade pip
+  # torch pinned in ml.txt (listed first), so nothing can pull a CUDA build.
+  pipq -r requirements/ml.txt -r requirements/ros.txt -r requirements/sim.txt -r requirements/test.txt
   # Only the Panda MJCF + meshes of this wheel are used; its own dependencies are not wanted.
-  "$VPY" -m pip install -q --no-deps dm-robotics-panda==0.4.8
+  pipq --no-deps dm-robotics-panda==0.4.8
   "$VPY" scripts/fix_ros_wheel_cmake.py
   # The pure-Python part, editable, for the `robot-r1` console script (the colcon overlay adds
   # the generated interfaces; robot_r1_ros/__init__.py joins the two).
-  "$VPY" -m pip install -q --no-deps -e .
+  pipq --no-deps -e .
   echo "$want" > "$stamp"
   say "requirements installed in $((SECONDS - t0)) s"
 else
