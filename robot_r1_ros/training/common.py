@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.training import runlog
 from robot_r1_ros.training.recipe import (DataSpec, ModelSpec, Recipe, build_lora_config,
                                           load_recipe)
 
@@ -187,7 +188,8 @@ def export_checkpoint(model: Any, processor_source: str | os.PathLike, out_dir: 
     _set_image_bounds(tmp / 'preprocessor_config.json', spec.image_min_pixels,
                       spec.image_max_pixels)
     for name, data in (extra_files or {}).items():
-        (tmp / name).write_text(json.dumps(data, indent=2, default=str) + '\n', encoding='utf-8')
+        text = runlog.repo_relative_text(json.dumps(data, indent=2, default=str) + '\n')
+        (tmp / name).write_text(text, encoding='utf-8')
     for path in tmp.iterdir():
         path.chmod(0o644)
     tmp.chmod(0o755)

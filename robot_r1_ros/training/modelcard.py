@@ -177,5 +177,5 @@ def write_model_card(checkpoint: str | Path, recipe: Any, report: dict[str, Any]
               'and GRPO, evaluates and writes this folder; every stage resumes if interrupted):',
               '', '```bash', command, '```', '']
     path = ckpt / 'README.md'
-    path.write_text('\n'.join(lines), encoding='utf-8')
+    path.write_text(runlog.repo_relative_text('\n'.join(lines)), encoding='utf-8')
     return path

@@ -192,6 +192,18 @@ def git_commit(repo: str | os.PathLike | None = None) -> str:
     return commit + ('+dirty' if dirty.strip() else '')
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def repo_relative_text(text: str) -> str:
+    """``text`` with absolute paths inside this repository made relative to its root.
+
+    Checkpoints and model cards are committed and shared: they must not carry the training
+    machine's folders (e.g. the recipe's source path or ``sys.argv[0]``).
+    """
+    return text.replace(str(REPO_ROOT) + os.sep, '').replace(str(REPO_ROOT), '.')
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as indented JSON atomically; returns the path."""
     path = Path(path)

@@ -137,3 +137,11 @@ def test_missing_recipe_lists_the_shipped_ones(tmp_path):
     bad.write_text('model: [unclosed\n')
     with pytest.raises(ConfigError, match='not valid YAML'):
         load_recipe(bad)
+
+
+def test_committed_artefacts_get_repo_relative_paths():
+    from robot_r1_ros.training import runlog
+    root = runlog.REPO_ROOT
+    text = f'source: {root}/config/train/tiny_cpu.yaml, cwd {root}, elsewhere /opt/x'
+    assert runlog.repo_relative_text(text) == \
+        'source: config/train/tiny_cpu.yaml, cwd ., elsewhere /opt/x'
