@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator  # noqa: F401
+from typing import Callable, Iterator
 
 import pytest
 from r1_testing import REPO, Child, require, require_ros_interfaces
