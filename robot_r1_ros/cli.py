@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'eval': ('robot_r1_ros.training.evaluate', 'evaluate a checkpoint: accuracy, L1, closed loop'),
     'pipeline': ('robot_r1_ros.training.pipeline',
                  'demos -> dataset -> SFT -> GRPO -> eval -> checkpoint, resumable'),
+    'learn': ('robot_r1_ros.training.learn',
+              'the small model that learns: curriculum SFT chain -> eval -> checkpoint'),
 }
 
 

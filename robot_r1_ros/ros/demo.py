@@ -267,7 +267,7 @@ def _camera_geometry(client: DemoClient, params_file: str):
     import yaml
 
     from robot_r1_ros.core.geometry import make_transform, quat_wxyz_to_matrix
-    from robot_r1_ros.ros.demo_media import CameraGeometry
+    from robot_r1_ros.sim.media import CameraGeometry
 
     geo = CameraGeometry()
     info = client.camera_info
@@ -328,7 +328,7 @@ def _print_cycle(rec: CycleRecord, total: int, out) -> None:
 
 def _write_media(result: DemoResult, client: DemoClient, out_dir: Path, params_file: str,
                  total: int, fps: float) -> dict[str, str]:
-    from robot_r1_ros.ros.demo_media import Overlay, annotate, contact_sheet, write_gif
+    from robot_r1_ros.sim.media import Overlay, annotate, contact_sheet, write_gif
 
     geo = _camera_geometry(client, params_file)
     with client.lock:

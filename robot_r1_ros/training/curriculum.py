@@ -15,13 +15,18 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``model``: the start checkpoint, optionally re-initialised with other text/vision dimensions
   (same tokenizer, chat template and processor: still a ``Qwen2_5_VLForConditionalGeneration``).
 - ``think``: the reasoning the SFT targets contain (:func:`reasoning`): ``template`` (the
-  dataset's ``gold_think``), ``empty``, or ``compare``: the current state, then every option
-  copied with a verdict, so that the letter is read off the single ``yes`` line.
-- ``stages``: the curriculum: per stage the tasks, distractor kinds, learning rate and a CPU-time
-  budget (``time.process_time``, so a neighbour on the other core does not shorten a stage).
+  dataset's ``gold_think``), ``empty``, ``compare``: the current state, then every option
+  copied with a verdict, so that the letter is read off the single ``yes`` line, or ``plan``:
+  ``compare``, except that a movement question first states the expected movement
+  (``expect move forward and move down.``) so that its verdicts are string matches.
+- ``stages``: the curriculum: per stage the tasks, optional per-task sampling ``weights``
+  (replay of earlier tasks), distractor kinds, learning rate and a CPU-time budget
+  (``time.process_time``, so a neighbour on the other core does not shorten a stage).
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
-``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``.
+``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
+``resume/`` (model, optimiser, RNG and schedule position, written every
+``train.checkpoint_every_cpu_s``): the same command continues a killed run from there.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,7 +52,7 @@ from robot_r1_ros.training.recipe import ModelSpec
 
 _LOG = logging.getLogger(__name__)
 
-THINK_KINDS = ('template', 'empty', 'compare')
+THINK_KINDS = ('template', 'empty', 'compare', 'plan')
 LETTERS = 'ABCD'
 MC_TASKS = ('next_waypoint', 'current_state', 'movement')
 
@@ -61,12 +67,15 @@ class Stage:
         distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
         cpu_minutes: CPU-time budget of the stage.
         learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
+        weights: Task -> sampling weight (a batch row picks a task by weight, then a row of
+            it); empty: rows are drawn uniformly from all the stage's rows.
     """
 
     tasks: tuple[str, ...]
     distractors: tuple[str, ...] = ('random',)
     cpu_minutes: float = 3.0
     learning_rate: float = 2e-3
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +96,7 @@ class LearnConfig:
     eval_every_cpu_s: float = 60.0
     eval_rows_per_group: int = 24
     seed: int = 0
+    checkpoint_every_cpu_s: float = 300.0
 
 
 def load_config(path: str | os.PathLike) -> LearnConfig:
@@ -106,7 +116,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
         stages = [Stage(tasks=tuple(s['tasks']),
                         distractors=tuple(s.get('distractors', ('random',))),
                         cpu_minutes=float(s.get('cpu_minutes', 3.0)),
-                        learning_rate=float(s.get('learning_rate', 2e-3)))
+                        learning_rate=float(s.get('learning_rate', 2e-3)),
+                        weights={str(k): float(v) for k, v in (s.get('weights') or {}).items()})
                   for s in raw['stages']]
         model = raw['model']
         cfg = LearnConfig(
@@ -117,7 +128,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             vision_dims=dict(model.get('vision_dims') or {}),
             image_pixels=int(model.get('image_pixels', 12544)),
             **{k: raw['train'][k] for k in ('batch_size', 'warmup_steps', 'weight_decay',
-                                            'eval_every_cpu_s', 'eval_rows_per_group', 'seed')
+                                            'eval_every_cpu_s', 'eval_rows_per_group', 'seed',
+                                            'checkpoint_every_cpu_s')
                if k in (raw.get('train') or {})})
     except (KeyError, TypeError) as exc:
         raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
@@ -125,6 +137,12 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
         raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
     if not stages:
         raise ConfigError('at least one stage is needed', 'stages')
+    for i, stage in enumerate(stages):
+        extra = set(stage.weights) - set(stage.tasks)
+        if extra or any(not (w >= 0.0) for w in stage.weights.values()) or (
+                stage.weights and sum(stage.weights.values()) <= 0.0):
+            raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '
+                              f'{stage.tasks}, got {stage.weights}', 'stages')
     return cfg
 
 
@@ -144,6 +162,11 @@ def reasoning(row: dict[str, Any], think: str) -> str:
     coordinates it judges, and the final letter is the one before the single ``yes``. Other
     tasks fall back to the template reasoning.
 
+    ``plan`` is ``compare``, except that a movement question states the gold movement before the
+    verdicts (``now [..] open. expect move forward and move down. A move up no. ...``): the
+    movement is predicted once, with a supervised token per axis word, and each verdict is then
+    a string match against it rather than a fresh prediction per option.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -151,7 +174,7 @@ def reasoning(row: dict[str, Any], think: str) -> str:
         return ''
     if think == 'template':
         return str(row.get('gold_think') or '')
-    if think != 'compare':
+    if think not in ('compare', 'plan'):
         raise ConfigError(f'unknown think kind {think!r}', 'think')
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
@@ -161,6 +184,8 @@ def reasoning(row: dict[str, Any], think: str) -> str:
     # The current-state prompt has no state in its text (the answer is in the image).
     if row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
+    if think == 'plan' and row.get('task_kind') == 'movement':
+        parts.append(f"expect {options[LETTERS.index(answer)]}.")
     for letter, opt in zip(LETTERS, options):
         parts.append(f"{letter} {opt} {'yes' if letter == answer else 'no'}.")
     return ' '.join(parts)
@@ -334,23 +359,60 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.stages[0].learning_rate,
                             betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
+    # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
+    pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
+           'cpu_before': 0.0}
+    resume_dir = out / 'resume'
+    if (resume_dir / 'state.pt').is_file():
+        state = torch.load(resume_dir / 'state.pt', weights_only=False)
+        model.load_state_dict(state['model'])
+        opt.load_state_dict(state['optimizer'])
+        random.setstate(state['python_rng'])
+        np.random.set_state(state['numpy_rng'])
+        torch.set_rng_state(state['torch_rng'])
+        pos.update(state['position'])
+        _LOG.info('resumed from %s at step %d (stage %d)', resume_dir, pos['step'], pos['stage'])
     log = (out / 'log.jsonl').open('a', encoding='utf-8')
-    step, cpu_train = 0, 0.0
+    step = pos['step']
+    cpu_train = pos['cpu_train']
+    # CPU seconds of earlier processes of this run (resumes), so totals cover the whole run.
+    cpu_before = pos['cpu_before']
     last_eval = 0.0
+    last_ckpt = time.process_time()
     wall0 = time.time()
 
     def write(rec: dict[str, Any]) -> None:
         log.write(json.dumps(rec) + '\n')
         log.flush()
 
+    def save_resume(si: int, stage_cpu_s: float, stage_steps: int) -> None:
+        tmp = out / '.resume.tmp'
+        tmp.mkdir(exist_ok=True)
+        position = {'step': step, 'stage': si, 'stage_cpu_s': stage_cpu_s,
+                    'stage_steps': stage_steps, 'cpu_train': cpu_train,
+                    'cpu_before': cpu_before + time.process_time() - t0}
+        torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
+                    'python_rng': random.getstate(), 'numpy_rng': np.random.get_state(),
+                    'torch_rng': torch.get_rng_state(), 'position': position},
+                   tmp / 'state.pt')
+        if resume_dir.exists():
+            shutil.rmtree(resume_dir)
+        tmp.rename(resume_dir)  # atomic: a kill leaves the previous resume point intact
+
     for si, stage in enumerate(cfg.stages):
-        pool = enc.indices(stage.tasks, stage.distractors)
-        if not pool:
+        if si < pos['stage']:
+            continue
+        resumed = si == pos['stage']
+        pools = {t: enc.indices((t,), stage.distractors) for t in stage.tasks}
+        pool = [i for t in stage.tasks for i in pools[t]]
+        if not pool or (stage.weights and not all(pools[t] for t, w in stage.weights.items()
+                                                  if w > 0)):
             raise ConfigError(f'stage {si}: no rows for {stage.tasks} {stage.distractors}',
                               'stages')
+        weighted = [(t, w) for t, w in stage.weights.items() if w > 0]
         budget = stage.cpu_minutes * 60.0
-        s_cpu0 = time.process_time()
-        s_step0 = step
+        s_cpu0 = time.process_time() - (pos['stage_cpu_s'] if resumed else 0.0)
+        s_step0 = step - (pos['stage_steps'] if resumed else 0)
         # Cosine schedule over the stage's expected steps, re-estimated from its own pace.
         expected = None
         losses: list[float] = []
@@ -365,7 +427,12 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             lr = stage.learning_rate * warm * (0.1 + 0.9 * cosine)
             for g in opt.param_groups:
                 g['lr'] = lr
-            idx = random.sample(pool, min(cfg.batch_size, len(pool)))
+            if weighted:
+                picks = random.choices([t for t, _ in weighted], [w for _, w in weighted],
+                                       k=cfg.batch_size)
+                idx = [random.choice(pools[t]) for t in picks]
+            else:
+                idx = random.sample(pool, min(cfg.batch_size, len(pool)))
             batch = enc.batch(idx, pad_id)
             c0 = time.process_time()
             loss = model(**batch).loss
@@ -378,18 +445,24 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             losses.append(float(loss.detach()))
             if step % 10 == 0:
                 write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
-                       'cpu_s': time.process_time() - t0, 'wall_s': time.time() - wall0})
+                       'cpu_s': cpu_before + time.process_time() - t0,
+                       'wall_s': time.time() - wall0})
                 losses = []
             if time.process_time() - last_eval > cfg.eval_every_cpu_s:
                 e0 = time.process_time()
                 res = quick_eval(model, eval_processor, val_rows, max_comp)
                 last_eval = time.process_time()
                 write({'step': step, 'stage': si, 'eval': res, 'eval_cpu_s': last_eval - e0,
-                       'cpu_s': last_eval - t0})
+                       'cpu_s': cpu_before + last_eval - t0})
                 _LOG.info('step %d: %s', step, {k: round(v['accuracy'], 3)
                                                 for k, v in res.items()})
+            if time.process_time() - last_ckpt > cfg.checkpoint_every_cpu_s:
+                save_resume(si, time.process_time() - s_cpu0, step - s_step0)
+                last_ckpt = time.process_time()
+        pos['stage'] = si + 1
+        save_resume(si + 1, 0.0, 0)
     res = quick_eval(model, eval_processor, val_rows, max_comp)
-    cpu_total = time.process_time() - t0
+    cpu_total = cpu_before + time.process_time() - t0
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
            'cpu_s': cpu_total})
     log.close()

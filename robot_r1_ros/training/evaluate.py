@@ -8,7 +8,9 @@ loop.
 Offline part, on one split of a ``robot-r1 dataset`` folder (held-out episodes: ``test``):
 
 - every row's prompt (the node's exact messages) and image go through the checkpoint with
-  greedy decoding and *no* answer constraint, so format failures are the model's own;
+  greedy decoding and *no* answer constraint, so format failures are the model's own
+  (``--constrained``: the reasoning node's answer-constrained decoding instead, to measure what
+  a deployed node answers);
 - scoring uses the training rewards themselves (``core.rewards``: ``format``,
   ``choice_accuracy``, ``position``, ``gripper``) and ``core.parsing``;
 - per task and distractor kind (the paper's random ones and hard same-phase ones): accuracy,
@@ -21,7 +23,8 @@ Closed-loop part (``--closed-loop-episodes N``): the MuJoCo scene, fixed seeds t
 recorded demo used, the reasoner the reasoning node uses (``model.reasoner.load_reasoner``) on
 the open-ended task, and the executor node's logic (``motion.GoalExecutor`` +
 ``motion.DirectBackend``) moving the arm to each predicted keypoint (see :func:`closed_loop`);
-the scripted expert's success on the same seeds stands beside it.
+the scripted expert's success on the same seeds stands beside it; ``--closed-loop-gif PATH``
+writes one episode as an annotated GIF (camera frames, predicted keypoint, outcome).
 
 Outputs in ``--out``: ``report.json`` (everything), ``report.md`` (the tables), and PNG plots:
 ``per_task_accuracy.png`` (bars with baselines), ``letter_histogram.png``, and, with
@@ -74,6 +77,8 @@ class EvalSettings:
         seed: Seed of the subsample.
         image_min_pixels: Processor bound override (None: the checkpoint's).
         image_max_pixels: Processor bound override (None: the checkpoint's).
+        constrained: Decode with the reasoning node's answer constraint
+            (:mod:`robot_r1_ros.model.constrained`) instead of free greedy decoding.
     """
 
     split: str = 'test'
@@ -84,6 +89,7 @@ class EvalSettings:
     seed: int = 0
     image_min_pixels: int | None = None
     image_max_pixels: int | None = None
+    constrained: bool = False
 
 
 def group_key(row: dict[str, Any]) -> str:
@@ -123,9 +129,13 @@ def load_eval_model(model_dir: str | os.PathLike, settings: EvalSettings) -> tup
 
 
 def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: int = 16,
-                         max_new_tokens: int = 160, progress: bool = True
-                         ) -> list[dict[str, Any]]:
-    """Greedy, unconstrained completions of every row (prompt messages + image).
+                         max_new_tokens: int = 160, progress: bool = True,
+                         constrained: bool = False) -> list[dict[str, Any]]:
+    """Greedy completions of every row (prompt messages + image).
+
+    Unconstrained by default (format failures are the model's own); ``constrained`` applies the
+    reasoning node's answer grammar per task kind (the reasoning may use every token the answer
+    leaves room for), as a deployed node decodes.
 
     Returns:
         One ``{'text', 'tokens', 'finished'}`` per row (``finished``: an end token was made).
@@ -143,19 +153,38 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
     pad = model.generation_config.pad_token_id
     if pad is None:
         pad = tok.pad_token_id
-    out: list[dict[str, Any]] = []
+    factory = None
+    kinds = list(dataset['task_kind'])
+    if constrained:
+        from robot_r1_ros.model.constrained import ConstraintFactory
+        text_cfg = config.get_text_config() if hasattr(config, 'get_text_config') else config
+        factory = ConstraintFactory(tok, int(text_cfg.vocab_size), sorted(eos_ids))
+    # Batches hold one task kind (a constraint processor has one grammar); order is restored.
+    order = sorted(range(len(dataset)), key=lambda i: (kinds[i], i)) if constrained \
+        else list(range(len(dataset)))
+    chunks: list[list[int]] = []
+    for i in order:
+        if chunks and len(chunks[-1]) < batch_size and kinds[chunks[-1][0]] == kinds[i]:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    out: list[dict[str, Any] | None] = [None] * len(dataset)
     bar = tqdm(total=len(dataset), desc='eval generate', unit='q', disable=not progress)
-    for start in range(0, len(dataset), batch_size):
-        batch = dataset[start:start + batch_size]
+    for chunk in chunks:
+        batch = dataset.select(chunk)[:]
         texts = [processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
                  for p in batch['prompt']]
         enc = processor(text=texts, images=[[im] for im in batch['image']], padding=True,
                         return_tensors='pt')
+        kwargs: dict[str, Any] = {'suppress_tokens': suppress}
+        if factory is not None:
+            kwargs = {'logits_processor': [factory.processor(kinds[chunk[0]], max_new_tokens,
+                                                             max_new_tokens)]}
         with torch.inference_mode():
             seq = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                                 suppress_tokens=suppress, pad_token_id=pad)
+                                 pad_token_id=pad, **kwargs)
         comp = seq[:, enc['input_ids'].shape[1]:].tolist()
-        for ids in comp:
+        for i, ids in zip(chunk, comp):
             n = len(ids)
             finished = False
             for j, t in enumerate(ids):
@@ -163,10 +192,10 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
                     n, finished = j + 1, True
                     break
             text = tok.decode(ids[:n], skip_special_tokens=True)
-            out.append({'text': text, 'tokens': n, 'finished': finished})
+            out[i] = {'text': text, 'tokens': n, 'finished': finished}
         bar.update(len(comp))
     bar.close()
-    return out
+    return [o for o in out if o is not None]
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -282,6 +311,9 @@ class ClosedLoopSettings:
         max_new_tokens: Token cap per prediction.
         constrained: Let the reasoner enforce the answer grammar (as the node does by default).
         expert: Also run the scripted expert on the same seeds.
+        gif_path: Write episode ``gif_episode`` as an annotated GIF there (None: no GIF).
+        gif_episode: Index (0-based, in seed order) of the episode drawn into the GIF.
+        gif_frame_every_s: Sim seconds between GIF frames while the arm moves.
     """
 
     task: str = 'pick_place'
@@ -292,6 +324,9 @@ class ClosedLoopSettings:
     constrained: bool = False
     expert: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    gif_path: str | None = None
+    gif_episode: int = 0
+    gif_frame_every_s: float = 0.4
 
 
 class _TrajectoryFollower:
@@ -320,6 +355,37 @@ class _TrajectoryFollower:
         js = self.scene.joint_state()
         return JointStateSample(dict(zip(js.name, map(float, js.position))),
                                 dict(zip(js.name, map(float, js.velocity))), self.scene.time_s)
+
+
+class _GifRecorder:
+    """Annotated frames of one closed-loop episode (``sim.media``, as the demo's GIF)."""
+
+    def __init__(self, scene: Any, seed: int, instruction: str) -> None:
+        from robot_r1_ros.sim.media import CameraGeometry
+        cam = scene.camera
+        self.scene, self.seed, self.instruction = scene, seed, instruction
+        self.camera = CameraGeometry(K=np.asarray(cam.K, float),
+                                     T_base_cam=np.asarray(cam.T_base_cam, float))
+        self.frames: list[np.ndarray] = []
+
+    def add(self, rgb: np.ndarray, caption: str, keypoint_xyz_base_m: Sequence[float] | None,
+            ok: bool, hold: int = 1) -> None:
+        """Append ``rgb`` with the keypoint marker, the TCP and a caption (``hold`` times)."""
+        from robot_r1_ros.sim.media import Overlay, annotate
+        tcp_xyz, _ = self.scene.tcp_pose()
+        frame = annotate(rgb, Overlay(lines=[f'seed {self.seed}  {caption}',
+                                             self.instruction[:60]],
+                                      keypoint_xyz=keypoint_xyz_base_m, keypoint_ok=ok,
+                                      tcp_xyz=tcp_xyz), self.camera)
+        self.frames.extend([frame] * hold)
+
+    def write(self, path: str | os.PathLike) -> str | None:
+        """Write the GIF (None when no frame was recorded)."""
+        from robot_r1_ros.sim.media import write_gif
+        if not self.frames:
+            return None
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return str(write_gif(self.frames, path, fps=4.0))
 
 
 def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
@@ -360,9 +426,13 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
     seeds = [settings.seed_offset + i for i in range(settings.episodes)]
     episodes_out = []
     scene = PandaScene()
+    gif: _GifRecorder | None = None
     try:
-        for seed in tqdm(seeds, desc='closed loop', unit='ep', disable=not progress):
+        for ep_index, seed in enumerate(tqdm(seeds, desc='closed loop', unit='ep',
+                                             disable=not progress)):
             episode = task.reset(scene, seed)
+            gif = _GifRecorder(scene, seed, episode.instruction) \
+                if settings.gif_path and ep_index == settings.gif_episode else gif
             robot = _TrajectoryFollower(scene)
             backend = DirectBackend(DirectBackendConfig(), robot.on_trajectory,
                                     robot.on_gripper)
@@ -376,10 +446,14 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
                 grip = GripperState.from_opening(scene.gripper_command_m, 0.039)
                 metadata = PromptMetadata.from_env_frame(
                     env_frame, env_frame.base_to_env(tcp_xyz), grip)
+                image = scene.render()
                 out = reasoner.predict(ReasonerRequest(
-                    image_rgb=scene.render(), kind=TaskKind.OPEN_KEYPOINT,
+                    image_rgb=image, kind=TaskKind.OPEN_KEYPOINT,
                     instruction=episode.instruction, metadata=metadata))
+                recording = gif is not None and gif.seed == seed
                 if not out.ok:
+                    if recording:
+                        gif.add(image, 'format failure: no keypoint', None, False)
                     rec['format_failures'] += 1
                     rec['predictions'].append({'completion': out.completion[:200],
                                                'error': out.parse_error})
@@ -393,22 +467,38 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
                 rejection = executor.submit(pred, scene.time_s)
                 entry = {'xyz_base_m': [round(v, 4) for v in pred.xyz_base_m],
                          'gripper': keypoint.gripper.value}
+                caption = (f'cycle {rec["keypoints"] + 1}: {keypoint.gripper.value} at '
+                           + '[' + ', '.join(f'{v:.3f}' for v in out.xyz_env_m or ()) + ']')
                 if rejection is not None:
                     rec['rejected'] += 1
                     entry['rejected'] = str(rejection)
                     rec['predictions'].append(entry)
+                    if recording:
+                        gif.add(image, f'{caption} rejected', pred.xyz_base_m, False)
                     break  # greedy decoding would ask the same again from the same state
-                sim0 = scene.time_s
+                if recording:
+                    gif.add(image, f'{caption} (predicted)', pred.xyz_base_m, True)
+                sim0 = last_frame = scene.time_s
                 while executor.busy and scene.time_s - sim0 < 30.0:
                     robot.step()
                     backend.update_joint_state(robot.joint_state())
                     executor.tick(scene.time_s)
+                    if recording and scene.time_s - last_frame >= settings.gif_frame_every_s:
+                        gif.add(scene.render(), f'{caption} moving', pred.xyz_base_m, True)
+                        last_frame = scene.time_s
                 entry['outcome'] = ExecState(executor.state).name
+                if recording:
+                    gif.add(scene.render(), f'{caption} {entry["outcome"].lower()}',
+                            pred.xyz_base_m, entry['outcome'] == 'REACHED')
                 rec['predictions'].append(entry)
                 rec['keypoints'] += 1
                 if task.success(scene, episode):
                     rec['success'] = True
                     break
+            if gif is not None and gif.seed == seed:
+                gif.add(scene.render(), 'task success' if rec['success'] else
+                        f'episode over: no task success ({rec["keypoints"]} keypoints)', None,
+                        rec['success'], hold=5)
             episodes_out.append(rec)
         expert = None
         if settings.expert:
@@ -421,8 +511,10 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
         scene.close()
         reasoner.close()
     n = len(episodes_out)
+    gif_file = gif.write(settings.gif_path) if gif is not None and settings.gif_path else None
     return {
-        'task': settings.task, 'seeds': seeds, 'episodes': n,
+        'task': settings.task, 'seeds': seeds, 'episodes': n, 'gif': gif_file,
+        'gif_seed': gif.seed if gif is not None else None,
         'success_rate': float(np.mean([e['success'] for e in episodes_out])) if n else None,
         'successes': int(sum(e['success'] for e in episodes_out)),
         'format_failure_episodes': int(sum(e['format_failures'] > 0 for e in episodes_out)),
@@ -495,7 +587,8 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
     model, processor = load_eval_model(model_dir, settings)
     t_gen = time.monotonic()
     completions = generate_completions(model, processor, eval_ds, settings.batch_size,
-                                       settings.max_new_tokens, progress)
+                                       settings.max_new_tokens, progress,
+                                       constrained=settings.constrained)
     gen_s = time.monotonic() - t_gen
     records = score_rows(rows, completions)
     groups = summarize_groups(rows, records, rules)
@@ -599,8 +692,10 @@ def markdown_report(report: dict[str, Any]) -> str:
     o = report['overall']
     parts = [f'# Evaluation of `{report["model"]}`', '',
              f'Split `{report["split"]}` of `{report["dataset"]}`: {report["n_rows"]} questions '
-             f'from {len(report["episodes"])} held-out episodes. Greedy decoding, no answer '
-             f'constraint. Overall format failures: {_pct(o["format_failure_rate"])}; mean '
+             f'from {len(report["episodes"])} held-out episodes. Greedy decoding, '
+             + ('with the reasoning node\'s answer constraint'
+                if report['settings'].get('constrained') else 'no answer constraint')
+             + f'. Overall format failures: {_pct(o["format_failure_rate"])}; mean '
              f'reasoning length {_num(o["mean_think_chars"], ".0f")} characters.', '',
              'Baselines: chance = 1/4; best constant letter = the share of the most frequent '
              'correct letter in the group (what a model stuck on one letter scores); text-only '
@@ -741,6 +836,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--max-new-tokens', type=int, default=160)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--constrained', action='store_true',
+                   help='decode with the reasoning node\'s answer constraint (default: free '
+                        'greedy decoding, so format failures are the model\'s own)')
     p.add_argument('--run-dir', nargs='*', default=[],
                    help='training run folders (log.jsonl) for the reward / accuracy curves')
     p.add_argument('--closed-loop-episodes', type=int, default=0,
@@ -750,6 +848,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--closed-loop-max-keypoints', type=int, default=10)
     p.add_argument('--closed-loop-constrained', action='store_true',
                    help='constrained decoding in the closed loop (the node default)')
+    p.add_argument('--closed-loop-gif', default=None, metavar='PATH',
+                   help='write one closed-loop episode as an annotated GIF')
+    p.add_argument('--closed-loop-gif-episode', type=int, default=0,
+                   help='which episode (0-based, in seed order) the GIF shows')
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--log-level', default='WARNING')
@@ -767,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = EvalSettings(split=args.split, tasks=tasks,
                                 max_rows_per_group=args.max_rows_per_group,
                                 batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                                seed=args.seed)
+                                seed=args.seed, constrained=args.constrained)
         cl = None
         if args.closed_loop_episodes > 0:
             cl = ClosedLoopSettings(task=args.closed_loop_task,
@@ -775,7 +877,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     seed_offset=args.closed_loop_seed_offset,
                                     max_keypoints=args.closed_loop_max_keypoints,
                                     max_new_tokens=args.max_new_tokens,
-                                    constrained=args.closed_loop_constrained)
+                                    constrained=args.closed_loop_constrained,
+                                    gif_path=args.closed_loop_gif,
+                                    gif_episode=args.closed_loop_gif_episode)
         report = evaluate(args.model, args.dataset, args.out, settings, args.run_dir, cl,
                           progress=not args.no_progress)
     except (RobotR1Error, ValueError) as exc:

@@ -55,7 +55,7 @@ def test_demo_exits_1_when_the_pipeline_fails(spawn, tmp_path):
 
 def test_demo_media_draws_markers_and_checks_inputs(tmp_path):
     from robot_r1_ros.core.geometry import intrinsics_from_fovy, make_transform
-    from robot_r1_ros.ros.demo_media import (CameraGeometry, Overlay, annotate, contact_sheet,
+    from robot_r1_ros.sim.media import (CameraGeometry, Overlay, annotate, contact_sheet,
                                              write_gif)
 
     # A camera 1 m above the origin looking straight down (OpenCV axes: z forward = -z base).

@@ -1,5 +1,6 @@
-"""Curriculum SFT (issue 9): config parsing, the ``compare`` reasoning, a real short run on the
-session's dataset and tiny checkpoint, and a re-initialised wider model."""
+"""Curriculum SFT (issue 9): config parsing, the ``compare`` and ``plan`` reasoning, real short
+runs on the session's dataset and tiny checkpoint (export, per-task weights, kill and resume),
+and a re-initialised wider model."""
 from __future__ import annotations
 
 import json
@@ -48,6 +49,12 @@ def test_bad_configs_raise_config_error(tmp_path):
         load_config(_write(tmp_path, _config(Path('m'), Path('d'), think='telepathy')))
     with pytest.raises(ConfigError):
         load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
+    for weights in ({'movement': 1.0}, {'next_waypoint': -1.0}, {'next_waypoint': 0.0},
+                    {'next_waypoint': float('nan')}):
+        data = _config(Path('m'), Path('d'))
+        data['stages'][0]['weights'] = weights
+        with pytest.raises(ConfigError, match='weights'):
+            load_config(_write(tmp_path, data))
 
 
 def test_compare_reasoning_states_every_option_and_one_yes(qa_dataset):
@@ -68,6 +75,26 @@ def test_compare_reasoning_states_every_option_and_one_yes(qa_dataset):
         assert text.endswith(f"<answer>{row['answer_text']}</answer>")
     with pytest.raises(ConfigError):
         reasoning(rows[0], 'telepathy')
+
+
+def test_plan_reasoning_states_the_expected_movement_before_the_verdicts(qa_dataset):
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.curriculum import reasoning
+
+    rows = common.select_rows(common.load_dataset_dict(qa_dataset['path'])['train'],
+                              ('next_waypoint', 'current_state', 'movement'), 'any')
+    movement = 0
+    for row in rows:
+        plan, compare = reasoning(row, 'plan'), reasoning(row, 'compare')
+        if row['task_kind'] != 'movement':
+            assert plan == compare
+            continue
+        movement += 1
+        gold = row['options']['ABCD'.index(row['answer_letter'])]
+        assert plan.startswith('now [')
+        assert plan == compare.replace('. A ', f'. expect {gold}. A ', 1)
+        assert plan.count(' yes.') == 1
+    assert movement > 0
 
 
 def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_dataset, tmp_path):
@@ -110,3 +137,60 @@ def test_reinitialised_dims_build_a_working_qwen_vl(tiny_model, tmp_path):
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
     assert logits.shape[:2] == (1, 4) and torch.isfinite(logits).all()
+
+
+def test_stage_weights_draw_rows_of_the_weighted_tasks_only(tiny_model, qa_dataset, tmp_path,
+                                                            monkeypatch):
+    from robot_r1_ros.training import curriculum
+
+    data = _config(tiny_model, qa_dataset['path'])
+    data['stages'] = [{'tasks': ['next_waypoint', 'movement'], 'cpu_minutes': 0.03,
+                       'weights': {'movement': 1.0, 'next_waypoint': 0.0}}]
+    cfg = curriculum.load_config(_write(tmp_path, data))
+    seen: list[str] = []
+    batch = curriculum.Encoded.batch
+
+    def spy(self, idx, pad_id):
+        seen.extend(self.rows[i]['task_kind'] for i in idx)
+        return batch(self, idx, pad_id)
+
+    monkeypatch.setattr(curriculum.Encoded, 'batch', spy)
+    curriculum.train(cfg, tmp_path / 'run')
+    assert seen and set(seen) == {'movement'}
+
+
+def test_killed_run_resumes_from_its_last_resume_point(tiny_model, qa_dataset, tmp_path,
+                                                       monkeypatch):
+    from robot_r1_ros.training import curriculum
+
+    data = _config(tiny_model, qa_dataset['path'])
+    data['train']['checkpoint_every_cpu_s'] = 0.0  # a resume point after every step
+    cfg = curriculum.load_config(_write(tmp_path, data))
+    batch = curriculum.Encoded.batch
+    calls = {'n': 0}
+
+    def dies_at_step_5(self, idx, pad_id):
+        calls['n'] += 1
+        if calls['n'] == 5:
+            raise KeyboardInterrupt('killed')
+        return batch(self, idx, pad_id)
+
+    monkeypatch.setattr(curriculum.Encoded, 'batch', dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        curriculum.train(cfg, tmp_path / 'run')
+    state = (tmp_path / 'run' / 'resume' / 'state.pt')
+    assert state.is_file() and not (tmp_path / 'run' / 'final').exists()
+    monkeypatch.setattr(curriculum.Encoded, 'batch', batch)
+    final = curriculum.train(cfg, tmp_path / 'run')
+    assert (final / 'model.safetensors').is_file()
+    steps = [json.loads(line)['step'] for line in (tmp_path / 'run' / 'log.jsonl').open()]
+    info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
+    # The second process went on from step 4 (no step counted twice, none lost).
+    assert info['steps'] == max(steps) and info['steps'] > 4
+    import torch
+    position = torch.load(state, weights_only=False)['position']
+    assert position['stage'] == len(cfg.stages) and position['step'] == info['steps']
+    # Running it again finds every stage done: no new step, the same final checkpoint.
+    again = curriculum.train(cfg, tmp_path / 'run')
+    assert json.loads((tmp_path / 'run' / 'run_info.json').read_text())['steps'] == info['steps']
+    assert again == final

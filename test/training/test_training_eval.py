@@ -14,7 +14,8 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     out = tmp_path / 'eval'
     settings = evaluate.EvalSettings(split='test', max_rows_per_group=4, batch_size=8,
                                      max_new_tokens=24)
-    cl = evaluate.ClosedLoopSettings(episodes=1, max_keypoints=2, max_new_tokens=48)
+    cl = evaluate.ClosedLoopSettings(episodes=1, max_keypoints=2, max_new_tokens=48,
+                                     gif_path=str(tmp_path / 'gif' / 'episode.gif'))
     report = evaluate.evaluate(sft_model, qa_dataset['path'], out, settings,
                                run_dirs=[sft_model.parent], closed_loop_settings=cl,
                                progress=False)
@@ -56,7 +57,35 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     assert cl_report['episodes'] == 1 and cl_report['task'] == 'pick_place'
     assert cl_report['success_rate'] in (0.0, 1.0)
     assert cl_report['expert']['success_rate'] == 1.0  # the scripted reference solves it
+    assert cl_report['gif_seed'] == cl_report['seeds'][0]
+    with Image.open(cl_report['gif']) as gif:
+        # One frame per prediction at least, plus the held end frame; 2x the camera + caption.
+        assert gif.n_frames >= 2 and gif.size[0] >= 2 * 112
     assert saved['curves'] and 'loss' in next(iter(saved['curves'].values()))['series']
+
+
+def test_constrained_eval_decoding_never_fails_the_format(tiny_model, qa_dataset):
+    """The random tiny model fails the format unconstrained; the node's constraint never does."""
+    from robot_r1_ros.training import common
+
+    settings = evaluate.EvalSettings(split='test', max_rows_per_group=3, max_new_tokens=80)
+    rows = evaluate.select_eval_rows(common.load_dataset_dict(qa_dataset['path'])['test'],
+                                     settings)
+    model, processor = evaluate.load_eval_model(tiny_model, settings)
+    meta = rows.select_columns(list(evaluate._META_COLUMNS)).to_list()
+    free = evaluate.generate_completions(model, processor, rows, batch_size=5,
+                                         max_new_tokens=80, progress=False)
+    constrained = evaluate.generate_completions(model, processor, rows, batch_size=5,
+                                                max_new_tokens=80, progress=False,
+                                                constrained=True)
+    assert len(constrained) == len(free) == len(meta) == 6 * 3
+    free_ok = [r['format_ok'] for r in evaluate.score_rows(meta, free)]
+    scored = evaluate.score_rows(meta, constrained)
+    assert not all(free_ok)
+    assert all(r['format_ok'] for r in scored)
+    # Completions come back in row order: each parses as its own row's task kind.
+    for row, rec in zip(meta, scored):
+        assert rec['group'].split('/')[0] == row['task_kind']
 
 
 def test_scoring_uses_the_grammar_and_the_ground_truth():

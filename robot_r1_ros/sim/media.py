@@ -1,6 +1,7 @@
 """Pictures of a demo episode: annotated frames, the GIF and the contact sheet (numpy + Pillow).
 
-No ROS here: :mod:`robot_r1_ros.ros.demo` records frames and predictions and calls these.
+No ROS here: :mod:`robot_r1_ros.ros.demo` (the demo) and ``robot-r1 eval --closed-loop-gif``
+(the closed-loop evaluation) record frames and predictions and call these.
 """
 from __future__ import annotations
 

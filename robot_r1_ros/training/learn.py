@@ -1,0 +1,311 @@
+"""``robot-r1 learn``: one command from nothing to the shipped small checkpoint (issue 9).
+
+    robot-r1 learn --recipe recipe_learn --work-dir outputs/recipe_learn \\
+        --checkpoint-dir checkpoints/robot-r1-tiny-learn [--dataset outputs/tiny/dataset]
+
+A learn recipe (``config/train/recipe_learn.yaml``) names
+
+- ``data.recipe``: the TRL recipe whose ``pipeline`` section says which expert demos to record
+  and how to build the dataset (issue 8's ``tiny_cpu``: 60 pick-and-place demos); ``--dataset``
+  uses an existing ``robot-r1 dataset`` folder instead;
+- ``chain``: curriculum configs (``config/train/learn_*.yaml``, see
+  :mod:`robot_r1_ros.training.curriculum`) run one after the other, each from the previous
+  one's ``final/`` (the first from its own ``model.path``);
+- ``eval``: the held-out evaluation (``robot-r1 eval``: free greedy decoding and the reasoning
+  node's constrained decoding) and the closed loop in the sim (the node's decoding, scripted
+  expert on the same seeds, one episode as a GIF).
+
+Every step is skipped when its output is complete, and a curriculum run resumes from its
+``resume/`` point, so the same command continues a killed run. The checkpoint folder gets the
+weights, both evaluation reports, the plots, the GIF and a ``README.md`` model card.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.training import common, curriculum, evaluate, runlog
+
+_LOG = logging.getLogger(__name__)
+_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config' / 'train'
+# The experiments table of docs/learning.md sits between these markers; the card repeats it.
+RESULTS_BEGIN, RESULTS_END = '<!-- experiments:begin -->', '<!-- experiments:end -->'
+
+
+@dataclass
+class LearnRecipe:
+    """A parsed ``recipe_learn.yaml`` (see the module docstring)."""
+
+    name: str
+    data_recipe: str
+    chain: list[str]
+    max_new_tokens: int = 256
+    eval_batch_size: int = 16
+    closed_loop_task: str = 'pick_place'
+    closed_loop_episodes: int = 20
+    closed_loop_max_keypoints: int = 10
+    gif_episode: int = 0
+    source: str = ''
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_recipe_learn(path: str | os.PathLike) -> LearnRecipe:
+    """Parse a learn recipe (a path, or a name under ``config/train``).
+
+    Raises:
+        ConfigError: Missing file or keys, or a chain config that does not parse.
+    """
+    path = Path(path)
+    if not path.is_file():
+        path = _CONFIG_DIR / f'{path}.yaml'
+        if not path.is_file():
+            raise ConfigError(f'no learn recipe {path.stem!r} (looked in {_CONFIG_DIR.name}/)',
+                              'recipe')
+    raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
+    ev = raw.get('eval') or {}
+    try:
+        recipe = LearnRecipe(
+            name=str(raw['name']), data_recipe=str(raw['data']['recipe']),
+            chain=[str(c) for c in raw['chain']],
+            max_new_tokens=int(ev.get('max_new_tokens', 256)),
+            eval_batch_size=int(ev.get('batch_size', 16)),
+            closed_loop_task=str(ev.get('closed_loop_task', 'pick_place')),
+            closed_loop_episodes=int(ev.get('closed_loop_episodes', 20)),
+            closed_loop_max_keypoints=int(ev.get('closed_loop_max_keypoints', 10)),
+            gif_episode=int(ev.get('gif_episode', 0)), source=str(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f'{path}: bad learn recipe ({exc!r})', 'recipe') from exc
+    if not recipe.chain:
+        raise ConfigError(f'{path}: chain needs at least one curriculum config', 'chain')
+    if recipe.max_new_tokens < 80 or recipe.closed_loop_episodes < 0:
+        raise ConfigError(f'{path}: eval.max_new_tokens must be >= 80 (room for an answer) and '
+                          'closed_loop_episodes >= 0', 'eval')
+    for name in recipe.chain:
+        curriculum.load_config(name)  # fail before hours of training, not after
+    return recipe
+
+
+def _say(message: str) -> None:
+    print(f'[learn {time.strftime("%H:%M:%S")}] {message}', flush=True)
+
+
+def _link_dir(work: Path, index: int, name: str) -> Path:
+    return work / f'{index + 1:02d}_{Path(name).stem}'
+
+
+def _link_done(run_dir: Path) -> bool:
+    return (run_dir / 'run_info.json').is_file() and (run_dir / 'final' / 'config.json').is_file()
+
+
+def ensure_dataset(recipe: LearnRecipe, work: Path, dataset: Path | None) -> Path:
+    """The dataset folder: ``dataset`` when given, else recorded and built under ``work``."""
+    if dataset is not None:
+        if not (dataset / 'dataset_dict.json').is_file():
+            raise ConfigError(f'{dataset} is not a robot-r1 dataset folder (no '
+                              'dataset_dict.json)', 'dataset')
+        return dataset
+    from robot_r1_ros.training import pipeline
+    from robot_r1_ros.training.recipe import load_recipe
+    data_recipe = load_recipe(recipe.data_recipe)
+    _say(f'demos: {data_recipe.pipeline.episodes} x {data_recipe.pipeline.task} '
+         f'(recipe {recipe.data_recipe})')
+    pipeline.record_demos(data_recipe, work / 'demos')
+    info = pipeline.make_dataset(data_recipe, work / 'demos', work / 'dataset')
+    _say('dataset: ' + ', '.join(f'{s} {v["rows"]} rows' for s, v in info['splits'].items()))
+    return work / 'dataset'
+
+
+def run_chain(recipe: LearnRecipe, work: Path, dataset: Path) -> list[Path]:
+    """Train every curriculum config of the chain; returns the run folders."""
+    runs: list[Path] = []
+    previous: Path | None = None
+    for i, name in enumerate(recipe.chain):
+        run_dir = _link_dir(work, i, name)
+        cfg = curriculum.load_config(name)
+        cfg.dataset = str(dataset)
+        if previous is not None:
+            cfg.model_path = str(previous / 'final')
+        if _link_done(run_dir):
+            _say(f'{i + 1}/{len(recipe.chain)} {name}: done before, kept')
+        else:
+            _say(f'{i + 1}/{len(recipe.chain)} {name}: '
+                 f'{sum(s.cpu_minutes for s in cfg.stages):.1f} CPU-minutes from {cfg.model_path}')
+            curriculum.train(cfg, run_dir)
+        runs.append(run_dir)
+        previous = run_dir
+    return runs
+
+
+def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dict[str, Any]:
+    """Free and constrained held-out evaluations, and the closed loop with its GIF."""
+    reports: dict[str, Any] = {}
+    for mode in ('free', 'constrained'):
+        out = work / f'eval_{mode}'
+        if (out / 'report.json').is_file():
+            reports[mode] = json.loads((out / 'report.json').read_text())
+            continue
+        _say(f'evaluation ({mode} decoding)')
+        cl = None
+        if mode == 'constrained' and recipe.closed_loop_episodes > 0:
+            # The closed loop decodes as the reasoning node does (constrained, its default).
+            cl = evaluate.ClosedLoopSettings(
+                task=recipe.closed_loop_task, episodes=recipe.closed_loop_episodes,
+                max_keypoints=recipe.closed_loop_max_keypoints,
+                max_new_tokens=recipe.max_new_tokens, constrained=True,
+                gif_path=str(out / 'closed_loop.gif'), gif_episode=recipe.gif_episode)
+        reports[mode] = evaluate.evaluate(
+            final, dataset, out,
+            evaluate.EvalSettings(split='test', batch_size=recipe.eval_batch_size,
+                                  max_new_tokens=recipe.max_new_tokens,
+                                  constrained=mode == 'constrained'),
+            closed_loop_settings=cl, progress=False)
+    return reports
+
+
+def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
+    lines = ['| # | config | think | stages (tasks, CPU min, lr) | steps | CPU min |',
+             '|---|---|---|---|---:|---:|']
+    total_steps, total_cpu = 0, 0.0
+    for i, (name, run_dir) in enumerate(zip(recipe.chain, runs)):
+        info = json.loads((run_dir / 'run_info.json').read_text())
+        stages = '; '.join(
+            f"{'+'.join(s['tasks'])} ({'/'.join(s['distractors'])}) {s['cpu_minutes']:g} min "
+            f"lr {s['learning_rate']:g}" for s in info['stages'])
+        total_steps += int(info['steps'])
+        total_cpu += float(info['cpu_minutes_total'])
+        lines.append(f"| {i + 1} | `{Path(name).stem}` | {info['think']} | {stages} | {info['steps']:,} | "
+                     f"{info['cpu_minutes_total']:.1f} |")
+    lines.append(f'| | **total** | | | **{total_steps:,}** | **{total_cpu:.1f}** |')
+    return '\n'.join(lines)
+
+
+def _experiments_table() -> str:
+    doc = Path(__file__).resolve().parents[2] / 'docs' / 'learning.md'
+    if not doc.is_file():
+        return ''
+    text = doc.read_text(encoding='utf-8')
+    if RESULTS_BEGIN not in text or RESULTS_END not in text:
+        return ''
+    return text.split(RESULTS_BEGIN, 1)[1].split(RESULTS_END, 1)[0].strip()
+
+
+def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
+               reports: dict[str, Any], command: str) -> Path:
+    """``README.md`` of the exported checkpoint."""
+    free, cons = reports['free'], reports['constrained']
+    size_mb = common.model_size_bytes(checkpoint) / 1e6
+    parts = [
+        f'# {recipe.name}', '',
+        f'A {free["parameters"] / 1e6:.2f} M-parameter Qwen2.5-VL '
+        '(`Qwen2_5_VLForConditionalGeneration`, the 7B\'s architecture at toy size) trained on '
+        'this project\'s MuJoCo pick-and-place expert demos to answer Robot-R1\'s keypoint '
+        'questions. It loads through the same `from_pretrained` path as the 7B and is the '
+        f'reasoning node\'s and the demo\'s default. Weights: {size_mb:.1f} MB (safetensors).',
+        '', '## Reproduce', '', '```bash', command, '```', '',
+        f'Recipe: `config/train/{Path(recipe.source).name}`. Chain of curriculum SFT runs '
+        '(`robot_r1_ros.training.curriculum`, one torch thread, CPU minutes are '
+        '`time.process_time`):', '', _chain_table(recipe, runs), '',
+        '## Held-out evaluation (`robot-r1 eval`, test split, unseen episodes)', '',
+        '### Free greedy decoding (format failures are the model\'s own)', '',
+        f'Format failures overall: {free["overall"]["format_failure_rate"] * 100:.1f} %.', '',
+        evaluate.markdown_tables(free), '',
+        '### The reasoning node\'s constrained decoding (what a deployed node answers)', '',
+        f'Format failures overall: {cons["overall"]["format_failure_rate"] * 100:.1f} %.', '',
+        evaluate.markdown_tables(cons), '']
+    if 'closed_loop' in cons:
+        cl = cons['closed_loop']
+        parts += ['## Closed loop in the MuJoCo scene', '',
+                  evaluate.closed_loop_table(cl), '',
+                  f'Controller: {cl["controller"]}; decoding: the reasoning node\'s '
+                  '(constrained), open-ended keypoint question.', '']
+        if cl.get('gif'):
+            parts += [f'One episode (seed {cl["gif_seed"]}): the blue circle is the TCP, the '
+                      'cross the predicted keypoint (green: executed, red: rejected).', '',
+                      '![closed loop](closed_loop.gif)', '']
+    table = _experiments_table()
+    if table:
+        parts += ['## Every experiment (from docs/learning.md)', '', table, '']
+    parts += ['## Limits', '',
+              '- Trained and evaluated only on this project\'s simulated pick-and-place scene '
+              '(one camera, 112 x 112 input); it is a reference for the pipeline, not a model '
+              'for a real robot.',
+              '- Read the hard-distractor and closed-loop rows before relying on it: a model of '
+              'this size learns what a plausible waypoint looks like sooner than where the cube '
+              'is.', '']
+    path = checkpoint / 'README.md'
+    path.write_text(runlog.repo_relative_text('\n'.join(parts)), encoding='utf-8')
+    return path
+
+
+def export(recipe: LearnRecipe, runs: Sequence[Path], reports: dict[str, Any], work: Path,
+           checkpoint: Path, command: str) -> Path:
+    """Copy the last run's checkpoint with reports, plots, GIF and card into ``checkpoint``."""
+    final = runs[-1] / 'final'
+    tmp = checkpoint.with_name(f'.{checkpoint.name}.tmp')
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(final, tmp)
+    for mode, report in reports.items():
+        data = {k: v for k, v in report.items() if k != 'examples'}
+        (tmp / f'eval_report_{mode}.json').write_text(
+            runlog.repo_relative_text(json.dumps(data, indent=1, default=str)) + '\n',
+            encoding='utf-8')
+    for name in ('per_task_accuracy.png', 'letter_histogram.png', 'closed_loop.gif'):
+        src = work / 'eval_constrained' / name if name.endswith('.gif') else \
+            work / 'eval_free' / name
+        if src.is_file():
+            shutil.copy2(src, tmp / name)
+    write_card(recipe, tmp, runs, reports, command)
+    if checkpoint.exists():
+        shutil.rmtree(checkpoint)
+    tmp.rename(checkpoint)
+    return checkpoint
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``robot-r1 learn``."""
+    p = argparse.ArgumentParser(prog='robot-r1 learn', description=__doc__.split('\n\n')[0])
+    p.add_argument('--recipe', default='recipe_learn', help='learn recipe path or name')
+    p.add_argument('--work-dir', default='outputs/recipe_learn',
+                   help='demos, dataset, runs and evaluations (git-ignored outputs/)')
+    p.add_argument('--checkpoint-dir', default='checkpoints/robot-r1-tiny-learn')
+    p.add_argument('--dataset', default=None,
+                   help='an existing robot-r1 dataset folder (skips recording the demos)')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--log-level', default='WARNING')
+    args = p.parse_args(argv)
+    common.configure_logging(args.log_level)
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    command = 'robot-r1 learn ' + ' '.join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    t0 = time.monotonic()
+    try:
+        common.configure_threads(args.threads)
+        recipe = load_recipe_learn(args.recipe)
+        work = Path(args.work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        dataset = ensure_dataset(recipe, work, Path(args.dataset) if args.dataset else None)
+        runs = run_chain(recipe, work, dataset)
+        reports = run_eval(recipe, runs[-1] / 'final', dataset, work)
+        out = export(recipe, runs, reports, work, Path(args.checkpoint_dir), command)
+    except (RobotR1Error, ValueError) as exc:
+        return common.cli_error('robot-r1 learn', exc)
+    _say(f'done in {(time.monotonic() - t0) / 60:.1f} min: {out}')
+    print(evaluate.markdown_tables(reports['free']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

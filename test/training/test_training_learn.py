@@ -1,0 +1,92 @@
+"""``robot-r1 learn`` (issue 9's one command): recipe parsing, and a real two-link chain on the
+session's dataset and tiny checkpoint through evaluation, closed loop, GIF and model card."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.training import learn
+
+
+def _link(tmp_path: Path, name: str, model: Path, dataset: Path, tasks: list[str]) -> Path:
+    path = tmp_path / f'{name}.yaml'
+    path.write_text(yaml.safe_dump({
+        'name': name, 'model': {'path': str(model), 'image_pixels': 12544},
+        'data': {'path': str(dataset)}, 'think': 'plan',
+        'stages': [{'tasks': tasks, 'distractors': ['random'], 'cpu_minutes': 0.03}],
+        'train': {'batch_size': 4, 'warmup_steps': 2, 'eval_every_cpu_s': 1e9,
+                  'eval_rows_per_group': 1}}), encoding='utf-8')
+    return path
+
+
+def test_shipped_recipe_learn_parses_and_names_existing_configs():
+    recipe = learn.load_recipe_learn('recipe_learn')
+    assert recipe.chain and recipe.closed_loop_episodes >= 20
+    assert recipe.closed_loop_task == 'pick_place' and recipe.data_recipe == 'tiny_cpu'
+
+
+@pytest.mark.parametrize('change, match', [
+    ({'chain': []}, 'chain'),
+    ({'chain': ['no_such_config']}, 'no_such_config'),
+    ({'eval': {'max_new_tokens': 20}}, 'max_new_tokens'),
+    ({'data': {}}, 'bad learn recipe'),
+])
+def test_bad_recipe_learns_fail_before_training(tmp_path, change, match):
+    raw = {'name': 'x', 'data': {'recipe': 'tiny_cpu'}, 'chain': ['learn_compare']}
+    raw.update(change)
+    path = tmp_path / 'recipe.yaml'
+    path.write_text(yaml.safe_dump(raw), encoding='utf-8')
+    with pytest.raises(ConfigError, match=match):
+        learn.load_recipe_learn(path)
+    with pytest.raises(ConfigError):
+        learn.load_recipe_learn(tmp_path / 'missing')
+
+
+def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_dataset, tmp_path,
+                                                           capsys):
+    dataset = Path(qa_dataset['path'])
+    first = _link(tmp_path, 'first', tiny_model, dataset, ['next_waypoint'])
+    second = _link(tmp_path, 'second', tmp_path / 'unused', dataset,
+                   ['next_waypoint', 'movement', 'open_keypoint'])
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text(yaml.safe_dump({
+        'name': 'learn-test', 'data': {'recipe': 'tiny_cpu'}, 'chain': [str(first), str(second)],
+        'eval': {'max_new_tokens': 80, 'batch_size': 8, 'closed_loop_episodes': 1,
+                 'closed_loop_max_keypoints': 1}}), encoding='utf-8')
+    work, ckpt = tmp_path / 'work', tmp_path / 'ckpt'
+    args = ['--recipe', str(recipe), '--work-dir', str(work), '--checkpoint-dir', str(ckpt),
+            '--dataset', str(dataset)]
+    assert learn.main(args) == 0
+    # The second link started from the first one's final checkpoint, not its own model.path.
+    runs = sorted(p.name for p in work.iterdir() if p.name[:2].isdigit())
+    assert runs == ['01_first', '02_second']
+    assert (ckpt / 'model.safetensors').is_file() and (ckpt / 'config.json').is_file()
+    free = json.loads((ckpt / 'eval_report_free.json').read_text())
+    cons = json.loads((ckpt / 'eval_report_constrained.json').read_text())
+    assert cons['overall']['format_failure_rate'] == 0.0
+    assert cons['settings']['constrained'] and not free['settings']['constrained']
+    assert cons['closed_loop']['episodes'] == 1 and cons['closed_loop']['expert']
+    with Image.open(ckpt / 'closed_loop.gif') as gif:
+        assert gif.n_frames >= 2
+    card = (ckpt / 'README.md').read_text()
+    for text in ('## Reproduce', 'robot-r1 learn', '| 1 | `first`', '| 2 | `second`',
+                 'constrained decoding', '## Closed loop in the MuJoCo scene',
+                 '![closed loop](closed_loop.gif)', '| next_waypoint | random |'):
+        assert text in card
+    assert str(learn.runlog.REPO_ROOT) not in card  # no machine paths in a committed card
+    # The same command again finds every step done and only re-exports.
+    stamp = (work / '02_second' / 'final' / 'model.safetensors').stat().st_mtime_ns
+    assert learn.main(args) == 0
+    assert (work / '02_second' / 'final' / 'model.safetensors').stat().st_mtime_ns == stamp
+    assert 'done before, kept' in capsys.readouterr().out
+
+
+def test_learn_rejects_a_folder_that_is_not_a_dataset(tmp_path):
+    assert learn.main(['--recipe', 'recipe_learn', '--work-dir', str(tmp_path / 'w'),
+                       '--checkpoint-dir', str(tmp_path / 'c'),
+                       '--dataset', str(tmp_path)]) == 2
