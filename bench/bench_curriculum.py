@@ -1,13 +1,17 @@
 """Training throughput of the curriculum SFT loop (issue 9's recipe) on this CPU: samples/s.
 
     source scripts/env.sh
+    python bench/bench_curriculum.py --recipe recipe_learn --dataset outputs/tiny/dataset
     python bench/bench_curriculum.py --config learn_compare --dataset outputs/tiny/dataset
 
-Encodes ``--rows`` training rows of the config's first stage once (as the run does), then times
-``--steps`` optimiser steps of ``batch_size`` rows after 2 warm-up steps, through
-``robot_r1_ros.training.curriculum`` (one torch thread unless ``--threads``). Reports samples per
-CPU-second and per wall-second (the CPU is shared: the load average is recorded beside them),
-and writes bench/results/curriculum.json.
+For every stage of every curriculum config of the learn recipe's chain (or of one ``--config``):
+encodes ``--rows`` training rows of the stage's tasks once (as the run does), then times
+``--steps`` optimiser steps of ``batch_size`` rows drawn as the run draws them (per-task
+weights included) after 2 warm-up steps, through ``robot_r1_ros.training.curriculum`` (one
+torch thread unless ``--threads``). A chain link whose start checkpoint is not on this machine
+(``outputs/`` of an earlier link) is timed on ``models/tiny-qwen2.5-vl``: the same architecture,
+so the same cost per step. Prints samples per CPU-second and per wall-second per stage (the CPU
+is shared: the load average is recorded beside them) and writes bench/results/curriculum.json.
 """
 from __future__ import annotations
 
@@ -27,10 +31,59 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 
 
+def bench_stage(cfg, stage, args) -> dict:
+    """Time ``args.steps`` steps of one stage; returns the result row."""
+    import torch
+
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.curriculum import Encoded, build_model, stage_sampler
+    from robot_r1_ros.training.recipe import ModelSpec
+
+    load0 = os.getloadavg()[0]
+    spec = ModelSpec(path=cfg.model_path, image_min_pixels=cfg.image_pixels,
+                     image_max_pixels=cfg.image_pixels)
+    processor = common.load_processor_for(spec)
+    rows = common.select_rows(common.load_dataset_dict(cfg.dataset)['train'], stage.tasks, 'any')
+    rows = rows.shuffle(seed=0).select(range(min(args.rows, len(rows))))
+    c0 = time.process_time()
+    enc = Encoded(processor, rows, cfg.think)
+    encode_cpu_s = time.process_time() - c0
+    random.seed(0)
+    draw = stage_sampler(enc, stage, cfg.batch_size)
+    model = build_model(cfg)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=stage.learning_rate)
+    pad = processor.tokenizer.pad_token_id
+    tokens = 0
+    for i in range(args.steps + 2):
+        if i == 2:
+            c0, w0, tokens = time.process_time(), time.perf_counter(), 0
+        batch = enc.batch(draw(), pad)
+        loss = model(**batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tokens += int(batch['attention_mask'].sum())
+    cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - w0
+    samples = args.steps * cfg.batch_size
+    return {
+        'config': cfg.name, 'tasks': list(stage.tasks), 'weights': stage.weights,
+        'think': cfg.think, 'batch_size': cfg.batch_size,
+        'parameters': sum(p.numel() for p in model.parameters()), 'steps': args.steps,
+        'samples_per_cpu_s': samples / cpu_s, 'samples_per_wall_s': samples / wall_s,
+        's_per_step_cpu': cpu_s / args.steps, 'tokens_per_cpu_s': tokens / cpu_s,
+        'encode_ms_per_row_cpu': 1000 * encode_cpu_s / max(len(enc.rows), 1),
+        'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        'threads': args.threads, 'load_avg_start': load0, 'load_avg_end': os.getloadavg()[0],
+        'torch': torch.__version__,
+    }
+
+
 def main() -> int:
     """Run the benchmark, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--config', default='learn_compare')
+    parser.add_argument('--recipe', default=None, help='learn recipe (all chain links)')
+    parser.add_argument('--config', default=None, help='one curriculum config')
     parser.add_argument('--dataset', default=None, help='override data.path')
     parser.add_argument('--rows', type=int, default=256)
     parser.add_argument('--steps', type=int, default=20)
@@ -41,60 +94,36 @@ def main() -> int:
 
     import torch
 
-    from robot_r1_ros.training import common
-    from robot_r1_ros.training.curriculum import Encoded, build_model, load_config
-    from robot_r1_ros.training.recipe import ModelSpec
+    from robot_r1_ros.training.curriculum import load_config
+    from robot_r1_ros.training.learn import load_learn_recipe
 
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    if args.dataset:
-        cfg.dataset = args.dataset
-    load0 = os.getloadavg()[0]
-    spec = ModelSpec(path=cfg.model_path, image_min_pixels=cfg.image_pixels,
-                     image_max_pixels=cfg.image_pixels)
-    processor = common.load_processor_for(spec)
-    stage = cfg.stages[0]
-    rows = common.select_rows(common.load_dataset_dict(cfg.dataset)['train'], stage.tasks, 'any')
-    rows = rows.select(range(min(args.rows, len(rows))))
-    c0 = time.process_time()
-    enc = Encoded(processor, rows, cfg.think)
-    encode_cpu_s = time.process_time() - c0
-    pool = enc.indices(stage.tasks, stage.distractors)
-    model = build_model(cfg)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=stage.learning_rate)
-    pad = processor.tokenizer.pad_token_id
-    rng = random.Random(0)
-    tokens = 0
-    for i in range(args.steps + 2):
-        if i == 2:
-            c0, w0, tokens = time.process_time(), time.perf_counter(), 0
-        batch = enc.batch(rng.sample(pool, min(cfg.batch_size, len(pool))), pad)
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        tokens += int(batch['attention_mask'].sum())
-    cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - w0
-    samples = args.steps * cfg.batch_size
-    result = {
-        'config': cfg.name, 'think': cfg.think, 'batch_size': cfg.batch_size,
-        'parameters': sum(p.numel() for p in model.parameters()), 'steps': args.steps,
-        'samples_per_cpu_s': samples / cpu_s, 'samples_per_wall_s': samples / wall_s,
-        's_per_step_cpu': cpu_s / args.steps, 'tokens_per_cpu_s': tokens / cpu_s,
-        'encode_ms_per_row_cpu': 1000 * encode_cpu_s / max(len(enc.rows), 1),
-        'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        'threads': args.threads, 'load_avg_start': load0, 'load_avg_end': os.getloadavg()[0],
-        'torch': torch.__version__,
-    }
-    print(f"{'metric':<24} value")
-    for key in ('config', 'parameters', 'batch_size', 'samples_per_cpu_s', 'samples_per_wall_s',
-                's_per_step_cpu', 'tokens_per_cpu_s', 'encode_ms_per_row_cpu', 'peak_rss_mb',
-                'load_avg_start', 'load_avg_end'):
-        value = result[key]
-        print(f'{key:<24} {value:.2f}' if isinstance(value, float) else f'{key:<24} {value}')
+    if args.config:
+        names, title = [args.config], args.config
+    else:
+        recipe = load_learn_recipe(args.recipe or 'recipe_learn')
+        names, title = recipe.chain, recipe.name
+    results = []
+    for name in names:
+        cfg = load_config(name)
+        if args.dataset:
+            cfg.dataset = args.dataset
+        if not (Path(cfg.model_path) / 'config.json').is_file():
+            cfg.model_path = str(REPO / 'models' / 'tiny-qwen2.5-vl')
+        for stage in cfg.stages:
+            results.append(bench_stage(cfg, stage, args))
+    print(f'curriculum training throughput: {title} (1 row = 1 question; CPU-s = process time)')
+    print(f"{'config':<22} {'tasks':<48} {'samples/CPU-s':>13} {'samples/wall-s':>14} "
+          f"{'CPU-s/step':>10} {'tokens/CPU-s':>12} {'load':>9}")
+    for r in results:
+        tasks = '+'.join(t.replace('next_waypoint', 'nw').replace('current_state', 'cs')
+                         .replace('open_keypoint', 'open') for t in r['tasks'])
+        print(f"{r['config']:<22} {tasks:<48} {r['samples_per_cpu_s']:>13.1f} "
+              f"{r['samples_per_wall_s']:>14.1f} {r['s_per_step_cpu']:>10.3f} "
+              f"{r['tokens_per_cpu_s']:>12.0f} {r['load_avg_start']:>4.1f}-{r['load_avg_end']:.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + '\n', encoding='utf-8')
+    args.out.write_text(json.dumps({'recipe': title, 'stages': results}, indent=2) + '\n',
+                        encoding='utf-8')
     return 0
 
 

@@ -41,7 +41,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -286,6 +286,32 @@ class Encoded:
                 'image_grid_thw': torch.cat([p[1] for p in pix])}
 
 
+def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
+                  ) -> Callable[[], list[int]]:
+    """A function drawing one batch of row indices for ``stage`` (module ``random``, so a
+    resumed run continues the same sequence).
+
+    With ``stage.weights`` each row picks a task by weight, then a row of that task; without,
+    rows are drawn uniformly (no repeats) from all the stage's rows.
+
+    Raises:
+        ConfigError: The stage (or a weighted task of it) has no rows.
+    """
+    pools = {t: enc.indices((t,), stage.distractors) for t in stage.tasks}
+    pool = [i for t in stage.tasks for i in pools[t]]
+    weighted = [(t, w) for t, w in stage.weights.items() if w > 0]
+    if not pool or any(not pools[t] for t, _ in weighted):
+        raise ConfigError(f'stage {index}: no rows for {stage.tasks} {stage.distractors}',
+                          'stages')
+    if not weighted:
+        return lambda: random.sample(pool, min(batch_size, len(pool)))
+    tasks, weights = [t for t, _ in weighted], [w for _, w in weighted]
+
+    def draw() -> list[int]:
+        return [random.choice(pools[t]) for t in random.choices(tasks, weights, k=batch_size)]
+    return draw
+
+
 # ------------------------------------------------------------------------------ quick eval
 def quick_eval(model: Any, processor: Any, rows: Any, max_new_tokens: int) -> dict[str, Any]:
     """Greedy accuracy, format failures and letter histogram per task/distractor group."""
@@ -403,13 +429,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         if si < pos['stage']:
             continue
         resumed = si == pos['stage']
-        pools = {t: enc.indices((t,), stage.distractors) for t in stage.tasks}
-        pool = [i for t in stage.tasks for i in pools[t]]
-        if not pool or (stage.weights and not all(pools[t] for t, w in stage.weights.items()
-                                                  if w > 0)):
-            raise ConfigError(f'stage {si}: no rows for {stage.tasks} {stage.distractors}',
-                              'stages')
-        weighted = [(t, w) for t, w in stage.weights.items() if w > 0]
+        draw = stage_sampler(enc, stage, cfg.batch_size, si)
         budget = stage.cpu_minutes * 60.0
         s_cpu0 = time.process_time() - (pos['stage_cpu_s'] if resumed else 0.0)
         s_step0 = step - (pos['stage_steps'] if resumed else 0)
@@ -427,13 +447,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             lr = stage.learning_rate * warm * (0.1 + 0.9 * cosine)
             for g in opt.param_groups:
                 g['lr'] = lr
-            if weighted:
-                picks = random.choices([t for t, _ in weighted], [w for _, w in weighted],
-                                       k=cfg.batch_size)
-                idx = [random.choice(pools[t]) for t in picks]
-            else:
-                idx = random.sample(pool, min(cfg.batch_size, len(pool)))
-            batch = enc.batch(idx, pad_id)
+            batch = enc.batch(draw(), pad_id)
             c0 = time.process_time()
             loss = model(**batch).loss
             opt.zero_grad(set_to_none=True)

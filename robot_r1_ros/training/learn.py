@@ -61,7 +61,7 @@ class LearnRecipe:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_recipe_learn(path: str | os.PathLike) -> LearnRecipe:
+def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
     """Parse a learn recipe (a path, or a name under ``config/train``).
 
     Raises:
@@ -293,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         common.configure_threads(args.threads)
-        recipe = load_recipe_learn(args.recipe)
+        recipe = load_learn_recipe(args.recipe)
         work = Path(args.work_dir)
         work.mkdir(parents=True, exist_ok=True)
         dataset = ensure_dataset(recipe, work, Path(args.dataset) if args.dataset else None)

@@ -24,8 +24,8 @@ def _link(tmp_path: Path, name: str, model: Path, dataset: Path, tasks: list[str
     return path
 
 
-def test_shipped_recipe_learn_parses_and_names_existing_configs():
-    recipe = learn.load_recipe_learn('recipe_learn')
+def test_shipped_learn_recipe_parses_and_names_existing_configs():
+    recipe = learn.load_learn_recipe('recipe_learn')
     assert recipe.chain and recipe.closed_loop_episodes >= 20
     assert recipe.closed_loop_task == 'pick_place' and recipe.data_recipe == 'tiny_cpu'
 
@@ -36,15 +36,15 @@ def test_shipped_recipe_learn_parses_and_names_existing_configs():
     ({'eval': {'max_new_tokens': 20}}, 'max_new_tokens'),
     ({'data': {}}, 'bad learn recipe'),
 ])
-def test_bad_recipe_learns_fail_before_training(tmp_path, change, match):
+def test_bad_learn_recipes_fail_before_training(tmp_path, change, match):
     raw = {'name': 'x', 'data': {'recipe': 'tiny_cpu'}, 'chain': ['learn_compare']}
     raw.update(change)
     path = tmp_path / 'recipe.yaml'
     path.write_text(yaml.safe_dump(raw), encoding='utf-8')
     with pytest.raises(ConfigError, match=match):
-        learn.load_recipe_learn(path)
+        learn.load_learn_recipe(path)
     with pytest.raises(ConfigError):
-        learn.load_recipe_learn(tmp_path / 'missing')
+        learn.load_learn_recipe(tmp_path / 'missing')
 
 
 def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_dataset, tmp_path,
