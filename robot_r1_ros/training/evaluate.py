@@ -606,6 +606,9 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
         'groups': groups,
         'examples': [{'group': r['group'], 'completion': r['text'][:300]}
                      for r in _examples(records)],
+        # What the format failures look like (truncated, degenerate copy, ...): the first 10.
+        'format_failure_examples': [{'group': r['group'], 'completion': r['text'][-300:]}
+                                    for r in records if not r['format_ok']][:10],
         'parameters': int(sum(p.numel() for p in model.parameters())),
         'git_commit': runlog.git_commit(),
     }

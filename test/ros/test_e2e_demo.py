@@ -94,5 +94,9 @@ def test_demo_picks_the_best_checkpoint(tmp_path, monkeypatch):
     (tmp_path / 'checkpoints/robot-r1-tiny-grpo/config.json').write_text('{}')
     assert demo.best_checkpoint(tmp_path) == \
         (tmp_path / 'checkpoints/robot-r1-tiny-grpo').resolve()
+    (tmp_path / 'checkpoints/robot-r1-tiny-learn').mkdir(parents=True)
+    (tmp_path / 'checkpoints/robot-r1-tiny-learn/config.json').write_text('{}')
+    assert demo.best_checkpoint(tmp_path) == \
+        (tmp_path / 'checkpoints/robot-r1-tiny-learn').resolve()
     monkeypatch.setenv('ROBOT_R1_MODEL', str(tmp_path / 'models/tiny-qwen2.5-vl'))
     assert demo.best_checkpoint(tmp_path) == (tmp_path / 'models/tiny-qwen2.5-vl').resolve()

@@ -41,6 +41,9 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
         assert 0.0 <= b['text_only'] <= 1.0
     # The warm-started model answers multiple-choice questions in the format.
     assert groups['next_waypoint/random']['format_failure_rate'] < 1.0
+    failures = round(sum(g['format_failure_rate'] * g['n'] for g in groups.values()))
+    assert len(saved['format_failure_examples']) == min(failures, 10)
+    assert all(e['group'] in groups for e in saved['format_failure_examples'])
 
     md = (out / 'report.md').read_text()
     assert '| next_waypoint | hard |' in md and '| next_waypoint | random |' in md
