@@ -153,9 +153,13 @@ def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dic
     reports: dict[str, Any] = {}
     for mode in ('free', 'constrained'):
         out = work / f'eval_{mode}'
-        if (out / 'report.json').is_file():
-            reports[mode] = json.loads((out / 'report.json').read_text())
-            continue
+        saved = out / 'report.json'
+        if saved.is_file() and saved.stat().st_mtime > \
+                (final / 'model.safetensors').stat().st_mtime:
+            report = json.loads(saved.read_text())
+            if report.get('model') == str(final):  # the same checkpoint, evaluated after it
+                reports[mode] = report
+                continue
         _say(f'evaluation ({mode} decoding)')
         cl = None
         if mode == 'constrained' and recipe.closed_loop_episodes > 0:

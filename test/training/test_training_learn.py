@@ -3,6 +3,7 @@ session's dataset and tiny checkpoint through evaluation, closed loop, GIF and m
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,16 @@ def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_datase
     stamp = (work / '02_second' / 'final' / 'model.safetensors').stat().st_mtime_ns
     assert learn.main(args) == 0
     assert (work / '02_second' / 'final' / 'model.safetensors').stat().st_mtime_ns == stamp
-    assert 'done before, kept' in capsys.readouterr().out
+    second = capsys.readouterr().out.split('done before, kept', 1)
+    assert len(second) == 2
+    assert 'evaluation (' not in second[1]  # the reports of this very checkpoint are kept
+    # A retrained last link (newer weights) is evaluated again, not served a stale report.
+    report = work / 'eval_free' / 'report.json'
+    before = report.stat().st_mtime_ns
+    weights = work / '02_second' / 'final' / 'model.safetensors'
+    os.utime(weights, ns=(before + 10**9, before + 10**9))
+    assert learn.main(args) == 0
+    assert report.stat().st_mtime_ns > before
 
 
 def test_learn_rejects_a_folder_that_is_not_a_dataset(tmp_path):
