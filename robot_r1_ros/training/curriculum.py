@@ -99,6 +99,12 @@ class LearnConfig:
     checkpoint_every_cpu_s: float = 300.0
 
 
+# ``train:`` keys and their types (YAML reads ``1e9`` as a string: convert, or fail clearly).
+_TRAIN_KEYS: dict[str, type] = {
+    'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
+    'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float}
+
+
 def load_config(path: str | os.PathLike) -> LearnConfig:
     """Parse a ``learn_*.yaml``.
 
@@ -127,12 +133,18 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             text_dims=dict(model.get('text_dims') or {}),
             vision_dims=dict(model.get('vision_dims') or {}),
             image_pixels=int(model.get('image_pixels', 12544)),
-            **{k: raw['train'][k] for k in ('batch_size', 'warmup_steps', 'weight_decay',
-                                            'eval_every_cpu_s', 'eval_rows_per_group', 'seed',
-                                            'checkpoint_every_cpu_s')
-               if k in (raw.get('train') or {})})
-    except (KeyError, TypeError) as exc:
+            **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
+    except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
+    for key in ('batch_size', 'eval_rows_per_group', 'image_pixels'):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f'{path}: {key} must be >= 1, got {getattr(cfg, key)}', key)
+    for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s'):
+        if not getattr(cfg, key) >= 0:
+            raise ConfigError(f'{path}: {key} must be >= 0, got {getattr(cfg, key)}', key)
+    if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
+        raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 and learning_rate > 0',
+                          'stages')
     if cfg.think not in THINK_KINDS:
         raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
     if not stages:

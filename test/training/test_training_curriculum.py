@@ -49,6 +49,22 @@ def test_bad_configs_raise_config_error(tmp_path):
         load_config(_write(tmp_path, _config(Path('m'), Path('d'), think='telepathy')))
     with pytest.raises(ConfigError):
         load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
+    for train in ({'batch_size': 0}, {'eval_every_cpu_s': 'often'}, {'warmup_steps': -1},
+                  {'batch_size': 4, 'epochs': 3}):
+        data = _config(Path('m'), Path('d'))
+        data['train'].update(train)
+        with pytest.raises(ConfigError):
+            load_config(_write(tmp_path, data))
+    data = _config(Path('m'), Path('d'))
+    data['stages'][0]['cpu_minutes'] = 0
+    with pytest.raises(ConfigError, match='cpu_minutes'):
+        load_config(_write(tmp_path, data))
+    # YAML reads 1.0e9 (no exponent sign) as a string; the loader converts it.
+    data = _config(Path('m'), Path('d'))
+    path = _write(tmp_path, data)
+    path.write_text(path.read_text().replace('1000000000.0', '1.0e9'))
+    assert '1.0e9' in path.read_text()
+    assert load_config(path).eval_every_cpu_s == 1e9
     for weights in ({'movement': 1.0}, {'next_waypoint': -1.0}, {'next_waypoint': 0.0},
                     {'next_waypoint': float('nan')}):
         data = _config(Path('m'), Path('d'))
