@@ -104,6 +104,14 @@ def annotate(rgb: np.ndarray, overlay: Overlay, camera: CameraGeometry, scale: i
     return np.asarray(canvas)
 
 
+def _check_images(images: Sequence[np.ndarray], what: str) -> None:
+    """Raise ValueError unless ``images`` is non-empty and all of one size."""
+    if not images:
+        raise ValueError(f'{what}: at least one image is needed')
+    if len({im.shape for im in images}) != 1:
+        raise ValueError(f'all {what} must have the same size')
+
+
 def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 5.0) -> Path:
     """Animated GIF of equally sized RGB frames (loops forever).
 
@@ -112,10 +120,7 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 5.0) 
     """
     from PIL import Image
 
-    if not frames:
-        raise ValueError('write_gif needs at least one frame')
-    if len({f.shape for f in frames}) != 1:
-        raise ValueError('all GIF frames must have the same size')
+    _check_images(frames, 'GIF frames')
     images = [Image.fromarray(f).convert('P', palette=Image.ADAPTIVE, colors=256)
               for f in frames]
     path = Path(path)
@@ -133,10 +138,7 @@ def contact_sheet(tiles: Sequence[np.ndarray], path: str | Path, columns: int = 
     """
     from PIL import Image, ImageDraw
 
-    if not tiles:
-        raise ValueError('contact_sheet needs at least one tile')
-    if len({t.shape for t in tiles}) != 1:
-        raise ValueError('all contact sheet tiles must have the same size')
+    _check_images(tiles, 'contact sheet tiles')
     th, tw = tiles[0].shape[:2]
     cols = max(1, min(columns, len(tiles)))
     rows = (len(tiles) + cols - 1) // cols
