@@ -218,6 +218,9 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
         'questions. It loads through the same `from_pretrained` path as the 7B and is the '
         f'reasoning node\'s and the demo\'s default. Weights: {size_mb:.1f} MB (safetensors).',
         '', '## Reproduce', '', '```bash', command, '```', '',
+        f'Without `--dataset` the command first records the demos and builds the dataset as '
+        f'the `{recipe.data_recipe}` recipe says; every step resumes or is skipped when done.',
+        '',
         f'Recipe: `config/train/{Path(recipe.source).name}`. Chain of curriculum SFT runs '
         '(`robot_r1_ros.training.curriculum`, one torch thread, CPU minutes are '
         '`time.process_time`):', '', _chain_table(recipe, runs), '',
