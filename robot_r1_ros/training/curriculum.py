@@ -485,7 +485,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             if time.process_time() - last_ckpt > cfg.checkpoint_every_cpu_s:
                 save_resume(si, time.process_time() - s_cpu0, step - s_step0)
                 last_ckpt = time.process_time()
-        pos['stage'] = si + 1
+        # The next stage starts fresh (only the stage a resume point was taken in is part-done).
+        pos.update(stage=si + 1, stage_cpu_s=0.0, stage_steps=0)
         save_resume(si + 1, 0.0, 0)
     res = quick_eval(model, eval_processor, val_rows, max_comp)
     cpu_total = cpu_before + time.process_time() - t0

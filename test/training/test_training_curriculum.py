@@ -181,28 +181,46 @@ def test_killed_run_resumes_from_its_last_resume_point(tiny_model, qa_dataset, t
 
     data = _config(tiny_model, qa_dataset['path'])
     data['train']['checkpoint_every_cpu_s'] = 0.0  # a resume point after every step
+    # Stage 1's budget is shorter than the CPU stage 0 has used when the run is killed, so a
+    # resume that charged stage 0's time to stage 1 would run no step of stage 1.
+    data['stages'][0]['cpu_minutes'] = 0.06
+    data['stages'][1]['cpu_minutes'] = 0.005
     cfg = curriculum.load_config(_write(tmp_path, data))
     batch = curriculum.Encoded.batch
     calls = {'n': 0}
 
-    def dies_at_step_5(self, idx, pad_id):
+    def dies_at_step_12(self, idx, pad_id):
         calls['n'] += 1
-        if calls['n'] == 5:
+        if calls['n'] == 12:
             raise KeyboardInterrupt('killed')
         return batch(self, idx, pad_id)
 
-    monkeypatch.setattr(curriculum.Encoded, 'batch', dies_at_step_5)
+    monkeypatch.setattr(curriculum.Encoded, 'batch', dies_at_step_12)
     with pytest.raises(KeyboardInterrupt):
         curriculum.train(cfg, tmp_path / 'run')
     state = (tmp_path / 'run' / 'resume' / 'state.pt')
     assert state.is_file() and not (tmp_path / 'run' / 'final').exists()
     monkeypatch.setattr(curriculum.Encoded, 'batch', batch)
+    sampler = curriculum.stage_sampler
+    drawn: list[int] = []
+
+    def recording_sampler(enc, stage, batch_size, index=0):
+        draw = sampler(enc, stage, batch_size, index)
+
+        def recorded():
+            drawn.append(index)
+            return draw()
+        return recorded
+
+    monkeypatch.setattr(curriculum, 'stage_sampler', recording_sampler)
     final = curriculum.train(cfg, tmp_path / 'run')
     assert (final / 'model.safetensors').is_file()
     steps = [json.loads(line)['step'] for line in (tmp_path / 'run' / 'log.jsonl').open()]
     info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
-    # The second process went on from step 4 (no step counted twice, none lost).
-    assert info['steps'] == max(steps) and info['steps'] > 4
+    # The second process went on from step 11 (no step counted twice, none lost).
+    assert info['steps'] == max(steps) and info['steps'] == 11 + len(drawn)
+    # It finished stage 0, then gave stage 1 its own whole budget.
+    assert drawn[0] == 0 and 1 in drawn
     import torch
     position = torch.load(state, weights_only=False)['position']
     assert position['stage'] == len(cfg.stages) and position['step'] == info['steps']
