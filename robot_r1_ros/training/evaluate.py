@@ -164,7 +164,8 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
         else list(range(len(dataset)))
     chunks: list[list[int]] = []
     for i in order:
-        if chunks and len(chunks[-1]) < batch_size and kinds[chunks[-1][0]] == kinds[i]:
+        if chunks and len(chunks[-1]) < batch_size and (
+                factory is None or kinds[chunks[-1][0]] == kinds[i]):
             chunks[-1].append(i)
         else:
             chunks.append([i])
@@ -195,7 +196,7 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
             out[i] = {'text': text, 'tokens': n, 'finished': finished}
         bar.update(len(comp))
     bar.close()
-    return [o for o in out if o is not None]
+    return out  # type: ignore[return-value]  (every row's slot is filled above)
 
 
 # ------------------------------------------------------------------------------ scoring
