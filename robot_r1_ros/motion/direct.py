@@ -1,28 +1,35 @@
-"""Direct backend: IK + limited time parameterisation -> ``JointTrajectory`` + gripper command.
+"""Direct backend: IK + limited time parameterisation -> arm controller + gripper command.
 
 The TCP moves on a straight line from where it is to the goal (orientation slerped), sampled
 every ``cartesian_step_m``; each sample is solved with damped-least-squares IK seeded from the
 previous one (the project's MuJoCo solver, ``robot_r1_ros.sim.ik``, imported on first use, so
 no simulator runs), then the joint path is timed by :mod:`robot_r1_ros.motion.timing` and handed
-to ``publish_trajectory`` (the node publishes it on the arm controller's ``joint_trajectory``
-topic, which ros2_control's ``joint_trajectory_controller`` and the sim node both accept).
-Arrival is measured: once the trajectory's time is over, the TCP computed from ``/joint_states``
-is within ``goal_tolerance_m`` of the goal and the joints have settled, before
-``duration + settle_timeout_s``. Then the gripper
-command is sent (if it changes the gripper) and given ``gripper_time_s`` to act.
+to ``send_trajectory``: the node sends it as a ``control_msgs/FollowJointTrajectory`` goal to
+the arm controller's ``follow_joint_trajectory`` action (ros2_control's
+joint_trajectory_controller, the sim node), or publishes it on the controller's
+``joint_trajectory`` topic.
+
+Arrival: with the action, the controller's result must be SUCCESSFUL (an error code fails the
+goal with its name and ``error_string``), then the TCP computed from ``/joint_states`` must be
+within ``goal_tolerance_m`` of the goal with the joints settled; with the topic, only the
+measured arrival counts. Either before ``duration + settle_timeout_s``. Then the gripper command
+(:class:`~robot_r1_ros.motion.commands.GripperConfig`) is sent if it changes the gripper: an
+action interface (franka_gripper Grasp/Move, control_msgs GripperCommand) decides REACHED or
+FAILED (a grasp that closes on nothing fails); the topic interface is given ``gripper.time_s``.
 """
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
+from robot_r1_ros.motion.commands import CommandTicket, GripperConfig, TicketState
 from robot_r1_ros.motion.limits import JointLimits, arm_joint_names, finger_joint_names
 from robot_r1_ros.motion.timing import time_parameterize
 from robot_r1_ros.motion.types import (GripperCommandData, JointStateSample, JointTrajectoryData,
@@ -51,10 +58,7 @@ class DirectBackendConfig:
         max_joint_jump_rad: Largest joint change between consecutive IK waypoints (a larger one
             means the IK switched branches: the goal fails instead of swinging the arm).
         stop_time_s: ``time_from_start`` of the single hold point sent by :meth:`hold`.
-        gripper_open_width_m: Finger opening commanded for OPEN.
-        gripper_closed_width_m: Finger opening commanded for CLOSED.
-        gripper_max_effort_n: Force limit sent with a gripper command.
-        gripper_time_s: Time given to the gripper to act before the goal counts as reached.
+        gripper: How the gripper is commanded and judged.
     """
 
     joint_prefix: str = 'panda'
@@ -70,10 +74,7 @@ class DirectBackendConfig:
     joint_state_timeout_s: float = 1.0
     max_joint_jump_rad: float = 0.5
     stop_time_s: float = 0.2
-    gripper_open_width_m: float = 0.08
-    gripper_closed_width_m: float = 0.0
-    gripper_max_effort_n: float = 20.0
-    gripper_time_s: float = 1.0
+    gripper: GripperConfig = field(default_factory=GripperConfig)
 
     def __post_init__(self) -> None:
         if not self.joint_prefix or not self.joint_prefix.replace('_', '').isalnum():
@@ -85,15 +86,10 @@ class DirectBackendConfig:
                 raise ConfigError(f'{name} must be in (0, 1], got {value}', name)
         for name in ('max_tcp_speed_m_s', 'min_duration_s', 'sample_period_s', 'cartesian_step_m',
                      'goal_tolerance_m', 'settle_speed_rad_s', 'settle_timeout_s',
-                     'joint_state_timeout_s', 'max_joint_jump_rad', 'stop_time_s',
-                     'gripper_max_effort_n', 'gripper_time_s'):
+                     'joint_state_timeout_s', 'max_joint_jump_rad', 'stop_time_s'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ConfigError(f'{name} must be a finite number > 0, got {value}', name)
-        for name in ('gripper_open_width_m', 'gripper_closed_width_m'):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 0.2:
-                raise ConfigError(f'{name} must be in [0, 0.2] m, got {value}', name)
 
     @property
     def arm_joints(self) -> tuple[str, ...]:
@@ -125,12 +121,15 @@ def quat_angle_rad(q0: np.ndarray, q1: np.ndarray) -> float:
 
 
 class DirectBackend(MotionBackend):
-    """IK + time parameterisation; publishes through the two callables it is given.
+    """IK + time parameterisation; commands the robot through the two callables it is given.
 
     Args:
         config: Settings.
-        publish_trajectory: Sends a :class:`JointTrajectoryData` to the arm controller.
-        publish_gripper: Sends a :class:`GripperCommandData` to the gripper.
+        publish_trajectory: Sends a :class:`JointTrajectoryData` to the arm controller; returns
+            a :class:`CommandTicket` the controller's result resolves (action), or None (topic:
+            no result, arrival is measured).
+        publish_gripper: Sends a :class:`GripperCommandData` to the gripper; returns a ticket
+            (action) or None (topic: ``gripper.time_s`` is waited).
         kinematics: A ``robot_r1_ros.sim.ik.PandaKinematics`` (default: the cached robot-only
             model, built on first use).
     """
@@ -138,8 +137,8 @@ class DirectBackend(MotionBackend):
     name = 'direct'
 
     def __init__(self, config: DirectBackendConfig,
-                 publish_trajectory: Callable[[JointTrajectoryData], None],
-                 publish_gripper: Callable[[GripperCommandData], None],
+                 publish_trajectory: Callable[[JointTrajectoryData], Optional[CommandTicket]],
+                 publish_gripper: Callable[[GripperCommandData], Optional[CommandTicket]],
                  kinematics: Any = None) -> None:
         self.cfg = config
         self._publish_trajectory = publish_trajectory
@@ -155,6 +154,8 @@ class DirectBackend(MotionBackend):
         self._t_start = self._t_phase = 0.0
         self._last_err = float('nan')
         self._gripper_sent: GripperState | None = None
+        self._arm_ticket: CommandTicket | None = None
+        self._grip_ticket: CommandTicket | None = None
         self.last_plan_time_s = 0.0    # wall time of the last IK + timing (for benchmarks)
 
     # -- kinematics ---------------------------------------------------------------------------
@@ -256,10 +257,13 @@ class DirectBackend(MotionBackend):
         if self._state is MotionState.MOVING and self._phase == 'arm' and self._traj is not None:
             q_start = self._traj.sample(now_s - self._t_start)
         traj, _ = self.plan(goal, q_start)
+        # A new goal replaces a running one (the controller preempts its goal itself); a
+        # gripper action still running is cancelled.
+        self._cancel_gripper()
         self._goal, self._traj = goal, traj
         self._state, self._reason, self._phase = MotionState.MOVING, '', 'arm'
         self._t_start = self._t_phase = now_s
-        self._publish_trajectory(traj)
+        self._arm_ticket = self._publish_trajectory(traj)
         _LOG.debug('direct: %d points over %.2f s to %s', len(traj.time_from_start_s),
                    traj.duration_s, goal.xyz_base_m)
 
@@ -273,38 +277,79 @@ class DirectBackend(MotionBackend):
                 xyz, _ = self.fk(q)
                 self._last_err = float(np.linalg.norm(xyz - np.asarray(self._goal.xyz_base_m)))
             if self._phase == 'arm':
-                speed = (self._joint_state.max_speed(self.cfg.arm_joints)
-                         if self._joint_state is not None else None)
-                settled = speed is None or speed <= self.cfg.settle_speed_rad_s
-                done = now_s - self._t_start >= self._traj.duration_s
-                if done and self._last_err <= self.cfg.goal_tolerance_m and settled:
-                    self._start_gripper(now_s)
-                elif now_s - self._t_start > self._traj.duration_s + self.cfg.settle_timeout_s:
-                    self._fail(f'timeout: TCP {self._last_err * 1e3:.1f} mm from the goal '
-                               f'{now_s - self._t_start:.1f} s after the start (tolerance '
-                               f'{self.cfg.goal_tolerance_m * 1e3:.1f} mm)')
-            if self._phase == 'gripper' and now_s - self._t_phase >= self.cfg.gripper_time_s:
-                self._state, self._phase = MotionState.REACHED, ''
+                self._poll_arm(now_s)
+            if self._phase == 'gripper':
+                self._poll_gripper(now_s)
         return MotionProgress(self._state, self._reason, self._last_err,
                               now_s - self._t_start if self._goal is not None else 0.0)
 
+    def _poll_arm(self, now_s: float) -> None:
+        ticket = self._arm_ticket
+        if ticket is not None and ticket.state is TicketState.FAILED:
+            self._arm_ticket = None
+            self._fail(ticket.reason)
+            return
+        speed = (self._joint_state.max_speed(self.cfg.arm_joints)
+                 if self._joint_state is not None else None)
+        settled = speed is None or speed <= self.cfg.settle_speed_rad_s
+        done = (ticket.state is TicketState.SUCCEEDED if ticket is not None
+                else now_s - self._t_start >= self._traj.duration_s)
+        if done and self._last_err <= self.cfg.goal_tolerance_m and settled:
+            self._arm_ticket = None
+            self._start_gripper(now_s)
+        elif now_s - self._t_start > self._traj.duration_s + self.cfg.settle_timeout_s:
+            waiting = (' (no result from the arm controller)'
+                       if ticket is not None and ticket.state is TicketState.PENDING else '')
+            if ticket is not None:
+                ticket.cancel()
+            self._arm_ticket = None
+            self._fail(f'timeout: TCP {self._last_err * 1e3:.1f} mm from the goal '
+                       f'{now_s - self._t_start:.1f} s after the start (tolerance '
+                       f'{self.cfg.goal_tolerance_m * 1e3:.1f} mm){waiting}')
+
+    def _poll_gripper(self, now_s: float) -> None:
+        ticket, grip = self._grip_ticket, self.cfg.gripper
+        if ticket is None:                       # topic interface: no result, a fixed time
+            if now_s - self._t_phase >= grip.time_s:
+                self._state, self._phase = MotionState.REACHED, ''
+            return
+        if ticket.state is TicketState.SUCCEEDED:
+            self._grip_ticket = None
+            self._state, self._phase = MotionState.REACHED, ''
+        elif ticket.state is TicketState.FAILED:
+            self._grip_ticket = None
+            self._gripper_sent = None            # unknown now: send the next command again
+            self._fail(ticket.reason)
+        elif now_s - self._t_phase > grip.timeout_s:
+            ticket.cancel()
+            self._grip_ticket = None
+            self._gripper_sent = None
+            self._fail(f'gripper: no result within {grip.timeout_s:.1f} s ({ticket.what})')
+
     def _start_gripper(self, now_s: float) -> None:
-        goal = self._goal
-        if goal is None or goal.gripper is self._gripper_sent:
+        goal, grip = self._goal, self.cfg.gripper
+        if goal is None or grip.interface == 'none' or goal.gripper is self._gripper_sent:
             self._state, self._phase = MotionState.REACHED, ''
             return
-        width = (self.cfg.gripper_open_width_m if goal.gripper is GripperState.OPEN
-                 else self.cfg.gripper_closed_width_m)
-        self._publish_gripper(GripperCommandData(goal.gripper, width,
-                                                 self.cfg.gripper_max_effort_n))
+        self._grip_ticket = self._publish_gripper(GripperCommandData(
+            goal.gripper, grip.width_for(goal.gripper), grip.force_n))
         self._gripper_sent = goal.gripper
         self._phase, self._t_phase = 'gripper', now_s
+
+    def _cancel_gripper(self) -> None:
+        if self._grip_ticket is not None:
+            self._grip_ticket.cancel()
+            self._grip_ticket = None
+            self._gripper_sent = None
 
     def hold(self, now_s: float) -> None:
         q = self.measured_q()
         if q is None and self._traj is not None:
             q = self._traj.sample(now_s - self._t_start)
+        self._cancel_gripper()
+        self._arm_ticket = None
         if q is not None:
+            # A one-point trajectory at the current position replaces (preempts) the running one.
             self._publish_trajectory(JointTrajectoryData(
                 self.cfg.arm_joints, q[None, :].copy(), np.zeros((1, 7)),
                 np.array([self.cfg.stop_time_s])))

@@ -3,8 +3,9 @@
 Subscribes to ``next_keypoint`` (robot_r1_ros/KeypointPrediction) and ``/joint_states``; validates
 every prediction (status, frame, staleness, workspace, step length, finite numbers) and rejects
 with a logged, counted reason; executes one goal at a time through the motion backend (``direct``:
-IK + ``trajectory_msgs/JointTrajectory`` on the arm controller topic and a ``std_msgs/Float64``
-finger-opening command; ``moveit``: moveit_py); publishes ``executor_state``
+IK + a ``control_msgs/FollowJointTrajectory`` goal to the arm controller, or its topic, and the
+gripper through franka_gripper's Grasp/Move, ``control_msgs/GripperCommand`` or a Float64 topic,
+see :mod:`robot_r1_ros.ros.controller_clients`; ``moveit``: moveit_py); publishes ``executor_state``
 (robot_r1_ros/ExecutorState, transient local) on every change and periodically.
 
 Services: ``~/stop`` (std_srvs/Trigger) holds the arm where it is and rejects predictions until
@@ -26,14 +27,12 @@ from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
 from robot_r1_ros.motion.executor import ExecutorSnapshot, GoalExecutor
-from robot_r1_ros.motion.types import GripperCommandData, JointStateSample, JointTrajectoryData
+from robot_r1_ros.motion.types import JointStateSample
 from robot_r1_ros.motion.validation import PredictionInput
 from robot_r1_ros.msg import ExecutorState, KeypointPrediction
 from robot_r1_ros.ros.executor_params import ExecutorNodeConfig, declare_parameters, read_config
@@ -44,23 +43,6 @@ NODE_NAME = 'executor_node'
 STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                        reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def _duration_msg(t_s: float):
-    from builtin_interfaces.msg import Duration
-    sec = int(math.floor(t_s))
-    return Duration(sec=sec, nanosec=int(round((t_s - sec) * 1e9)) % 1_000_000_000)
-
-
-def trajectory_msg(traj: JointTrajectoryData) -> JointTrajectory:
-    """``trajectory_msgs/JointTrajectory`` with a zero stamp (start on receipt, as JTC does)."""
-    msg = JointTrajectory()
-    msg.joint_names = list(traj.joint_names)
-    for pos, vel, t in zip(traj.positions_rad, traj.velocities_rad_s, traj.time_from_start_s):
-        msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in pos],
-                                               velocities=[float(v) for v in vel],
-                                               time_from_start=_duration_msg(float(t))))
-    return msg
 
 
 def prediction_input(msg: KeypointPrediction) -> PredictionInput:
@@ -86,7 +68,7 @@ class ExecutorNode(Node):
         declare_parameters(self)
         self.cfg: ExecutorNodeConfig = read_config(self)
         cfg = self.cfg
-        self._traj_pub = self._grip_pub = None
+        self._sinks: list = []
         self._have_joint_state = False
         self.backend = self._make_backend(cfg)
         self.executor_logic = GoalExecutor(self.backend, cfg.workspace, cfg.execution,
@@ -116,10 +98,14 @@ class ExecutorNode(Node):
                 backend.connect()   # fail at start-up, not at the first prediction
             return backend
         from robot_r1_ros.motion.direct import DirectBackend
-        self._traj_pub = self.create_publisher(JointTrajectory, cfg.arm_trajectory_topic, 10)
-        if cfg.gripper_command_topic:
-            self._grip_pub = self.create_publisher(Float64, cfg.gripper_command_topic, 10)
-        backend = DirectBackend(cfg.direct, self._send_trajectory, self._send_gripper)
+        from robot_r1_ros.ros.controller_clients import ArmTrajectorySink, GripperSink
+        arm = ArmTrajectorySink(self, cfg.arm_interface, cfg.arm_controller)
+        gripper = GripperSink(self, cfg.direct.gripper, cfg.gripper_action,
+                              cfg.gripper_command_topic)
+        self._sinks = [arm, gripper]
+        self.get_logger().info(f'arm: {cfg.arm_interface} {arm.name}; gripper: '
+                               f'{cfg.direct.gripper.interface} {", ".join(gripper.names)}')
+        backend = DirectBackend(cfg.direct, arm, gripper)
         backend.kinematics  # noqa: B018  (build the IK model now, not during the first goal)
         return backend
 
@@ -128,13 +114,6 @@ class ExecutorNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     # -- outputs ------------------------------------------------------------------------------
-    def _send_trajectory(self, traj: JointTrajectoryData) -> None:
-        self._traj_pub.publish(trajectory_msg(traj))
-
-    def _send_gripper(self, cmd: GripperCommandData) -> None:
-        if self._grip_pub is not None:
-            self._grip_pub.publish(Float64(data=float(cmd.width_m)))
-
     @staticmethod
     def _goal_stamp_parts(snap: ExecutorSnapshot) -> tuple[int, int]:
         if snap.goal_stamp_ns is not None:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from robot_r1_ros.core.config import DEFAULT_WORKSPACE, WorkspaceConfig
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import Workspace
+from robot_r1_ros.motion.commands import GripperConfig
 from robot_r1_ros.motion.direct import DirectBackendConfig
 from robot_r1_ros.motion.executor import ExecutionConfig
 from robot_r1_ros.motion.moveit_backend import MoveItBackendConfig
@@ -28,11 +29,13 @@ from robot_r1_ros.motion.validation import ValidationConfig
 from robot_r1_ros.ros.params import ParamSpec, ParamTable
 
 BACKENDS = ('direct', 'moveit')
+ARM_INTERFACES = ('action', 'topic')
 
 
 _D = DirectBackendConfig()
 _M = MoveItBackendConfig()
 _V = ValidationConfig()
+_G = GripperConfig()
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('backend', 'direct', 'motion backend: direct (IK + JointTrajectory to the arm '
@@ -49,11 +52,40 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('topics.state', 'executor_state', 'robot_r1_ros/ExecutorState output (transient '
               'local)'),
     ParamSpec('topics.joint_states', '/joint_states', 'sensor_msgs/JointState input'),
-    ParamSpec('topics.arm_trajectory', '/panda_arm_controller/joint_trajectory',
-              'direct: trajectory_msgs/JointTrajectory output (a joint_trajectory_controller\'s '
-              '~/joint_trajectory, or the sim node)'),
-    ParamSpec('topics.gripper_command', '/panda_gripper/command',
-              'direct: std_msgs/Float64 finger opening output [m]; empty = no gripper'),
+    # arm controller (direct backend)
+    ParamSpec('arm.interface', 'action', 'direct: action (control_msgs/FollowJointTrajectory '
+              'goal to <arm.controller>/follow_joint_trajectory; its result decides) or topic '
+              '(trajectory_msgs/JointTrajectory on <arm.controller>/joint_trajectory)'),
+    ParamSpec('arm.controller', '/panda_arm_controller', 'namespace of the '
+              'joint_trajectory_controller (/fr3_arm_controller with franka_ros2)'),
+    # gripper (direct backend)
+    ParamSpec('gripper.interface', _G.interface, 'franka (franka_gripper grasp/move actions), '
+              'gripper_command (control_msgs/GripperCommand action), topic (std_msgs/Float64 '
+              'opening, no feedback) or none'),
+    ParamSpec('gripper.action', '/franka_gripper', 'franka: the franka_gripper node '
+              '(<ns>/grasp, <ns>/move); gripper_command: the action name, e.g. '
+              '/franka_gripper/gripper_action or /panda_hand_controller/gripper_cmd'),
+    ParamSpec('gripper.command_topic', '/panda_gripper/command',
+              'topic: std_msgs/Float64 finger opening output [m]'),
+    ParamSpec('gripper.open_width_m', _G.open_width_m, 'finger opening for OPEN [m]'),
+    ParamSpec('gripper.closed_width_m', _G.closed_width_m,
+              'topic, gripper_command: finger opening commanded for CLOSED [m]'),
+    ParamSpec('gripper.speed_m_s', _G.speed_m_s, 'franka: finger speed [m/s]'),
+    ParamSpec('gripper.force_n', _G.force_n,
+              'franka: grasp force; gripper_command: max_effort [N]'),
+    ParamSpec('gripper.grasp_width_m', _G.grasp_width_m, 'franka: expected object width [m]'),
+    ParamSpec('gripper.epsilon_inner_m', _G.epsilon_inner_m, 'franka: a grasp succeeds if the '
+              'fingers stop at most this much narrower than grasp_width_m [m]'),
+    ParamSpec('gripper.epsilon_outer_m', _G.epsilon_outer_m,
+              'franka: ... or at most this much wider [m]'),
+    ParamSpec('gripper.empty_width_m', _G.empty_width_m, 'gripper_command: a CLOSED command '
+              'ending narrower than this held nothing: the grasp failed [m]'),
+    ParamSpec('gripper.position_per_finger', _G.position_per_finger, 'gripper_command: '
+              'position is one finger joint (half the opening), as franka_gripper expects'),
+    ParamSpec('gripper.timeout_s', _G.timeout_s,
+              'an action gripper command without a result after this long fails [s]'),
+    ParamSpec('gripper.time_s', _G.time_s, 'topic: time the gripper is given before the goal '
+              'counts as reached (no feedback) [s]'),
     # robot
     ParamSpec('robot.base_frame', 'panda_link0', 'frame_id every prediction must carry'),
     ParamSpec('robot.joint_prefix', 'panda', 'joint names are <prefix>_joint1..7 and '
@@ -91,12 +123,6 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'largest joint change between IK waypoints (IK branch switch guard) [rad]'),
     ParamSpec('direct.stop_time_s', _D.stop_time_s,
               'stop: time_from_start of the hold point [s]'),
-    ParamSpec('direct.gripper_open_width_m', _D.gripper_open_width_m,
-              'finger opening commanded for OPEN [m]'),
-    ParamSpec('direct.gripper_closed_width_m', _D.gripper_closed_width_m,
-              'finger opening commanded for CLOSED [m]'),
-    ParamSpec('direct.gripper_time_s', _D.gripper_time_s,
-              'time the gripper is given to act before the goal counts as reached [s]'),
     # moveit backend
     ParamSpec('moveit.node_name', _M.node_name, 'name of the node MoveItPy creates (its '
               'parameters come from files keyed by this name, or from moveit.config_file)'),
@@ -140,8 +166,11 @@ class ExecutorNodeConfig:
         moveit: MoveIt backend settings.
         control_rate_hz: Progress check rate.
         state_period_s: Longest gap between ExecutorState messages.
-        prediction_topic, state_topic, joint_states_topic, arm_trajectory_topic,
-            gripper_command_topic: Topic names ('' gripper topic = no gripper output).
+        prediction_topic, state_topic, joint_states_topic: Topic names.
+        arm_interface: ``action`` or ``topic`` (how trajectories reach the controller).
+        arm_controller: Namespace of the joint trajectory controller.
+        gripper_action: franka_gripper namespace or GripperCommand action name.
+        gripper_command_topic: Float64 topic of the ``topic`` gripper interface.
     """
 
     backend: str = 'direct'
@@ -154,7 +183,9 @@ class ExecutorNodeConfig:
     prediction_topic: str = 'next_keypoint'
     state_topic: str = 'executor_state'
     joint_states_topic: str = '/joint_states'
-    arm_trajectory_topic: str = '/panda_arm_controller/joint_trajectory'
+    arm_interface: str = 'action'
+    arm_controller: str = '/panda_arm_controller'
+    gripper_action: str = '/franka_gripper'
     gripper_command_topic: str = '/panda_gripper/command'
 
 
@@ -192,13 +223,13 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
             raise ConfigError(f'parameter {name} must be a finite number > 0, got {value!r}',
                               name)
     topics = {n: g(n) for n in ('topics.prediction', 'topics.state', 'topics.joint_states',
-                                'topics.arm_trajectory')}
+                                'arm.controller', 'gripper.action', 'gripper.command_topic')}
     for name, value in topics.items():
         if not isinstance(value, str) or not value.strip() or ' ' in value:
             raise ConfigError(f'parameter {name} must be a topic name, got {value!r}', name)
-    if ' ' in g('topics.gripper_command'):
-        raise ConfigError('parameter topics.gripper_command must be a topic name or empty',
-                          'topics.gripper_command')
+    if g('arm.interface') not in ARM_INTERFACES:
+        raise ConfigError(f'parameter arm.interface must be one of {", ".join(ARM_INTERFACES)}, '
+                          f'got {g("arm.interface")!r}', 'arm.interface')
     try:
         validation = ValidationConfig(base_frame=g('robot.base_frame'),
                                       max_age_s=float(g('validation.max_age_s')),
@@ -219,7 +250,9 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
         param = 'workspace.' + exc.field.split('[')[0]
         raise ConfigError(f'parameter {param}: {str(exc).split(": ", 1)[-1]}', param) from None
     prefix = g('robot.joint_prefix')
-    direct = _section(g, 'direct', DirectBackendConfig, {'joint_prefix': prefix})
+    gripper = _section(g, 'gripper', GripperConfig, {})
+    direct = _section(g, 'direct', DirectBackendConfig, {'joint_prefix': prefix,
+                                                         'gripper': gripper})
     controllers = tuple(c for c in g('moveit.controllers') if c)
     moveit = _section(g, 'moveit', MoveItBackendConfig,
                       {'controllers': controllers, 'joint_prefix': prefix,
@@ -228,9 +261,9 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
         backend=backend, execution=execution, workspace=workspace, direct=direct, moveit=moveit,
         control_rate_hz=float(g('control_rate_hz')), state_period_s=float(g('state_period_s')),
         prediction_topic=g('topics.prediction'), state_topic=g('topics.state'),
-        joint_states_topic=g('topics.joint_states'),
-        arm_trajectory_topic=g('topics.arm_trajectory'),
-        gripper_command_topic=g('topics.gripper_command'))
+        joint_states_topic=g('topics.joint_states'), arm_interface=g('arm.interface'),
+        arm_controller=g('arm.controller'), gripper_action=g('gripper.action'),
+        gripper_command_topic=g('gripper.command_topic'))
 
 
 def read_config(node: Any) -> ExecutorNodeConfig:

@@ -9,18 +9,26 @@ Publishes (stamps are **sim time**, also on ``/clock``; run other nodes with
   - ``/camera/image_raw`` (sensor_msgs/Image, rgb8, sensor-data QoS) and
     ``/camera/camera_info`` (sensor_msgs/CameraInfo, same stamp and QoS), frame
     ``front_cam_optical_frame``, at ``camera_rate_hz``
-  - ``/joint_states`` (sensor_msgs/JointState: panda_joint1..7, panda_finger_joint1/2) and
-    ``/panda_gripper/joint_states`` (fingers only) at ``joint_state_rate_hz``
+  - ``/joint_states`` (sensor_msgs/JointState: <joint_prefix>_joint1..7,
+    <joint_prefix>_finger_joint1/2; ``joint_prefix`` panda or fr3) and ``gripper_state_topic``
+    (fingers only, ``/panda_gripper/joint_states``) at ``joint_state_rate_hz``
   - ``/clock`` (rosgraph_msgs/Clock) at ``joint_state_rate_hz`` when ``publish_clock``
   - ``/robot_r1/task`` (std_msgs/String, transient local): the task instruction
   - ``/sim/task_success`` (std_msgs/Bool, transient local): task solved, at ``success_rate_hz``
 
+Action servers (:mod:`robot_r1_ros.ros.sim_controllers`; with control_msgs / franka_msgs):
+  - ``/<arm_controller>/follow_joint_trajectory`` (control_msgs/FollowJointTrajectory), as
+    joint_trajectory_controller's action, with error codes from the simulated arm
+  - ``/<gripper_node>/grasp``, ``move``, ``homing`` (franka_msgs) and ``gripper_action``
+    (control_msgs/GripperCommand), with results from the simulated fingers
+
 Subscribes:
-  - ``/panda_arm_controller/joint_trajectory`` (trajectory_msgs/JointTrajectory), as
+  - ``/<arm_controller>/joint_trajectory`` (trajectory_msgs/JointTrajectory), as
     joint_trajectory_controller's topic interface: all 7 arm joints, any order; an empty
     trajectory stops (holds the current set-point).  Malformed or unsafe trajectories are
     rejected with a logged reason (the node keeps running).
-  - ``/panda_gripper/command`` (std_msgs/Float64): finger distance in metres, 0 .. 0.08.
+  - ``gripper_command_topic`` (std_msgs/Float64, ``/panda_gripper/command``): finger distance in
+    metres, 0 .. 0.08.
 
 Services:
   - ``/sim/reset`` (robot_r1_ros/srv/ResetSim): task name ('' = current) + seed (< 0 = next).
@@ -50,10 +58,10 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
 from robot_r1_ros.sim.recording import CAMERA_FRAME
-from robot_r1_ros.sim.scene import (FINGER_JOINTS, GRIPPER_MAX_WIDTH_M, JOINT_NAMES,
+from robot_r1_ros.sim.scene import (GRIPPER_MAX_WIDTH_M, JOINT_NAMES,
                                     PandaScene, SceneConfig, SnapshotRenderer)
 from robot_r1_ros.sim.tasks import DEFAULT_TASK, UnknownTaskError, make_task, task_names
-from robot_r1_ros.sim.trajectory import TrajectoryError, validate_trajectory
+from robot_r1_ros.sim.trajectory import JointTrajectoryPlan, TrajectoryError, validate_trajectory
 
 DEFAULTS: dict[str, object] = {
     'task': DEFAULT_TASK,             # task at start-up (registry name)
@@ -68,10 +76,15 @@ DEFAULTS: dict[str, object] = {
     'real_time_factor': 1.0,          # sim seconds per wall second
     'max_catch_up_s': 0.1,            # beyond this lag the sim slows down instead of bursting
     'clock_epoch': 'wall',            # sim time starts at 'wall' (start-up wall time) or 'zero'
+    # The robot the sim poses as (the scene is a Panda; an FR3 has the same kinematics).
+    'joint_prefix': 'panda',          # joint names <prefix>_joint1..7: panda | fr3
+    'arm_controller': 'panda_arm_controller',   # /<name>/joint_trajectory, follow_joint_trajectory
+    'gripper_node': 'franka_gripper',           # /<name>/grasp, move, homing, gripper_action
+    'gripper_command_topic': '/panda_gripper/command',
+    'gripper_state_topic': '/panda_gripper/joint_states',
+    'goal_tolerance_rad': 0.02,       # follow_joint_trajectory default goal tolerance per joint
+    'goal_time_s': 1.0,               # ... and time after the trajectory end to reach it
 }
-
-JOINT_TRAJECTORY_TOPIC = '/panda_arm_controller/joint_trajectory'
-GRIPPER_COMMAND_TOPIC = '/panda_gripper/command'
 
 
 class _RenderWorker(threading.Thread):
@@ -146,6 +159,13 @@ class SimNode(Node):
         self.joint_period_s = 1.0 / float(p['joint_state_rate_hz'])
         self.success_period_s = 1.0 / float(p['success_rate_hz'])
         self.publish_clock = bool(p['publish_clock'])
+        prefix = str(p['joint_prefix'])
+        if prefix not in ('panda', 'fr3'):
+            raise ValueError(f"parameter joint_prefix must be 'panda' or 'fr3', got {prefix!r}")
+        # Names as the robot calls them <-> the scene's panda_* names.
+        self.joint_names = [n.replace('panda_', f'{prefix}_', 1) for n in JOINT_NAMES]
+        self._to_scene_name = dict(zip(self.joint_names, JOINT_NAMES))
+        self.plan_serial = 0
 
         latched = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                              reliability=ReliabilityPolicy.RELIABLE,
@@ -155,15 +175,20 @@ class SimNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, '/camera/camera_info',
                                               qos_profile_sensor_data)
         self.pub_joints = self.create_publisher(JointState, '/joint_states', 10)
-        self.pub_gripper = self.create_publisher(JointState, '/panda_gripper/joint_states', 10)
+        self.pub_gripper = self.create_publisher(JointState, str(p['gripper_state_topic']), 10)
         self.pub_clock = self.create_publisher(Clock, '/clock', 10) if self.publish_clock \
             else None
         self.pub_task = self.create_publisher(String, '/robot_r1/task', latched)
         self.pub_success = self.create_publisher(Bool, '/sim/task_success', latched)
-        self.create_subscription(JointTrajectory, JOINT_TRAJECTORY_TOPIC, self._on_trajectory,
-                                 10)
-        self.create_subscription(Float64, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
+        arm_controller = str(p['arm_controller']).strip('/')
+        self.create_subscription(JointTrajectory, f'/{arm_controller}/joint_trajectory',
+                                 self._on_trajectory, 10)
+        self.create_subscription(Float64, str(p['gripper_command_topic']), self._on_gripper, 10)
         self._make_reset_service()
+        from robot_r1_ros.ros.sim_controllers import SimControllers
+        self.controllers = SimControllers(
+            self, arm_controller, str(p['gripper_node']), tuple(self.joint_names[:7]),
+            float(p['goal_tolerance_rad']), float(p['goal_time_s']))
 
         epoch = str(p['clock_epoch'])
         if epoch not in ('wall', 'zero'):
@@ -223,6 +248,7 @@ class SimNode(Node):
             self._trajectory = None
         if self.pub_clock is not None and n:
             self.pub_clock.publish(Clock(clock=s_to_stamp(t)))
+        self.controllers.on_tick(t)
         if t + 1e-9 >= self._next_joint_s:
             self._publish_joints(t)
             self._next_joint_s = max(self._next_joint_s + self.joint_period_s, t)
@@ -237,12 +263,12 @@ class SimNode(Node):
     # ------------------------------------------------------------- publishing
     def _publish_joints(self, t_s: float) -> None:
         js = self.scene.joint_state()
-        msg = JointState(header=self._header(t_s), name=list(JOINT_NAMES),
+        msg = JointState(header=self._header(t_s), name=list(self.joint_names),
                          position=js.position.tolist(), velocity=js.velocity.tolist(),
                          effort=js.effort.tolist())
         self.pub_joints.publish(msg)
         self.pub_gripper.publish(JointState(
-            header=msg.header, name=list(FINGER_JOINTS), position=js.position[7:].tolist(),
+            header=msg.header, name=self.joint_names[7:], position=js.position[7:].tolist(),
             velocity=js.velocity[7:].tolist(), effort=js.effort[7:].tolist()))
 
     def publish_image(self, rgb: np.ndarray, t_s: float) -> None:
@@ -262,35 +288,65 @@ class SimNode(Node):
         self.pub_success.publish(Bool(data=ok))
 
     # --------------------------------------------------------------- commands
+    def check_trajectory(self, names, positions, times_s, velocities,
+                         start_s: float | None = None) -> JointTrajectoryPlan:
+        """Validate a trajectory (robot joint names) from the current set-point.
+
+        Raises:
+            TrajectoryError: why it is refused.
+        """
+        now = self.sim_time_s
+        current = (self._trajectory.sample(now) if self._trajectory is not None
+                   else self.scene.arm_target)
+        return validate_trajectory(
+            [self._to_scene_name.get(n, n) for n in names], positions, times_s, velocities,
+            current_q_rad=current, start_s=now if start_s is None else start_s)
+
+    def accept_trajectory(self, names, positions, times_s, velocities,
+                          start_s: float | None = None) -> tuple[JointTrajectoryPlan, int]:
+        """Validate and follow a trajectory; returns it with its serial number.
+
+        Raises:
+            TrajectoryError: why it is refused (counted and logged).
+        """
+        try:
+            plan = self.check_trajectory(names, positions, times_s, velocities, start_s)
+        except TrajectoryError as exc:
+            self.n_trajectories_rejected += 1
+            self.get_logger().error(f'rejected joint trajectory: {exc}')
+            raise
+        self.n_trajectories_accepted += 1
+        self.plan_serial += 1
+        self._trajectory = plan
+        self.get_logger().info(f'accepted joint trajectory: {len(positions)} points, '
+                               f'{plan.times_s[-1]:.2f} s')
+        return plan, self.plan_serial
+
+    def hold(self) -> None:
+        """Stop the arm at its current set-point (as an empty trajectory does)."""
+        self._trajectory = None
+        self.plan_serial += 1
+        self.scene.set_arm_target(self.scene.arm_q())
+
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        sc = self.scene
         now = self.sim_time_s
         if not msg.points:
             # joint_trajectory_controller: an empty trajectory stops the current motion.
-            self._trajectory = None
-            sc.set_arm_target(sc.arm_q())
+            self.hold()
             self.get_logger().info('empty trajectory: holding the current position')
             return
         start = now
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         if stamp > 0.0 and now < stamp <= now + 10.0:
             start = stamp                   # scheduled start in sim time
-        current = (self._trajectory.sample(now) if self._trajectory is not None
-                   else sc.arm_target)
         try:
-            plan = validate_trajectory(
+            self.accept_trajectory(
                 msg.joint_names, [pt.positions for pt in msg.points],
                 [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9
                  for pt in msg.points],
-                [pt.velocities for pt in msg.points], current_q_rad=current, start_s=start)
-        except TrajectoryError as exc:
-            self.n_trajectories_rejected += 1
-            self.get_logger().error(f'rejected joint trajectory: {exc}')
+                [pt.velocities for pt in msg.points], start_s=start)
+        except TrajectoryError:
             return
-        self.n_trajectories_accepted += 1
-        self._trajectory = plan
-        self.get_logger().info(f'accepted joint trajectory: {len(msg.points)} points, '
-                               f'{plan.times_s[-1]:.2f} s')
 
     def _on_gripper(self, msg: Float64) -> None:
         w = float(msg.data)
@@ -345,6 +401,7 @@ class SimNode(Node):
             raise ValueError(f'seed must be >= 0, got {seed}')
         self._time_offset_s += self.scene.time_s
         self._trajectory = None
+        self.plan_serial += 1               # a running follow_joint_trajectory goal ends
         self.task = task
         self.episode = task.reset(self.scene, seed)
         # reset() settled the scene and zeroed its clock; keep the wall/sim pacing aligned.
@@ -358,6 +415,8 @@ class SimNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the render thread, then the node."""
+        if getattr(self, 'controllers', None) is not None:
+            self.controllers.destroy()
         if getattr(self, '_renderer', None) is not None:
             self._renderer.stop()
             self._renderer.join(timeout=2.0)

@@ -10,9 +10,16 @@ Launch arguments (:data:`LAUNCH_ARGUMENTS`): ``params_file`` (default: the insta
 ``config/franka.yaml``), ``namespace`` (``robot_r1``), ``model`` (``''`` keeps the params file's
 ``model.id``), ``backend`` (``direct`` | ``moveit``), ``use_sim`` (``true``: start the MuJoCo sim
 node and run every node on its ``/clock``).
+
+With ``use_sim`` on a machine without control_msgs / franka_msgs (a pip-only install: they are
+not on PyPI), the executor is switched to the sim's topic interfaces (:func:`sim_fallback`) and
+a warning says so; with them (any ROS 2 install, CI's overlay) the sim is driven through the
+same actions as the real robot.
 """
 from __future__ import annotations
 
+import importlib.util
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +27,7 @@ from typing import Any, Mapping
 from robot_r1_ros.core.errors import ConfigError
 
 PACKAGE = 'robot_r1_ros'
+_LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -128,6 +136,30 @@ def resolve_arguments(values: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def sim_fallback() -> tuple[dict[str, str], str]:
+    """Executor overrides for the sim when the action interfaces are not installed.
+
+    Returns:
+        (overrides, why): empty when control_msgs and franka_msgs are importable; otherwise
+        ``arm.interface``/``gripper.interface`` set to ``topic`` and the reason.
+    """
+    missing = [m for m in ('control_msgs', 'franka_msgs') if not _importable(f'{m}.action')]
+    if not missing:
+        return {}, ''
+    return ({'arm.interface': 'topic', 'gripper.interface': 'topic'},
+            f'{" and ".join(missing)} not installed (not on PyPI; part of any ROS 2 / '
+            'franka_ros2 install): the executor drives the sim through its topic interfaces '
+            '(JointTrajectory, Float64 gripper) instead of FollowJointTrajectory and '
+            'franka_gripper actions')
+
+
 def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: str = '',
                     backend: str = 'direct', use_sim: str | bool = 'true'
                     ) -> list[NodeDescription]:
@@ -156,7 +188,13 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
     nodes.append(NodeDescription('reasoning_node', 'reasoning_node',
                                  f'{PACKAGE}.ros.reasoning_node', ns, params,
                                  reasoning_overrides))
+    executor_overrides: dict[str, Any] = {'backend': args['backend'].lower(), **clock}
+    if sim:
+        fallback, why = sim_fallback()
+        if fallback:
+            _LOG.warning('%s', why)
+            executor_overrides.update(fallback)
     nodes.append(NodeDescription('executor_node', 'executor_node',
                                  f'{PACKAGE}.ros.executor_node', ns, params,
-                                 {'backend': args['backend'].lower(), **clock}))
+                                 executor_overrides))
     return nodes

@@ -165,7 +165,7 @@ def test_direct_hold_stops_the_arm(rig):
     ({'acceleration_scale': 1.5}, 'acceleration_scale'),
     ({'goal_tolerance_m': -0.001}, 'goal_tolerance_m'),
     ({'joint_prefix': 'a b'}, 'joint_prefix'),
-    ({'gripper_open_width_m': 0.5}, 'gripper_open_width_m'),
+    ({'stop_time_s': 0.0}, 'stop_time_s'),
     ({'settle_timeout_s': float('nan')}, 'settle_timeout_s'),
 ])
 def test_direct_config_rejects_bad_values(kwargs, field):

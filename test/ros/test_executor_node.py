@@ -25,7 +25,9 @@ NODE = 'robot_r1_ros.ros.executor_node'
 
 
 def _executor_args(*params: str) -> list[str]:
-    args = ['--ros-args', '-r', '__ns:=/robot_r1']
+    # The fake robot offers the topic interfaces (the action ones: test_controller_actions.py).
+    args = ['--ros-args', '-r', '__ns:=/robot_r1', '-p', 'arm.interface:=topic',
+            '-p', 'gripper.interface:=topic']
     for p in params:
         args += ['-p', p]
     return args

@@ -75,7 +75,10 @@ def test_values_reach_the_config():
     ('control_rate_hz', 'fast', 'must be of type double'),
     ('direct.velocity_scale', '0.5', 'must be of type double'),
     ('dry_run', 'yes', 'must be of type bool'),
-    ('topics.gripper_command', 3, 'must be of type string'),
+    ('gripper.command_topic', 3, 'must be of type string'),
+    ('gripper.interface', 'suction', 'interface must be one of'),
+    ('arm.interface', 'service', 'arm.interface must be one of'),
+    ('gripper.force_n', -1.0, 'force_n must be a finite number'),
     ('workspace.max_xyz_base_m', ['a', 'b', 'c'], r'must be of type double\[\]'),
     ('moveit.controllers', 'ctrl', r'must be of type string\[\]'),
 ])
