@@ -216,6 +216,11 @@ class GoalExecutor:
             else:
                 self._execute(pending, now_s)
 
+    def fail(self, reason: str) -> None:
+        """Report a failure outside any goal (e.g. the backend could not start)."""
+        self.state, self.reason = ExecState.FAILED, reason
+        self._changed()
+
     def stop(self, now_s: float) -> None:
         """Hold the arm, drop the current and waiting goals, reject predictions until resumed."""
         self.stopped = True

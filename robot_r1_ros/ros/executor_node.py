@@ -69,6 +69,7 @@ class ExecutorNode(Node):
         self.cfg: ExecutorNodeConfig = read_config(self)
         cfg = self.cfg
         self._sinks: list = []
+        self._startup_error = ''
         self._have_joint_state = False
         self.backend = self._make_backend(cfg)
         self.executor_logic = GoalExecutor(self.backend, cfg.workspace, cfg.execution,
@@ -83,6 +84,8 @@ class ExecutorNode(Node):
         self.create_service(Trigger, '~/resume', self._on_resume)
         self.create_timer(1.0 / cfg.control_rate_hz, self._on_control)
         self.create_timer(cfg.state_period_s, self._on_state_timer)
+        if self._startup_error:
+            self.executor_logic.fail(self._startup_error)
         self._publish_state(self.executor_logic.snapshot())
         self.get_logger().info(
             f'executor ready: backend={self.backend.name} dry_run={cfg.execution.dry_run} '
@@ -95,7 +98,12 @@ class ExecutorNode(Node):
             from robot_r1_ros.motion.moveit_backend import MoveItBackend
             backend = MoveItBackend(cfg.moveit)
             if not cfg.execution.dry_run:
-                backend.connect()   # fail at start-up, not at the first prediction
+                try:
+                    backend.connect()   # report at start-up, not at the first prediction
+                except MotionError as exc:
+                    # Stay up: the reason goes on executor_state, each goal retries MoveIt.
+                    self._startup_error = f'MoveIt unavailable: {exc}'
+                    self.get_logger().error(self._startup_error)
             return backend
         from robot_r1_ros.motion.direct import DirectBackend
         from robot_r1_ros.ros.controller_clients import ArmTrajectorySink, GripperSink

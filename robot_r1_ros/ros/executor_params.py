@@ -143,9 +143,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'PlanRequestParameters namespace (e.g. ompl_rrtc); empty = plan() defaults'),
     ParamSpec('moveit.controllers', [''], 'controllers for execute(); [""] = MoveIt chooses'),
     ParamSpec('moveit.velocity_scale', _M.velocity_scale,
-              'max_velocity_scaling_factor (with a plan_request_namespace), (0, 1]'),
+              'velocity scaling of every trajectory (TOTG re-timing after planning; also '
+              'max_velocity_scaling_factor with a plan_request_namespace), (0, 1]'),
     ParamSpec('moveit.acceleration_scale', _M.acceleration_scale,
-              'max_acceleration_scaling_factor (with a plan_request_namespace), (0, 1]'),
+              'acceleration scaling of every trajectory, as velocity_scale, (0, 1]'),
+    ParamSpec('moveit.planner_process', _M.planner_process, 'run MoveItPy in a child process '
+              '(plan() holds the GIL: in this process it would stall ~/stop and joint states)'),
+    ParamSpec('moveit.connect_timeout_s', _M.connect_timeout_s,
+              'longest wait for MoveItPy to start [s]'),
 )
 """Every parameter of the executor node."""
 

@@ -53,6 +53,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
                    'JointTrajectory) or moveit (moveit_py)', ('direct', 'moveit')),
     LaunchArgument('use_sim', 'true', 'start the MuJoCo sim node and run all nodes on its '
                    '/clock (use_sim_time); false for a real robot', ('true', 'false')),
+    LaunchArgument('moveit_config_file', '', 'backend moveit: YAML of MoveIt parameters (a '
+                   'dumped MoveItConfigsBuilder(...).to_moveit_configs().to_dict(), README); '
+                   'sets the executor\'s moveit.config_file'),
 )
 
 
@@ -161,8 +164,8 @@ def sim_fallback() -> tuple[dict[str, str], str]:
 
 
 def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: str = '',
-                    backend: str = 'direct', use_sim: str | bool = 'true'
-                    ) -> list[NodeDescription]:
+                    backend: str = 'direct', use_sim: str | bool = 'true',
+                    moveit_config_file: str = '') -> list[NodeDescription]:
     """The nodes to start for these launch-argument values (strings, as launch gives them).
 
     Returns:
@@ -173,7 +176,8 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
         ConfigError: a bad argument value.
     """
     args = resolve_arguments({'params_file': params_file, 'namespace': namespace,
-                              'model': model, 'backend': backend, 'use_sim': str(use_sim)})
+                              'model': model, 'backend': backend, 'use_sim': str(use_sim),
+                              'moveit_config_file': moveit_config_file})
     sim = parse_bool(args['use_sim'], 'use_sim')
     params = args['params_file'] or default_params_file()
     ns = args['namespace'].strip('/')
@@ -189,6 +193,12 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
                                  f'{PACKAGE}.ros.reasoning_node', ns, params,
                                  reasoning_overrides))
     executor_overrides: dict[str, Any] = {'backend': args['backend'].lower(), **clock}
+    if args['moveit_config_file']:
+        path = Path(args['moveit_config_file']).expanduser()
+        if not path.is_file():
+            raise ConfigError(f'argument moveit_config_file: no file {str(path)!r}',
+                              'moveit_config_file')
+        executor_overrides['moveit.config_file'] = str(path.resolve())
     if sim:
         fallback, why = sim_fallback()
         if fallback:

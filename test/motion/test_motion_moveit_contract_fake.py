@@ -1,10 +1,12 @@
-"""MoveIt backend against a RECORDING FAKE of the moveit_py API (moveit_py cannot be installed
-here). The fake copies the real call shapes (names and keyword arguments of MoveItPy,
-PlanningComponent, PlanRequestParameters and TrajectoryExecutionManager, Jazzy 2.12 / Kilted
-2.14; see the research note ros2-apis-moveit-launch.md section 2) and rejects anything else, so
-a wrong keyword or a missing required argument fails here as it would on a robot. Behaviour
-(planning, execution) is not simulated beyond success/failure: run the backend with a MoveIt
-Panda config for that (README, "MoveIt 2 backend").
+"""MoveIt backend against a RECORDING CONTRACT FAKE of the moveit_py API (moveit_py cannot be
+installed here): test/fixtures/moveit_contract_fake/moveit/planning.py copies the real call
+shapes (MoveItPy, PlanningComponent, PlanRequestParameters, RobotTrajectory,
+TrajectoryExecutionManager, Jazzy 2.12 / Kilted 2.14) and rejects anything else, so a wrong
+keyword or a missing required argument fails here as it would on a robot. Behaviour (planning,
+execution) is not simulated beyond success/failure: run the backend with a MoveIt Panda config
+for that (README, "MoveIt 2 backend"). These run MoveIt in this process
+(``planner_process=False``); test/ros/test_executor_moveit_process.py runs the node with the
+fake in its child process.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import math
 import sys
 import threading
 import time
-import types
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,132 +25,41 @@ from robot_r1_ros.core.geometry import (PANDA_READY_Q_RAD, matrix_to_quat_wxyz, 
                                         panda_flange_fk)
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionError
-from robot_r1_ros.motion.moveit_backend import MoveItBackend, MoveItBackendConfig
+from robot_r1_ros.motion.moveit_backend import MoveItBackend, MoveItBackendConfig as _Config
 from robot_r1_ros.motion.types import JointStateSample, MotionGoal, MotionState
 
-_UNSET = object()
+FAKE_DIR = Path(__file__).resolve().parents[1] / 'fixtures' / 'moveit_contract_fake'
 
 
-class FakeMotionPlanResponse:
-    """moveit.planning MotionPlanResponse: .trajectory, .error_code, bool()."""
-
-    def __init__(self, ok: bool, trajectory: object) -> None:
-        self.trajectory = trajectory if ok else None
-        self.error_code = types.SimpleNamespace(val=1 if ok else -1)
-        self._ok = ok
-
-    def __bool__(self) -> bool:
-        return self._ok
+def _load_fake():
+    spec = importlib.util.spec_from_file_location('moveit_contract_fake_planning',
+                                                  FAKE_DIR / 'moveit' / 'planning.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class FakeExecutionStatus:
-    """moveit.core.controller_manager.ExecutionStatus: .status and bool()."""
-
-    def __init__(self, ok: bool) -> None:
-        self.status = 'SUCCEEDED' if ok else 'ABORTED'
-        self._ok = ok
-
-    def __bool__(self) -> bool:
-        return self._ok
+FAKE = _load_fake()
+FakeMoveItPy = FAKE.MoveItPy
 
 
-class FakePlanningComponent:
-    def __init__(self, robot: 'FakeMoveItPy', name: str) -> None:
-        self.robot, self.name = robot, name
-
-    def set_start_state_to_current_state(self) -> None:
-        self.robot.calls.append((self.name, 'set_start_state_to_current_state', {}))
-
-    def set_goal_state(self, configuration_name=None, robot_state=None, pose_stamped_msg=None,
-                       pose_link=None, motion_plan_constraints=None) -> bool:
-        kinds = [configuration_name is not None, robot_state is not None,
-                 pose_stamped_msg is not None, motion_plan_constraints is not None]
-        if sum(kinds) != 1:
-            raise ValueError('exactly one goal kind is required')   # std::invalid_argument
-        if (pose_stamped_msg is None) != (pose_link is None):
-            raise ValueError('pose_stamped_msg and pose_link must be given together')
-        if pose_stamped_msg is not None:
-            from geometry_msgs.msg import PoseStamped
-            if not isinstance(pose_stamped_msg, PoseStamped):
-                raise TypeError('pose_stamped_msg must be a geometry_msgs/PoseStamped')
-        self.robot.calls.append((self.name, 'set_goal_state', {
-            'configuration_name': configuration_name, 'pose_stamped_msg': pose_stamped_msg,
-            'pose_link': pose_link}))
-        return True
-
-    def plan(self, single_plan_parameters=None, multi_plan_parameters=None, planning_scene=None,
-             solution_selection_function=None, stopping_criterion_callback=None):
-        if single_plan_parameters is not None and multi_plan_parameters is not None:
-            raise ValueError('both single and multi plan parameters')
-        if planning_scene is not None and single_plan_parameters is None:
-            raise ValueError('planning_scene needs plan parameters')
-        self.robot.calls.append((self.name, 'plan',
-                                 {'single_plan_parameters': single_plan_parameters}))
-        ok = self.name not in self.robot.fail_plan
-        return FakeMotionPlanResponse(ok, f'trajectory:{self.name}')
-
-
-class FakeTrajectoryExecutionManager:
-    def __init__(self, robot: 'FakeMoveItPy') -> None:
-        self.robot = robot
-
-    def stop_execution(self, auto_clear=True) -> None:
-        self.robot.calls.append(('tem', 'stop_execution', {'auto_clear': auto_clear}))
-        self.robot.stop_event.set()
-
-
-class FakeMoveItPy:
-    """moveit.planning.MoveItPy (Kilted signature)."""
-
-    instances: list['FakeMoveItPy'] = []
-
-    def __init__(self, node_name='moveit_py', name_space='', launch_params_filepaths=_UNSET,
-                 config_dict=None, provide_planning_service=True, remappings=None) -> None:
-        self.init_kwargs = {'node_name': node_name, 'config_dict': config_dict}
-        self.calls: list[tuple[str, str, dict]] = []
-        self.fail_plan: set[str] = set()
-        self.fail_execute: set[str] = set()
-        self.execute_s = 0.05
-        self.stop_event = threading.Event()
-        self._tem = FakeTrajectoryExecutionManager(self)
-        FakeMoveItPy.instances.append(self)
-
-    def get_planning_component(self, planning_component_name):
-        return FakePlanningComponent(self, planning_component_name)
-
-    def execute(self, robot_trajectory, controllers):   # Jazzy/Kilted: controllers required
-        self.calls.append(('robot', 'execute', {'robot_trajectory': robot_trajectory,
-                                                'controllers': controllers}))
-        self.stop_event.clear()
-        stopped = self.stop_event.wait(self.execute_s)   # blocks like the real call
-        group = str(robot_trajectory).split(':')[-1]
-        return FakeExecutionStatus(not stopped and group not in self.fail_execute)
-
-    def get_trajectory_execution_manager(self):
-        return self._tem
-
-
-class FakePlanRequestParameters:
-    def __init__(self, moveit_py, namespace) -> None:   # positional, as in the binding
-        self.namespace = namespace
-        self.planner_id = self.planning_pipeline = ''
-        self.planning_attempts, self.planning_time = 5, 1.0
-        self.max_velocity_scaling_factor = self.max_acceleration_scaling_factor = 1.0
+def MoveItBackendConfig(**kwargs):  # noqa: N802 - in-process MoveIt for the recording fake
+    return _Config(**{'planner_process': False, **kwargs})
 
 
 @pytest.fixture
 def fake_moveit(monkeypatch):
     """Install the fake as ``moveit`` / ``moveit.planning`` for this test only."""
     require('geometry_msgs.msg')
+    import types
     moveit = types.ModuleType('moveit')
-    planning = types.ModuleType('moveit.planning')
-    planning.MoveItPy = FakeMoveItPy
-    planning.PlanRequestParameters = FakePlanRequestParameters
-    moveit.planning = planning
+    moveit.planning = FAKE
     monkeypatch.setitem(sys.modules, 'moveit', moveit)
-    monkeypatch.setitem(sys.modules, 'moveit.planning', planning)
+    monkeypatch.setitem(sys.modules, 'moveit.planning', FAKE)
+    monkeypatch.delenv('MOVEIT_FAKE_PLAN_GIL_S', raising=False)
+    monkeypatch.delenv('MOVEIT_FAKE_FAIL_INIT', raising=False)
     FakeMoveItPy.instances.clear()
-    return planning
+    return FAKE
 
 
 def wait_done(backend: MoveItBackend, timeout_s: float = 5.0):
@@ -176,9 +88,10 @@ def test_moveit_contract_pose_goal_plan_execute_then_hand(fake_moveit):
     assert robot.init_kwargs == {'node_name': 'moveit_py', 'config_dict': None}
     assert [(g, c) for g, c, _ in robot.calls] == [
         ('panda_arm', 'set_start_state_to_current_state'), ('panda_arm', 'set_goal_state'),
-        ('panda_arm', 'plan'), ('robot', 'execute'),
+        ('panda_arm', 'plan'), ('panda_arm', 'apply_totg_time_parameterization'),
+        ('robot', 'execute'),
         ('hand', 'set_start_state_to_current_state'), ('hand', 'set_goal_state'),
-        ('hand', 'plan'), ('robot', 'execute')]
+        ('hand', 'plan'), ('hand', 'apply_totg_time_parameterization'), ('robot', 'execute')]
     arm_goal = robot.calls[1][2]
     assert arm_goal['pose_link'] == 'panda_link8'
     msg = arm_goal['pose_stamped_msg']
@@ -188,8 +101,8 @@ def test_moveit_contract_pose_goal_plan_execute_then_hand(fake_moveit):
     np.testing.assert_allclose([p.x, p.y, p.z], flange_xyz, atol=1e-9)
     q_link = np.array([o.w, o.x, o.y, o.z])
     assert abs(abs(q_link @ matrix_to_quat_wxyz(flange_rot)) - 1.0) < 1e-9
-    assert robot.calls[3][2]['controllers'] == []
-    assert robot.calls[5][2]['configuration_name'] == 'close'
+    assert robot.calls[4][2]['controllers'] == []
+    assert robot.calls[6][2]['configuration_name'] == 'close'
 
 
 def test_moveit_contract_open_state_and_plan_parameters(fake_moveit):
@@ -204,24 +117,74 @@ def test_moveit_contract_open_state_and_plan_parameters(fake_moveit):
     params = robot.calls[2][2]['single_plan_parameters']
     assert params.namespace == 'ompl_rrtc'
     assert params.max_velocity_scaling_factor == 0.2
-    assert robot.calls[3][2]['controllers'] == ['panda_arm_controller']
-    assert robot.calls[5][2]['configuration_name'] == 'open'
+    assert robot.calls[4][2]['controllers'] == ['panda_arm_controller']
+    assert robot.calls[6][2]['configuration_name'] == 'open'
 
 
 @pytest.mark.parametrize('where,stage,match', [
     ('plan', 'panda_arm', 'arm: planning failed'),
     ('execute', 'panda_arm', 'arm: execution failed'),
     ('plan', 'hand', 'gripper: planning failed'),
+    ('totg', 'panda_arm', 'arm: time parameterisation at velocity scale 0.3 failed'),
+    ('raise', 'panda_arm', 'arm: MoveIt planning raised RuntimeError: no IK solution'),
 ])
 def test_moveit_contract_failures_are_reported(fake_moveit, where, stage, match):
     backend = MoveItBackend(MoveItBackendConfig())
     backend.connect()
     robot = FakeMoveItPy.instances[0]
-    (robot.fail_plan if where == 'plan' else robot.fail_execute).add(stage)
+    if where == 'raise':
+        robot.raise_plan[stage] = 'no IK solution\ndetails'
+    else:
+        {'plan': robot.fail_plan, 'execute': robot.fail_execute,
+         'totg': robot.fail_totg}[where].add(stage)
     backend.start(tcp_goal()[0], 0.0)
     progress = wait_done(backend)
     assert progress.state is MotionState.FAILED
     assert progress.reason.startswith(match), progress.reason
+
+
+def test_moveit_scaling_is_applied_without_a_plan_request_namespace(fake_moveit):
+    # Before: with plan_request_namespace '' plan() ran at MoveIt's default scaling (1.0).
+    backend = MoveItBackend(MoveItBackendConfig(velocity_scale=0.25, acceleration_scale=0.2))
+    backend.start(tcp_goal()[0], 0.0)
+    assert wait_done(backend).state is MotionState.REACHED
+    robot = FakeMoveItPy.instances[0]
+    totg = [c for c in robot.calls if c[1] == 'apply_totg_time_parameterization']
+    assert [c[2] for c in totg] == [{'velocity_scaling_factor': 0.25,
+                                     'acceleration_scaling_factor': 0.2}] * 2
+    # ... and every execute ran a re-timed trajectory.
+    names = [c[1] for c in robot.calls]
+    for i, name in enumerate(names):
+        if name == 'execute':
+            assert names[i - 1] == 'apply_totg_time_parameterization'
+
+
+def test_moveit_start_failure_is_a_motion_error_with_the_reason(fake_moveit, monkeypatch):
+    # Before: only ImportError became a MotionError; MoveItPy's RuntimeError killed the node.
+    monkeypatch.setenv('MOVEIT_FAKE_FAIL_INIT', 'Robot model not loaded')
+    backend = MoveItBackend(MoveItBackendConfig())
+    with pytest.raises(MotionError, match='MoveIt could not start: RuntimeError: Robot model '
+                                          'not loaded .*moveit_config_file'):
+        backend.connect()
+
+
+def test_moveit_hold_returns_at_once_while_execute_blocks(fake_moveit):
+    # Before: stopping joined the worker for up to 5 s on the ROS thread.
+    backend = MoveItBackend(MoveItBackendConfig())
+    backend.connect()
+    robot = FakeMoveItPy.instances[0]
+    robot.execute_s = 30.0
+    robot.stop_event = type('NeverSet', (), {'set': lambda self: None, 'clear': lambda self: None,
+                                             'wait': lambda self, t: time.sleep(3.0)})()
+    backend.start(tcp_goal()[0], 0.0)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    backend.hold(0.3)
+    assert time.monotonic() - t0 < 0.2
+    assert backend.poll(0.4).state is MotionState.IDLE
+    time.sleep(3.5)                       # the old execute returns: its result is dropped
+    assert backend.poll(4.0).state is MotionState.IDLE
+    backend.close()
 
 
 def test_moveit_contract_preempt_and_hold_stop_execution(fake_moveit):

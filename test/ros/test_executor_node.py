@@ -203,11 +203,13 @@ def test_executor_bad_parameter_exits_with_the_parameter_name(spawn):
     assert 'direct.velocity_scale' in child.output()
 
 
-def test_executor_moveit_backend_without_moveit_py_exits_with_a_hint(spawn):
+def test_executor_moveit_backend_without_moveit_py_reports_a_hint(spawn, rclpy_node):
     require_ros_interfaces()
     if importlib.util.find_spec('moveit') is not None:
         pytest.skip('moveit_py is installed: the node would really connect')
-    child = spawn(NODE, *_executor_args('backend:=moveit'))
-    child.popen.wait(30)
-    assert child.popen.returncode == 2
-    assert 'needs moveit_py' in child.output()
+    child = spawn(str(PEERS / 'executor_fake_robot.py'))
+    executor = spawn(NODE, *_executor_args('backend:=moveit'))
+    probe = ExecutorProbe(rclpy_node('executor_test'))
+    assert probe.wait_state(lambda s: s.state == s.STATE_FAILED, 30.0), executor.output()[-3000:]
+    assert 'needs moveit_py' in probe.last_state().reason
+    assert executor.alive() and child.alive()

@@ -161,7 +161,7 @@ def test_launch_declares_the_arguments_with_defaults_and_descriptions(launch_fil
     ld = launch_file.generate_launch_description()
     declared = [e for e in ld.entities if isinstance(e, DeclareLaunchArgument)]
     assert [d.name for d in declared] == ['params_file', 'namespace', 'model', 'backend',
-                                          'use_sim']
+                                          'use_sim', 'moveit_config_file']
     by_name = {d.name: d for d in declared}
     assert all(d.description for d in declared)
     params = by_name['params_file'].default_value
