@@ -33,6 +33,8 @@ from robot_r1_ros.motion.commands import (CommandTicket, GripperConfig, follow_j
                                           franka_outcome, gripper_command_outcome)
 from robot_r1_ros.motion.types import GripperCommandData, JointTrajectoryData
 
+#: Longest wait for an undiscovered action server when a command is sent [s].
+SERVER_WAIT_S = 1.0
 STATUS_WORDS = {GoalStatus.STATUS_SUCCEEDED: 'succeeded', GoalStatus.STATUS_ABORTED: 'aborted',
                 GoalStatus.STATUS_CANCELED: 'canceled'}
 
@@ -76,7 +78,8 @@ def send_action_goal(client: ActionClient, name: str, goal: Any, ticket: Command
                      judge) -> CommandTicket:
     """Send ``goal`` to action ``name``; ``judge(status_word, result)`` -> (ok, reason) resolves
     ``ticket`` (``result`` is None for a rejected goal)."""
-    if not client.server_is_ready():
+    # Normally discovered long before; a short wait covers a server that just started.
+    if not client.server_is_ready() and not client.wait_for_server(timeout_sec=SERVER_WAIT_S):
         ticket.fail(f'{ticket.what}: action server {name} is not available')
         return ticket
 

@@ -8,8 +8,9 @@
   ``goal_tolerance_rad``) and is ABORTED with ``GOAL_TOLERANCE_VIOLATED`` if that has not
   happened ``goal_time_tolerance`` (else ``goal_time_s``) later. A cancel holds the arm.
 - ``/<gripper_node>/grasp``, ``move``, ``homing`` (``franka_msgs/action/*``), as franka_gripper:
-  the fingers are driven to the width and the result is read once they stop: ``Move``
-  succeeds within 5 mm of the width, ``Grasp`` when the fingers stopped inside
+  the fingers are driven to the width (``Grasp``: closed until they stall) and the result is
+  read once they stop: ``Move`` succeeds within 5 mm of the width, ``Grasp`` when they stopped
+  inside
   ``[width - epsilon.inner, width + epsilon.outer]`` (closing on nothing fails), ``Homing``
   opens fully. ``~/gripper_action`` (``control_msgs/action/GripperCommand``, ``position`` =
   one finger, half the opening) reports ``position``, ``reached_goal`` and ``stalled``.
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import functools
 
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -97,12 +100,13 @@ class SimControllers:
                         self._execute_arm, self._accept_arm)
             self._gc = GripperCommand
             self._serve(GripperCommand, f'/{grip}/gripper_action',
-                        lambda h: self._execute_gripper('gripper_command', h))
+                        functools.partial(self._execute_gripper, 'gripper_command'))
         if Grasp is not None:
             self._franka = {'grasp': Grasp, 'move': Move, 'homing': Homing}
             for kind, action in self._franka.items():
+                # partial, not lambda: rclpy awaits only coroutine functions
                 self._serve(action, f'/{grip}/{kind}',
-                            lambda h, kind=kind: self._execute_gripper(kind, h))
+                            functools.partial(self._execute_gripper, kind))
         missing = [p for p, t in (('control_msgs', FollowJointTrajectory), ('franka_msgs', Grasp))
                    if t is None]
         if missing:
@@ -201,7 +205,10 @@ class SimControllers:
             self._grip.done.set_result('preempted')
         goal = _GripperGoal(kind, handle, target, self.node.sim_time_s, Future())
         self._grip, self._still_since = goal, None
-        self.node.scene.set_gripper_width(min(max(target, 0.0), 0.08))
+        # A grasp closes until the fingers stall (on an object, or on each other), then
+        # judges the width, as libfranka does; the others drive to the width.
+        command = 0.0 if kind == 'grasp' else min(max(target, 0.0), 0.08)
+        self.node.scene.set_gripper_width(command)
         outcome = await goal.done
         width = self.node.scene.gripper_width()
         if kind == 'gripper_command':

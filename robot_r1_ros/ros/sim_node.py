@@ -295,11 +295,15 @@ class SimNode(Node):
         Raises:
             TrajectoryError: why it is refused.
         """
+        unknown = [n for n in names if n not in self._to_scene_name]
+        if unknown:
+            raise TrajectoryError(f'unknown joint names {unknown}; expected '
+                                  f'{self.joint_names[:7]}')
         now = self.sim_time_s
         current = (self._trajectory.sample(now) if self._trajectory is not None
                    else self.scene.arm_target)
         return validate_trajectory(
-            [self._to_scene_name.get(n, n) for n in names], positions, times_s, velocities,
+            [self._to_scene_name[n] for n in names], positions, times_s, velocities,
             current_q_rad=current, start_s=now if start_s is None else start_s)
 
     def accept_trajectory(self, names, positions, times_s, velocities,

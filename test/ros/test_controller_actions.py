@@ -117,6 +117,7 @@ def exec_rig(spawn, rclpy_node):
         probe = ExecutorProbe(rclpy_node('executor_actions_test'))
         assert probe.wait_ready(60.0, fake_robot=False), executor.output()[-3000:]
         assert probe.wait(lambda: 'first joint state received' in executor.output(), 30.0)
+        probe.spin(1.0)                          # the executor discovers the action servers
         return probe, executor
 
     return start
