@@ -388,7 +388,8 @@ class ThinkAnswerLogitsProcessor(LogitsProcessor):
         s = g.table.text[token_id] if token_id < g.table.vocab_size else None
         if row.mode == PRE:
             row.buf += s or ''
-            if row.buf.startswith(THINK_OPEN):
+            if row.buf.startswith(THINK_OPEN):  # reasoning text in the same token counts
+                row.think_chars += len(row.buf[len(THINK_OPEN):].encode())
                 row.mode, row.buf = THINK, ''
         elif row.mode == THINK:
             row.think_tokens += 1
