@@ -26,6 +26,7 @@ from robot_r1_ros.core import parsing
 from robot_r1_ros.core.config import GenerationOptions
 from robot_r1_ros.core.remote_config import RemoteConfig
 from robot_r1_ros.core.types import TaskKind
+from robot_r1_ros.model.regex_analysis import regex_width
 
 PATCH_FACTOR = 28
 """Qwen2-VL / Qwen2.5-VL: patch 14 x spatial merge 2."""
@@ -145,18 +146,6 @@ def split_grammar_regex(pattern: str) -> tuple[str, int | None]:
     return answer, (int(bound) if bound is not None else None)
 
 
-def _max_width(pattern: str) -> int | None:
-    """Longest match of ``pattern`` in characters; None when unbounded."""
-    try:  # Python 3.11+
-        import re._parser as sre_parse  # type: ignore[import-not-found]
-        from re._constants import MAXREPEAT  # type: ignore[import-not-found]
-    except ImportError:  # Python 3.10
-        import sre_parse  # type: ignore[no-redef]
-        from sre_constants import MAXREPEAT  # type: ignore[no-redef]
-    high = sre_parse.parse(pattern).getwidth()[1]
-    return None if high >= MAXREPEAT else int(high)
-
-
 def _balanced(text: str) -> bool:
     depth, escaped = 0, False
     for ch in text:
@@ -184,7 +173,7 @@ def max_tokens_for(kind: TaskKind, opts: GenerationOptions, remote: RemoteConfig
     that the longest allowed completion fits (every token holds at least one character)."""
     if remote.constraint == 'none' or not opts.constrained:
         return opts.max_new_tokens
-    longest = _max_width(grammar_regex(kind, 0, answer_regex))
+    longest = regex_width(grammar_regex(kind, 0, answer_regex))[1]
     if longest is None:
         return opts.max_new_tokens
     return max(opts.max_new_tokens, think_chars(opts, remote) + longest + ANSWER_RESERVE_CHARS)

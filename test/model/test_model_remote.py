@@ -26,7 +26,7 @@ from robot_r1_ros.model.errors import GenerationError
 from robot_r1_ros.model.remote_request import (chat_request_body, smart_resize,
                                                split_grammar_regex)
 
-from conftest import SMALL_MAX_PIXELS
+SMALL_MAX_PIXELS = 112 * 112  # as the tiny_reasoner fixture (test/model/conftest.py)
 
 # vLLM's chat-completions request (docs: "OpenAI-Compatible Server" > Chat API + "Extra
 # Parameters", and "Structured Outputs": since v0.12 `structured_outputs` replaces the
