@@ -60,6 +60,7 @@ from visualization_msgs.msg import MarkerArray
 from robot_r1_ros.action import PredictKeypoint
 from robot_r1_ros.core.errors import BadInputError, ConfigError, RobotR1Error
 from robot_r1_ros.core.geometry import project_points
+from robot_r1_ros.core.joint_merge import merge_missing_joints
 from robot_r1_ros.core.types import Keypoint
 from robot_r1_ros.model.errors import GenerationCancelledError
 from robot_r1_ros.model.step import Observation, StepSettings, predict_step
@@ -339,6 +340,10 @@ class ReasoningNode(LifecycleNode):
                                      _SENSOR_QOS, callback_group=group),
             self.create_subscription(JointState, config.joint_states_topic, self._on_joints,
                                      _SENSOR_QOS, callback_group=group),
+            *([self.create_subscription(JointState, config.gripper_joint_states_topic,
+                                        self._on_gripper_joints, _SENSOR_QOS,
+                                        callback_group=group)]
+              if config.gripper_joint_states_topic else []),
             self.create_subscription(String, config.task_topic, self._on_task, _LATCHED_QOS,
                                      callback_group=group),
             self.create_subscription(ExecutorState, config.executor_state_topic,
@@ -443,8 +448,18 @@ class ReasoningNode(LifecycleNode):
             self._inputs.k = k
             self._inputs.info_size = (int(msg.width), int(msg.height))
 
+    def _on_gripper_joints(self, msg: JointState) -> None:
+        self._gripper_joints = msg
+
     def _on_joints(self, msg: JointState) -> None:
         now_ns = self.get_clock().now().nanoseconds
+        gripper = getattr(self, '_gripper_joints', None)
+        if gripper is not None and self.config is not None:
+            # franka_ros2: fingers on the gripper's own topic (topics.gripper_joint_states).
+            merged = merge_missing_joints(msg.name, msg.position, gripper.name,
+                                          gripper.position, self.config.finger_joint_names)
+            if merged is not None:
+                msg = JointState(header=msg.header, name=merged[0], position=merged[1])
         with self._cond:
             first = self._inputs.joint_state is None
             self._inputs.joint_state = msg

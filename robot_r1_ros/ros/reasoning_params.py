@@ -120,6 +120,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('topics.camera_info', '/camera/camera_info',
               'camera intrinsics (optional; used for the debug image projection)'),
     ParamSpec('topics.joint_states', '/joint_states', 'sensor_msgs/JointState'),
+    ParamSpec('topics.gripper_joint_states', '/franka_gripper/joint_states',
+              'sensor_msgs/JointState of the gripper: its finger joints are merged into '
+              'topics.joint_states messages that lack them (franka_ros2); empty = none'),
     ParamSpec('topics.task', 'task', 'std_msgs/String task instruction (transient local); '
               'relative, so /robot_r1/task in the robot_r1 namespace'),
     ParamSpec('topics.executor_state', 'executor_state',
@@ -206,6 +209,7 @@ class ReasoningNodeConfig:
     image_topic: str = '/camera/image_raw'
     camera_info_topic: str = '/camera/camera_info'
     joint_states_topic: str = '/joint_states'
+    gripper_joint_states_topic: str = '/franka_gripper/joint_states'
     task_topic: str = 'task'
     executor_state_topic: str = 'executor_state'
     max_image_age_s: float = 1.0
@@ -334,6 +338,7 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
         reached_timeout_s=float(g('trigger.reached_timeout_s')),
         image_topic=g('topics.image'), camera_info_topic=g('topics.camera_info'),
         joint_states_topic=g('topics.joint_states'), task_topic=g('topics.task'),
+        gripper_joint_states_topic=g('topics.gripper_joint_states'),
         executor_state_topic=g('topics.executor_state'),
         max_image_age_s=float(g('input.max_image_age_s')),
         max_joint_state_age_s=float(g('input.max_joint_state_age_s')),

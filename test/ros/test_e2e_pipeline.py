@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from r1_testing import REPO, require_ros_interfaces
+from ros2_tools import tools_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'peers'))
 from executor_probe import ExecutorProbe  # noqa: E402
@@ -33,19 +34,22 @@ def _args(name: str, namespace: str, params: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture
-def system(spawn, rclpy_node):
-    """Start sim + reasoning + executor with overrides; returns a probe on sim time."""
+def system(spawn, rclpy_node, ros_env):
+    """Start sim + reasoning + executor with overrides; returns a probe on sim time. The nodes
+    have control_msgs/franka_msgs (tools overlay), so the executor drives the sim through the
+    real robot's FollowJointTrajectory and franka_gripper actions (config/franka.yaml)."""
     require_ros_interfaces()
+    env = tools_env(ros_env, extra=('control_msgs', 'franka_msgs'))
 
     def start(reasoning: dict[str, str], executor: dict[str, str] | None = None,
               ready_timeout_s: float = 60.0):
         clock = {'use_sim_time': 'true'}
         children = {
-            'sim': spawn('robot_r1_ros.ros.sim_node', *_args('sim_node', '', {})),
+            'sim': spawn('robot_r1_ros.ros.sim_node', *_args('sim_node', '', {}), env=env),
             'reasoning': spawn('robot_r1_ros.ros.reasoning_node', *_args(
-                'reasoning_node', 'robot_r1', {**clock, **reasoning})),
+                'reasoning_node', 'robot_r1', {**clock, **reasoning}), env=env),
             'executor': spawn('robot_r1_ros.ros.executor_node', *_args(
-                'executor_node', 'robot_r1', {**clock, **(executor or {})})),
+                'executor_node', 'robot_r1', {**clock, **(executor or {})}), env=env),
         }
         from rclpy.parameter import Parameter
         node = rclpy_node('e2e_probe')
@@ -72,8 +76,8 @@ def _env(xyz_base) -> str:
 
 def test_e2e_ok_keypoint_moves_the_sim_tcp_within_1cm(system):
     target = np.array([0.50, 0.10, 0.25])
-    probe, _ = system({'model.id': f'scripted:valid?xyz={_env(target)}&gripper=open',
-                       'trigger.mode': 'on_reached', 'model.warmup': 'false'})
+    probe, children = system({'model.id': f'scripted:valid?xyz={_env(target)}&gripper=open',
+                              'trigger.mode': 'on_reached', 'model.warmup': 'false'})
     assert probe.wait_state(lambda s: s.state == s.STATE_REACHED
                             and math.isclose(s.target_position.x, target[0], abs_tol=1e-6)
                             and math.isclose(s.target_position.y, target[1], abs_tol=1e-6),
@@ -88,7 +92,11 @@ def test_e2e_ok_keypoint_moves_the_sim_tcp_within_1cm(system):
     assert first.status == first.STATUS_OK and first.header.frame_id == 'panda_link0'
     assert np.allclose([first.pose.position.x, first.pose.position.y, first.pose.position.z],
                        target, atol=1e-6)
-    assert probe.trajectories, 'no JointTrajectory reached the sim'
+    # The real robot's path: a FollowJointTrajectory goal the sim accepted (not the topic).
+    assert 'arm: action /panda_arm_controller/follow_joint_trajectory' in \
+        children['executor'].output()
+    assert 'accepted joint trajectory' in children['sim'].output(), probe.logs()
+    assert probe.trajectories == []
     state = probe.last_state()
     assert state.executed_count >= 1 and state.rejected_count == 0
     # on_reached: the reasoning node predicted again after REACHED (the loop keeps cycling).
