@@ -42,6 +42,8 @@ DEFAULT_MODEL_ID = 'models/tiny-qwen2.5-vl'
 """Default model: the tiny checkpoint built by ``python -m robot_r1_ros.model.build_tiny``
 (relative paths are tried against the working directory, then the repository root)."""
 
+BACKENDS = ('transformers', 'remote')
+"""Where the model runs: in this process, or behind an OpenAI-compatible server."""
 _DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
 _ATTENTION = ('auto', 'sdpa', 'eager', 'flash_attention_2')
 _MIN_IMAGE_PIXELS = 28 * 28  # one 28x28 patch group of Qwen2-VL
@@ -291,6 +293,9 @@ class GenerationOptions(_Config):
         max_pixels: Per-call upper bound of the resized image area; None = reasoner default.
         max_time_s: Wall-clock cap on generation (the output is then truncated); None = none.
         answer_regex: Override of the ANSWER grammar (a ``re`` pattern); None = the task's.
+        think_budget_chars: Constrained decoding: also bound the reasoning to this many
+            characters (UTF-8 bytes, counted conservatively), as a regex ``[^<]{0,N}`` does;
+            None = tokens only.
     """
 
     _FIELD_PREFIX: ClassVar[str] = 'generation.'
@@ -308,8 +313,11 @@ class GenerationOptions(_Config):
     max_pixels: int | None = None
     max_time_s: float | None = None
     answer_regex: str | None = None
+    think_budget_chars: int | None = None
 
     def _validate(self) -> None:
+        _check(self.think_budget_chars is None or self.think_budget_chars >= 0,
+               'think_budget_chars', f'must be None or >= 0, got {self.think_budget_chars}')
         _check(self.max_new_tokens >= 1, 'max_new_tokens',
                f'must be an integer >= 1, got {self.max_new_tokens}')
         _check(self.think_budget_tokens >= 0, 'think_budget_tokens',
@@ -357,6 +365,9 @@ class ReasonerConfig(_Config):
         revision: Hub revision (None = default branch).
         num_threads: torch CPU threads (None = leave as is).
         generation: Default :class:`GenerationOptions`.
+        backend: ``'transformers'`` (the model in this process) or ``'remote'`` (an
+            OpenAI-compatible server, ``remote``; ``model_id`` is then the served name).
+        remote: The server settings (:class:`~robot_r1_ros.core.remote_config.RemoteConfig`).
     """
 
     model_id: str = DEFAULT_MODEL_ID
@@ -371,8 +382,11 @@ class ReasonerConfig(_Config):
     revision: str | None = None
     num_threads: int | None = None
     generation: GenerationOptions = field(default_factory=GenerationOptions)
+    backend: str = 'transformers'
+    remote: RemoteConfig = field(default_factory=lambda: RemoteConfig())
 
     def _validate(self) -> None:
+        _one_of(self.backend, BACKENDS, 'backend')
         _check(bool(self.model_id.strip()), 'model_id',
                f'must be a non-empty string, got {self.model_id!r}')
         _one_of(self.dtype, _DTYPES, 'dtype')
@@ -558,3 +572,7 @@ def task_kind_or_config_error(value: str, path: str = 'task_kind') -> TaskKind:
         return TaskKind.parse(value)
     except BadInputError as exc:
         raise _fail(path, str(exc)) from None
+
+
+# Defined beside _Config, which it builds on (imported last: that module imports this one).
+from robot_r1_ros.core.remote_config import RemoteConfig  # noqa: E402

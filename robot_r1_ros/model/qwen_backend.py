@@ -325,7 +325,8 @@ class QwenReasoner(Reasoner):
         processor = None
         if opts.constrained:
             processor = self.constraints.processor(request.kind, opts.think_budget_tokens,
-                                                   opts.max_new_tokens, opts.answer_regex)
+                                                   opts.max_new_tokens, opts.answer_regex,
+                                                   think_budget_chars=opts.think_budget_chars)
             kwargs['logits_processor'] = [processor]
         else:
             # A sampled <|image_pad|> breaks the next forward pass; never emit vision tokens.

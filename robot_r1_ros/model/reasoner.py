@@ -381,6 +381,11 @@ class Reasoner(abc.ABC):
         """Facts for logs and diagnostics (model id, backend, device, dtype...)."""
         return {'model_id': self.model_id, 'backend': type(self).__name__}
 
+    def health(self) -> dict[str, str]:
+        """Backend state for diagnostics (the remote backend: server state, last latency and
+        error); empty for in-process backends."""
+        return {}
+
     def close(self) -> None:
         """Release the model (memory is freed when the last reference goes)."""
 
@@ -591,6 +596,9 @@ def load_reasoner(config: ReasonerConfig | Mapping[str, Any] | str | None = None
     elif not isinstance(config, ReasonerConfig):
         raise ConfigError(f'expected a ReasonerConfig, mapping or model id, got '
                           f'{type(config).__name__}', 'model_id')
+    if config.backend == 'remote':  # an OpenAI-compatible server (torch is not imported)
+        from robot_r1_ros.model.remote_backend import RemoteReasoner
+        return RemoteReasoner(config)
     model_id = config.model_id.strip()
     if model_id.startswith(SCRIPTED_PREFIX):
         return ScriptedReasoner.from_model_id(model_id, defaults=config.generation)

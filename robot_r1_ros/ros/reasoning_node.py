@@ -843,6 +843,8 @@ class ReasoningNode(LifecycleNode):
                             if image is not None else 'none'),
             'images_received': str(images_received),
         }
+        health = self.reasoner.health() if loaded else {}  # remote: server state, last error
+        values.update(health)
         for stage, summary in stats['stages_ms'].items():
             for key, value in summary.items():
                 values[f'{stage}_ms_{key}'] = f'{value:.3f}'
@@ -856,6 +858,11 @@ class ReasoningNode(LifecycleNode):
             level, message = DiagnosticStatus.WARN, 'inactive'
         elif image is None:
             level, message = DiagnosticStatus.WARN, 'waiting for camera images'
+        elif health.get('remote_state') == 'down':
+            level, message = DiagnosticStatus.ERROR, (
+                f'remote model server {health.get("remote_base_url")} failing '
+                f'({health.get("remote_consecutive_failures")} in a row): '
+                f'{health.get("remote_last_error")}')
         elif stats['last_status'] in ('MODEL_ERROR',):
             level, message = DiagnosticStatus.ERROR, f'last prediction: {stats["last_reason"]}'
         elif stats['last_status'] not in ('', 'OK', 'CANCELLED'):
