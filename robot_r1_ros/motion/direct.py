@@ -2,12 +2,12 @@
 
 The TCP moves on a straight line from where it is to the goal (orientation slerped), sampled
 every ``cartesian_step_m``; each sample is solved with damped-least-squares IK seeded from the
-previous one (the project's MuJoCo solver, ``robot_r1_ros.sim.ik``, imported on first use, so
-no simulator runs), then the joint path is timed by :mod:`robot_r1_ros.motion.timing` and handed
-to ``send_trajectory``: the node sends it as a ``control_msgs/FollowJointTrajectory`` goal to
-the arm controller's ``follow_joint_trajectory`` action (ros2_control's
-joint_trajectory_controller, the sim node), or publishes it on the controller's
-``joint_trajectory`` topic.
+previous one (the core's numpy kinematics, ``core.kinematics``, of the backend's
+``RobotModel``: the executor never loads the simulator), then the joint path is timed by
+:mod:`robot_r1_ros.motion.timing` and handed to ``send_trajectory``: the node sends it as a
+``control_msgs/FollowJointTrajectory`` goal to the arm controller's ``follow_joint_trajectory``
+action (ros2_control's joint_trajectory_controller, the sim node), or publishes it on the
+controller's ``joint_trajectory`` topic.
 
 Arrival: with the action, the controller's result must be SUCCESSFUL (an error code fails the
 goal with its name and ``error_string``), then the TCP computed from ``/joint_states`` must be
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.kinematics import PANDA, RobotModel, kinematics_for
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
 from robot_r1_ros.motion.commands import CommandTicket, GripperConfig, TicketState
@@ -130,8 +131,10 @@ class DirectBackend(MotionBackend):
             no result, arrival is measured).
         publish_gripper: Sends a :class:`GripperCommandData` to the gripper; returns a ticket
             (action) or None (topic: ``gripper.time_s`` is waited).
-        kinematics: A ``robot_r1_ros.sim.ik.PandaKinematics`` (default: the cached robot-only
-            model, built on first use).
+        kinematics: FK/IK solver with ``fk``/``solve`` (default: ``core.kinematics`` of
+            ``robot``).
+        robot: The arm's model, whose joint limits the plans respect (default: the Panda with
+            the config's joint prefix).
     """
 
     name = 'direct'
@@ -139,12 +142,14 @@ class DirectBackend(MotionBackend):
     def __init__(self, config: DirectBackendConfig,
                  publish_trajectory: Callable[[JointTrajectoryData], Optional[CommandTicket]],
                  publish_gripper: Callable[[GripperCommandData], Optional[CommandTicket]],
-                 kinematics: Any = None) -> None:
+                 kinematics: Any = None, robot: RobotModel | None = None) -> None:
         self.cfg = config
+        self.robot = robot or replace(PANDA, joint_prefix=config.joint_prefix)
         self._publish_trajectory = publish_trajectory
         self._publish_gripper = publish_gripper
         self._kin = kinematics
-        self.limits = JointLimits.panda().scaled(config.velocity_scale, config.acceleration_scale)
+        self.limits = JointLimits.from_robot(self.robot).scaled(config.velocity_scale,
+                                                                config.acceleration_scale)
         self._joint_state: JointStateSample | None = None
         self._goal: MotionGoal | None = None
         self._traj: JointTrajectoryData | None = None
@@ -161,10 +166,9 @@ class DirectBackend(MotionBackend):
     # -- kinematics ---------------------------------------------------------------------------
     @property
     def kinematics(self) -> Any:
-        """The IK/FK solver (imported lazily: mujoco only loads when a goal is planned)."""
+        """The IK/FK solver (numpy, ``core.kinematics``)."""
         if self._kin is None:
-            from robot_r1_ros.sim.ik import get_kinematics  # lazy: pulls in mujoco
-            self._kin = get_kinematics(None)
+            self._kin = kinematics_for(self.robot)
         return self._kin
 
     def fk(self, q_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -114,7 +114,6 @@ class ExecutorNode(Node):
         self.get_logger().info(f'arm: {cfg.arm_interface} {arm.name}; gripper: '
                                f'{cfg.direct.gripper.interface} {", ".join(gripper.names)}')
         backend = DirectBackend(cfg.direct, arm, gripper)
-        backend.kinematics  # noqa: B018  (build the IK model now, not during the first goal)
         return backend
 
     def now_s(self) -> float:
