@@ -2,6 +2,7 @@
 the MuJoCo sim node.
 
     ros2 launch robot_r1_ros franka.launch.py                       # sim + tiny model
+    ros2 launch robot_r1_ros franka.launch.py robot:=fr3            # the sim as an FR3
     ros2 launch robot_r1_ros franka.launch.py use_sim:=false backend:=moveit \\
         model:=Qwen/Qwen2.5-VL-7B-Instruct                            # real robot
     ros2 topic echo /robot_r1/next_keypoint
@@ -12,9 +13,8 @@ the same description ``robot-r1 bringup franka`` starts without launch (pip-only
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
 
 from robot_r1_ros.ros.system import LAUNCH_ARGUMENTS, PACKAGE, describe_system
 
@@ -38,10 +38,8 @@ def generate_launch_description():
     """Arguments with defaults and descriptions, then the nodes."""
     declared = []
     for arg in LAUNCH_ARGUMENTS:
-        default = arg.default
-        if arg.name == 'params_file':
-            default = PathJoinSubstitution([FindPackageShare(PACKAGE), 'config', 'franka.yaml'])
-        kwargs = {'default_value': default, 'description': arg.description}
+        # (params_file '' = the installed config file of the robot argument: describe_system)
+        kwargs = {'default_value': arg.default, 'description': arg.description}
         if arg.choices:
             kwargs['choices'] = list(arg.choices)
         declared.append(DeclareLaunchArgument(arg.name, **kwargs))

@@ -113,7 +113,7 @@ class ExecutorNode(Node):
         self._sinks = [arm, gripper]
         self.get_logger().info(f'arm: {cfg.arm_interface} {arm.name}; gripper: '
                                f'{cfg.direct.gripper.interface} {", ".join(gripper.names)}')
-        backend = DirectBackend(cfg.direct, arm, gripper)
+        backend = DirectBackend(cfg.direct, arm, gripper, robot=cfg.robot)
         return backend
 
     def now_s(self) -> float:

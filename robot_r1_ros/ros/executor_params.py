@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from robot_r1_ros.core.config import DEFAULT_WORKSPACE, WorkspaceConfig
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import Workspace
+from robot_r1_ros.core.kinematics import PANDA, RobotModel
 from robot_r1_ros.motion.commands import GripperConfig
 from robot_r1_ros.motion.direct import DirectBackendConfig
 from robot_r1_ros.motion.executor import ExecutionConfig
@@ -90,6 +91,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('robot.base_frame', 'panda_link0', 'frame_id every prediction must carry'),
     ParamSpec('robot.joint_prefix', 'panda', 'joint names are <prefix>_joint1..7 and '
               '<prefix>_finger_joint1/2 (fr3 on an FR3)'),
+    ParamSpec('robot.lower_rad', list(PANDA.lower_rad), 'joint position lower limits, joints '
+              '1..7 [rad] (Panda default; config/fr3.yaml has the FR3\'s): IK and trajectories '
+              'never leave them'),
+    ParamSpec('robot.upper_rad', list(PANDA.upper_rad), 'joint position upper limits [rad]'),
+    ParamSpec('robot.max_velocity_rad_s', list(PANDA.max_velocity_rad_s),
+              'joint velocity limits [rad/s] (direct.velocity_scale applies on top)'),
+    ParamSpec('robot.max_acceleration_rad_s2', list(PANDA.max_acceleration_rad_s2),
+              'joint acceleration limits [rad/s^2] (direct.acceleration_scale on top)'),
     # validation
     ParamSpec('workspace.min_xyz_base_m', list(DEFAULT_WORKSPACE.min_xyz_base_m),
               'lower corner of the allowed keypoint box in the base frame [m]'),
@@ -165,6 +174,7 @@ class ExecutorNodeConfig:
 
     Attributes:
         backend: ``direct`` or ``moveit``.
+        robot: The arm (joint names and limits) the direct backend plans for.
         execution: Policy, dry run and validation limits.
         workspace: Allowed keypoint box.
         direct: Direct backend settings.
@@ -179,6 +189,7 @@ class ExecutorNodeConfig:
     """
 
     backend: str = 'direct'
+    robot: RobotModel = PANDA
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     workspace: Workspace = field(default_factory=DEFAULT_WORKSPACE.workspace)
     direct: DirectBackendConfig = field(default_factory=DirectBackendConfig)
@@ -255,6 +266,7 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
         param = 'workspace.' + exc.field.split('[')[0]
         raise ConfigError(f'parameter {param}: {str(exc).split(": ", 1)[-1]}', param) from None
     prefix = g('robot.joint_prefix')
+    robot = robot_model_from_values(g)
     gripper = _section(g, 'gripper', GripperConfig, {})
     direct = _section(g, 'direct', DirectBackendConfig, {'joint_prefix': prefix,
                                                          'gripper': gripper})
@@ -263,12 +275,32 @@ def config_from_values(values: Mapping[str, Any]) -> ExecutorNodeConfig:
                       {'controllers': controllers, 'joint_prefix': prefix,
                        'base_frame': g('robot.base_frame')})
     return ExecutorNodeConfig(
-        backend=backend, execution=execution, workspace=workspace, direct=direct, moveit=moveit,
+        backend=backend, robot=robot, execution=execution, workspace=workspace, direct=direct,
+        moveit=moveit,
         control_rate_hz=float(g('control_rate_hz')), state_period_s=float(g('state_period_s')),
         prediction_topic=g('topics.prediction'), state_topic=g('topics.state'),
         joint_states_topic=g('topics.joint_states'), arm_interface=g('arm.interface'),
         arm_controller=g('arm.controller'), gripper_action=g('gripper.action'),
         gripper_command_topic=g('gripper.command_topic'))
+
+
+def robot_model_from_values(g: Callable[[str], Any]) -> RobotModel:
+    """The :class:`RobotModel` of the ``robot.*`` parameters (Panda kinematics, these limits).
+
+    Raises:
+        ConfigError: limits of the wrong length, not finite, or lower >= upper.
+    """
+    from dataclasses import replace
+
+    fields_ = {'joint_prefix': 'robot.joint_prefix', 'lower_rad': 'robot.lower_rad',
+               'upper_rad': 'robot.upper_rad', 'max_velocity_rad_s': 'robot.max_velocity_rad_s',
+               'max_acceleration_rad_s2': 'robot.max_acceleration_rad_s2'}
+    values = {k: g(v) for k, v in fields_.items()}
+    try:
+        return replace(PANDA, name=values['joint_prefix'], **values)
+    except ConfigError as exc:
+        param = fields_.get(exc.field, 'robot.lower_rad')
+        raise ConfigError(f'parameter {param}: {exc}', param) from None
 
 
 def read_config(node: Any) -> ExecutorNodeConfig:

@@ -58,10 +58,11 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
 from robot_r1_ros.sim.recording import CAMERA_FRAME
-from robot_r1_ros.sim.scene import (GRIPPER_MAX_WIDTH_M, JOINT_NAMES,
-                                    PandaScene, SceneConfig, SnapshotRenderer)
+from robot_r1_ros.sim.scene import (ARM_LOWER_RAD, ARM_UPPER_RAD, GRIPPER_MAX_WIDTH_M,
+                                    JOINT_NAMES, PandaScene, SceneConfig, SnapshotRenderer)
 from robot_r1_ros.sim.tasks import DEFAULT_TASK, UnknownTaskError, make_task, task_names
-from robot_r1_ros.sim.trajectory import JointTrajectoryPlan, TrajectoryError, validate_trajectory
+from robot_r1_ros.sim.trajectory import (ARM_VELOCITY_LIMITS_RADPS, JointTrajectoryPlan,
+                                         TrajectoryError, validate_trajectory)
 
 DEFAULTS: dict[str, object] = {
     'task': DEFAULT_TASK,             # task at start-up (registry name)
@@ -82,6 +83,10 @@ DEFAULTS: dict[str, object] = {
     'gripper_node': 'franka_gripper',           # /<name>/grasp, move, homing, gripper_action
     'gripper_command_topic': '/panda_gripper/command',
     'gripper_state_topic': '/panda_gripper/joint_states',
+    # The robot's limits (an FR3's: config/fr3.yaml), checked with the scene's own Panda ranges.
+    'joint_lower_rad': [float(v) for v in ARM_LOWER_RAD],
+    'joint_upper_rad': [float(v) for v in ARM_UPPER_RAD],
+    'joint_max_velocity_rad_s': [float(v) for v in ARM_VELOCITY_LIMITS_RADPS],
     'goal_tolerance_rad': 0.02,       # follow_joint_trajectory default goal tolerance per joint
     'goal_time_s': 1.0,               # ... and time after the trajectory end to reach it
 }
@@ -166,6 +171,13 @@ class SimNode(Node):
         self.joint_names = [n.replace('panda_', f'{prefix}_', 1) for n in JOINT_NAMES]
         self._to_scene_name = dict(zip(self.joint_names, JOINT_NAMES))
         self.plan_serial = 0
+        self.limits = {}
+        for key, arg in (('joint_lower_rad', 'lower_rad'), ('joint_upper_rad', 'upper_rad'),
+                         ('joint_max_velocity_rad_s', 'velocity_limits_rad_s')):
+            values = [float(v) for v in p[key]]
+            if len(values) != 7 or not all(np.isfinite(values)):
+                raise ValueError(f'parameter {key} must be 7 finite numbers, got {values}')
+            self.limits[arg] = np.array(values)
 
         latched = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                              reliability=ReliabilityPolicy.RELIABLE,
@@ -304,7 +316,7 @@ class SimNode(Node):
                    else self.scene.arm_target)
         return validate_trajectory(
             [self._to_scene_name[n] for n in names], positions, times_s, velocities,
-            current_q_rad=current, start_s=now if start_s is None else start_s)
+            current_q_rad=current, start_s=now if start_s is None else start_s, **self.limits)
 
     def accept_trajectory(self, names, positions, times_s, velocities,
                           start_s: float | None = None) -> tuple[JointTrajectoryPlan, int]:

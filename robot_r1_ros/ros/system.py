@@ -41,9 +41,15 @@ class LaunchArgument:
     choices: tuple[str, ...] = ()
 
 
+ROBOT_PARAMS = {'panda': 'franka.yaml', 'fr3': 'fr3.yaml'}
+"""Robot -> its parameters file in config/ (the robot description as data)."""
+
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument('robot', 'panda', 'the arm: panda (config/franka.yaml) or fr3 '
+                   '(config/fr3.yaml: fr3 joint names, /fr3_arm_controller, franka_gripper, '
+                   'FR3 joint limits)', tuple(ROBOT_PARAMS)),
     LaunchArgument('params_file', '', 'parameters file with one block per node (default: the '
-                   'installed config/franka.yaml)'),
+                   'installed config file of the robot argument)'),
     LaunchArgument('namespace', 'robot_r1', 'namespace of the reasoning and executor nodes '
                    '(topics /<namespace>/next_keypoint, /<namespace>/executor_state)'),
     LaunchArgument('model', '', 'reasoning model: checkpoint folder, hub id (e.g. '
@@ -88,20 +94,21 @@ class NodeDescription:
         return f'/{ns}/{self.name}' if ns else f'/{self.name}'
 
 
-def default_params_file() -> str:
-    """The installed ``share/robot_r1_ros/config/franka.yaml``, else the source tree's."""
+def default_params_file(robot: str = 'panda') -> str:
+    """The installed ``share/robot_r1_ros/config/<robot's file>``, else the source tree's."""
+    name = ROBOT_PARAMS[robot]
     try:
         from ament_index_python.packages import (PackageNotFoundError,
                                                  get_package_share_directory)
         try:
-            path = Path(get_package_share_directory(PACKAGE)) / 'config' / 'franka.yaml'
+            path = Path(get_package_share_directory(PACKAGE)) / 'config' / name
             if path.is_file():
                 return str(path)
         except PackageNotFoundError:
             pass
     except ImportError:
         pass
-    return str(REPO_ROOT / 'config' / 'franka.yaml')
+    return str(REPO_ROOT / 'config' / name)
 
 
 def parse_bool(value: str | bool, name: str) -> bool:
@@ -165,7 +172,8 @@ def sim_fallback() -> tuple[dict[str, str], str]:
 
 def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: str = '',
                     backend: str = 'direct', use_sim: str | bool = 'true',
-                    moveit_config_file: str = '') -> list[NodeDescription]:
+                    moveit_config_file: str = '', robot: str = 'panda'
+                    ) -> list[NodeDescription]:
     """The nodes to start for these launch-argument values (strings, as launch gives them).
 
     Returns:
@@ -177,9 +185,9 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
     """
     args = resolve_arguments({'params_file': params_file, 'namespace': namespace,
                               'model': model, 'backend': backend, 'use_sim': str(use_sim),
-                              'moveit_config_file': moveit_config_file})
+                              'moveit_config_file': moveit_config_file, 'robot': robot})
     sim = parse_bool(args['use_sim'], 'use_sim')
-    params = args['params_file'] or default_params_file()
+    params = args['params_file'] or default_params_file(args['robot'].lower())
     ns = args['namespace'].strip('/')
     clock = {'use_sim_time': True} if sim else {}
     reasoning_overrides: dict[str, Any] = dict(clock)

@@ -84,7 +84,11 @@ def validate_trajectory(joint_names: Sequence[str], positions: Sequence[Sequence
                         velocities: Sequence[Sequence[float]] | None = None,
                         current_q_rad: Sequence[float] | None = None, start_s: float = 0.0,
                         velocity_margin: float = 1.0,
-                        limit_tolerance_rad: float = 1e-6) -> JointTrajectoryPlan:
+                        limit_tolerance_rad: float = 1e-6,
+                        lower_rad: Sequence[float] | None = None,
+                        upper_rad: Sequence[float] | None = None,
+                        velocity_limits_rad_s: Sequence[float] | None = None
+                        ) -> JointTrajectoryPlan:
     """Check a joint trajectory and turn it into a :class:`JointTrajectoryPlan`.
 
     Args:
@@ -96,6 +100,8 @@ def validate_trajectory(joint_names: Sequence[str], positions: Sequence[Sequence
         start_s: sim time at which the trajectory starts.
         velocity_margin: allowed fraction of the joint velocity limits per segment.
         limit_tolerance_rad: slack on the position limits.
+        lower_rad, upper_rad, velocity_limits_rad_s: the robot's limits (an FR3's), applied
+            together with the Panda scene's own (the stricter of both holds); None = the scene's.
 
     Raises:
         TrajectoryError: with the reason.
@@ -123,13 +129,17 @@ def validate_trajectory(joint_names: Sequence[str], positions: Sequence[Sequence
         pos[i] = p[order]
     if not np.all(np.isfinite(pos)):
         raise TrajectoryError('positions contain NaN or infinity')
-    low = ARM_LOWER_RAD - limit_tolerance_rad
-    high = ARM_UPPER_RAD + limit_tolerance_rad
+    lower = ARM_LOWER_RAD if lower_rad is None else np.maximum(ARM_LOWER_RAD, lower_rad)
+    upper = ARM_UPPER_RAD if upper_rad is None else np.minimum(ARM_UPPER_RAD, upper_rad)
+    vmax = (ARM_VELOCITY_LIMITS_RADPS if velocity_limits_rad_s is None
+            else np.minimum(ARM_VELOCITY_LIMITS_RADPS, velocity_limits_rad_s))
+    low = lower - limit_tolerance_rad
+    high = upper + limit_tolerance_rad
     bad = np.argwhere((pos < low) | (pos > high))
     if len(bad):
         i, j = bad[0]
         raise TrajectoryError(f'point {i}: {ARM_JOINTS[j]} = {pos[i, j]:.4f} rad is beyond its '
-                              f'limits [{ARM_LOWER_RAD[j]:.4f}, {ARM_UPPER_RAD[j]:.4f}]')
+                              f'limits [{lower[j]:.4f}, {upper[j]:.4f}]')
     times = np.asarray(times_from_start_s, float).reshape(-1)
     if not np.all(np.isfinite(times)):
         raise TrajectoryError('time_from_start contains NaN or infinity')
@@ -143,7 +153,7 @@ def validate_trajectory(joint_names: Sequence[str], positions: Sequence[Sequence
         vel = np.asarray(velocities, float)[:, order]
         if not np.all(np.isfinite(vel)):
             raise TrajectoryError('velocities contain NaN or infinity')
-        if np.any(np.abs(vel) > ARM_VELOCITY_LIMITS_RADPS * velocity_margin):
+        if np.any(np.abs(vel) > vmax * velocity_margin):
             raise TrajectoryError('point velocities exceed the joint velocity limits')
     q0 = np.asarray(pos[0] if current_q_rad is None else current_q_rad, float).reshape(-1)
     if q0.shape != (7,) or not np.all(np.isfinite(q0)):
@@ -160,10 +170,10 @@ def validate_trajectory(joint_names: Sequence[str], positions: Sequence[Sequence
         all_p = np.vstack([q0, pos])
         all_v = None if vel is None else np.vstack([np.zeros(7), vel])
     seg_v = np.abs(np.diff(all_p, axis=0)) / np.diff(all_t)[:, None]
-    too_fast = np.argwhere(seg_v > ARM_VELOCITY_LIMITS_RADPS * velocity_margin)
+    too_fast = np.argwhere(seg_v > vmax * velocity_margin)
     if len(too_fast):
         i, j = too_fast[0]
         raise TrajectoryError(f'segment {i} needs {seg_v[i, j]:.2f} rad/s on {ARM_JOINTS[j]}, '
-                              f'above its limit {ARM_VELOCITY_LIMITS_RADPS[j]:.2f} rad/s')
+                              f'above its limit {vmax[j]:.2f} rad/s')
     return JointTrajectoryPlan(start_s=float(start_s), times_s=all_t, positions=all_p,
                                velocities=all_v)

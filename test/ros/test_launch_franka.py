@@ -160,15 +160,14 @@ def _params_of(node_fqn: str, files: list, overrides: list[dict]) -> dict:
 def test_launch_declares_the_arguments_with_defaults_and_descriptions(launch_file):
     ld = launch_file.generate_launch_description()
     declared = [e for e in ld.entities if isinstance(e, DeclareLaunchArgument)]
-    assert [d.name for d in declared] == ['params_file', 'namespace', 'model', 'backend',
-                                          'use_sim', 'moveit_config_file']
+    assert [d.name for d in declared] == ['robot', 'params_file', 'namespace', 'model',
+                                          'backend', 'use_sim', 'moveit_config_file']
     by_name = {d.name: d for d in declared}
     assert all(d.description for d in declared)
-    params = by_name['params_file'].default_value
-    assert isinstance(params, PathJoinSubstitution)
-    share, *rest = params.substitutions
-    assert isinstance(share, FindPackageShare) and share.package == 'robot_r1_ros'
-    assert rest == ['config', 'franka.yaml']
+    # '' = the installed config file of the robot (describe_system picks franka.yaml/fr3.yaml)
+    assert by_name['params_file'].default_value == ''
+    assert by_name['robot'].choices == ['panda', 'fr3']
+    assert by_name['robot'].default_value == 'panda'
     assert by_name['namespace'].default_value == 'robot_r1'
     assert by_name['backend'].choices == ['direct', 'moveit']
     assert by_name['backend'].default_value == 'direct'
@@ -187,7 +186,7 @@ def test_launch_and_bringup_start_the_same_nodes_with_the_same_parameters(launch
                                                                          values):
     from robot_r1_ros.ros.bringup import plan_processes
 
-    launched = _launch_nodes(launch_file, values)
+    launched = _launch_nodes(launch_file, {'params_file': str(CONFIG), **values})
     nodes = describe_system(**{'params_file': str(CONFIG), **values})
     plans = plan_processes(nodes, str(tmp_path))
     assert len(launched) == len(plans) == (2 if values.get('use_sim') == 'false' else 3)
