@@ -16,7 +16,15 @@ def test_interfaces_import_with_constants():
     statuses = [KeypointPrediction.STATUS_OK, KeypointPrediction.STATUS_FORMAT_ERROR,
                 KeypointPrediction.STATUS_OUT_OF_WORKSPACE, KeypointPrediction.STATUS_STALE_INPUT,
                 KeypointPrediction.STATUS_BAD_INPUT, KeypointPrediction.STATUS_MODEL_ERROR]
-    assert statuses == list(range(6))
+    assert statuses == list(range(1, 7))
+    # Interface 0.2: the zero values are UNSET, so a default message never reads as OK/OPEN.
+    assert KeypointPrediction.STATUS_UNSET == 0 and KeypointPrediction.GRIPPER_UNSET == 0
+    default = KeypointPrediction()
+    assert default.status == KeypointPrediction.STATUS_UNSET != KeypointPrediction.STATUS_OK
+    assert default.gripper_command == KeypointPrediction.GRIPPER_UNSET
+    assert not hasattr(default, 'pose')        # a point target: no orientation to misread
+    assert len(default.prediction_id.uuid) == 16 and hasattr(ExecutorState(), 'goal_id')
+    assert hasattr(default, 'confidence')
     assert ExecutorState.STATE_REACHED != ExecutorState.STATE_MOVING
     assert hasattr(PredictKeypoint.Feedback(), 'reasoning')
     assert hasattr(PredictKeypoint.Result(), 'prediction')
@@ -43,8 +51,8 @@ def test_keypoint_prediction_and_action_round_trip_across_processes(rclpy_node, 
     sent = KeypointPrediction()
     sent.header.frame_id = 'panda_link0'
     sent.header.stamp.sec = 12
-    sent.pose.position.x, sent.pose.position.y, sent.pose.position.z = 0.4, -0.1, 0.25
-    sent.pose.orientation.w = 1.0
+    sent.position.x, sent.position.y, sent.position.z = 0.4, -0.1, 0.25
+    sent.prediction_id.uuid = list(range(16))
     sent.gripper_command = KeypointPrediction.GRIPPER_CLOSED
     sent.task = 'put the red cube in the bin'
     sent.reasoning = 'the cube is left of the gripper'
@@ -64,7 +72,8 @@ def test_keypoint_prediction_and_action_round_trip_across_processes(rclpy_node, 
     assert wait_for(publish_and_check, 20, spin), peer.output()
     got = received[0]
     assert got.header.frame_id == 'panda_link0' and got.header.stamp.sec == 12
-    assert math.isclose(got.pose.position.y, -0.1, abs_tol=1e-9)
+    assert math.isclose(got.position.y, -0.1, abs_tol=1e-9)
+    assert list(got.prediction_id.uuid) == list(range(16))
     assert got.gripper_command == KeypointPrediction.GRIPPER_CLOSED
     assert (got.task, got.reasoning, got.raw_answer) == (sent.task, sent.reasoning, sent.raw_answer)
     assert got.generated_tokens == 42 and math.isclose(got.inference_time_s, 0.25, rel_tol=1e-6)
@@ -83,7 +92,7 @@ def test_keypoint_prediction_and_action_round_trip_across_processes(rclpy_node, 
     result = result_future.result().result
     assert result.prediction.task == 'stack the cubes'
     assert result.prediction.status == KeypointPrediction.STATUS_OK
-    assert math.isclose(result.prediction.pose.position.x, 0.5)
+    assert math.isclose(result.prediction.position.x, 0.5)
     # Feedback may race with the result on a fast peer; the final reasoning carries all of it.
     assert result.prediction.reasoning == 'looking at cube'
     assert all(result.prediction.reasoning.startswith(f.strip()) for f in feedback)

@@ -12,14 +12,15 @@ import enum
 
 
 class PredictionStatus(enum.IntEnum):
-    """``KeypointPrediction.status``: what became of one prediction attempt."""
+    """``KeypointPrediction.status``: what became of one prediction attempt (0 = unset)."""
 
-    OK = 0
-    FORMAT_ERROR = 1
-    OUT_OF_WORKSPACE = 2
-    STALE_INPUT = 3
-    BAD_INPUT = 4
-    MODEL_ERROR = 5
+    UNSET = 0
+    OK = 1
+    FORMAT_ERROR = 2
+    OUT_OF_WORKSPACE = 3
+    STALE_INPUT = 4
+    BAD_INPUT = 5
+    MODEL_ERROR = 6
 
 
 class ExecutorStateCode(enum.IntEnum):
@@ -33,7 +34,8 @@ class ExecutorStateCode(enum.IntEnum):
 
 
 class GripperCommand(enum.IntEnum):
-    """``KeypointPrediction.gripper_command``."""
+    """``KeypointPrediction.gripper_command`` (0 = unset)."""
 
-    OPEN = 0
-    CLOSED = 1
+    UNSET = 0
+    OPEN = 1
+    CLOSED = 2

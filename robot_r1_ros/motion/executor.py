@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.status import GripperCommand
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
 from robot_r1_ros.motion.types import MotionGoal, MotionState
@@ -58,7 +59,7 @@ class ExecutionConfig:
 
     on_new_goal: NewGoalPolicy = NewGoalPolicy.PREEMPT
     dry_run: bool = False
-    gripper_open_value: int = 0
+    gripper_open_value: int = int(GripperCommand.OPEN)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
@@ -77,6 +78,7 @@ class ExecutorSnapshot:
     reason: str
     goal_stamp_s: float
     goal_stamp_ns: int | None
+    goal_id: bytes
     target_xyz_base_m: tuple[float, float, float]
     received: int
     executed: int
@@ -106,6 +108,7 @@ class GoalExecutor:
         self.reason = ''
         self.goal_stamp_s = 0.0
         self.goal_stamp_ns: int | None = 0
+        self.goal_id = bytes(16)
         self.target = (math.nan, math.nan, math.nan)
         self.received = self.executed = self.superseded = self.failed = self.reached = 0
         self.stopped = False
@@ -115,7 +118,7 @@ class GoalExecutor:
     def snapshot(self) -> ExecutorSnapshot:
         """Current state and counts."""
         return ExecutorSnapshot(self.state, self.reason, self.goal_stamp_s, self.goal_stamp_ns,
-                                self.target,
+                                self.goal_id, self.target,
                                 self.received, self.executed, self.rejections.total,
                                 self.rejections.as_dict(), self.superseded, self.failed,
                                 self.reached)
@@ -164,16 +167,21 @@ class GoalExecutor:
             # its last prediction (trigger on_reached) matches it by this stamp.
             if math.isfinite(pred.stamp_s):
                 self.goal_stamp_s, self.goal_stamp_ns = pred.stamp_s, pred.stamp_ns
+            self.goal_id = pred.goal_id
             xyz = tuple(float(v) for v in pred.xyz_base_m)
             self.target = xyz if all(map(math.isfinite, xyz)) else (math.nan,) * 3
         self._changed()
 
     def _execute(self, pred: PredictionInput, now_s: float) -> None:
-        x, y, z, w = pred.quat_xyzw
+        quat = None
+        if pred.quat_xyzw is not None:
+            x, y, z, w = pred.quat_xyzw
+            quat = (w, x, y, z)
         gripper = (GripperState.OPEN if pred.gripper_command == self.cfg.gripper_open_value
                    else GripperState.CLOSED)
-        goal = MotionGoal(pred.xyz_base_m, gripper, quat_wxyz=(w, x, y, z), stamp_s=pred.stamp_s)
+        goal = MotionGoal(pred.xyz_base_m, gripper, quat_wxyz=quat, stamp_s=pred.stamp_s)
         self.goal_stamp_s, self.goal_stamp_ns = pred.stamp_s, pred.stamp_ns
+        self.goal_id = pred.goal_id
         self.target = goal.xyz_base_m
         if self.cfg.dry_run:
             self.state, self.reason = ExecState.REACHED, 'dry run: validated, not executed'

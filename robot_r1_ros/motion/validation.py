@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.status import GripperCommand, PredictionStatus
 
 
 class RejectCode(str, enum.Enum):
@@ -78,8 +79,8 @@ class ValidationConfig:
     max_age_s: float = 5.0
     max_future_s: float = 0.5
     max_step_m: float = 0.7
-    status_ok: int = 0
-    gripper_values: tuple[int, ...] = (0, 1)
+    status_ok: int = int(PredictionStatus.OK)
+    gripper_values: tuple[int, ...] = (int(GripperCommand.OPEN), int(GripperCommand.CLOSED))
 
     def __post_init__(self) -> None:
         if not self.base_frame:
@@ -98,22 +99,25 @@ class PredictionInput:
         status: ``status`` field.
         frame_id: ``header.frame_id``.
         stamp_s: ``header.stamp`` in seconds.
-        xyz_base_m: ``pose.position``.
-        quat_xyzw: ``pose.orientation`` (ROS order).
+        xyz_base_m: ``position``.
+        quat_xyzw: Target orientation (ROS order), or None to keep the TCP's (the message
+            predicts a point: the node passes None).
         gripper_command: ``gripper_command``.
         status_reason: ``status_reason`` (quoted in the rejection detail).
         stamp_ns: ``header.stamp`` as integer nanoseconds (exact, for reporting it back), or
             None.
+        goal_id: ``prediction_id`` (16 bytes; echoed as ``ExecutorState.goal_id``).
     """
 
     status: int
     frame_id: str
     stamp_s: float
     xyz_base_m: tuple[float, float, float]
-    quat_xyzw: tuple[float, float, float, float]
+    quat_xyzw: tuple[float, float, float, float] | None
     gripper_command: int
     status_reason: str = ''
     stamp_ns: int | None = None
+    goal_id: bytes = bytes(16)
 
 
 def _finite(values: Sequence[float]) -> bool:
@@ -141,18 +145,24 @@ def validate_prediction(pred: PredictionInput, cfg: ValidationConfig, workspace:
         return Rejection(RejectCode.STOPPED, 'executor stopped; call the resume service')
     if pred.status != cfg.status_ok:
         why = f' ({pred.status_reason})' if pred.status_reason else ''
+        if pred.status == PredictionStatus.UNSET:
+            why = ' (unset: a default-constructed message)'
         return Rejection(RejectCode.STATUS_NOT_OK, f'prediction status {pred.status}{why}')
     if pred.frame_id != cfg.base_frame:
         return Rejection(RejectCode.WRONG_FRAME,
                          f'frame_id {pred.frame_id!r}, expected {cfg.base_frame!r}')
-    if not _finite(pred.xyz_base_m) or not _finite(pred.quat_xyzw) or not _finite([pred.stamp_s]):
-        return Rejection(RejectCode.NOT_FINITE,
-                         f'position {tuple(pred.xyz_base_m)}, orientation {tuple(pred.quat_xyzw)}')
-    norm = math.sqrt(sum(v * v for v in pred.quat_xyzw))
-    if abs(norm - 1.0) > 0.01:
-        return Rejection(RejectCode.BAD_ORIENTATION, f'quaternion norm {norm:.4f}, expected 1')
+    quat = pred.quat_xyzw
+    if not _finite(pred.xyz_base_m) or (quat is not None and not _finite(quat)) \
+            or not _finite([pred.stamp_s]):
+        return Rejection(RejectCode.NOT_FINITE, f'position {tuple(pred.xyz_base_m)}' + (
+            f', orientation {tuple(quat)}' if quat is not None else ''))
+    if quat is not None:
+        norm = math.sqrt(sum(v * v for v in quat))
+        if abs(norm - 1.0) > 0.01:
+            return Rejection(RejectCode.BAD_ORIENTATION, f'quaternion norm {norm:.4f}, expected 1')
     if pred.gripper_command not in cfg.gripper_values:
-        return Rejection(RejectCode.BAD_GRIPPER, f'gripper_command {pred.gripper_command}')
+        what = ' (unset)' if pred.gripper_command == GripperCommand.UNSET else ''
+        return Rejection(RejectCode.BAD_GRIPPER, f'gripper_command {pred.gripper_command}{what}')
     age = now_s - pred.stamp_s
     if age > cfg.max_age_s:
         return Rejection(RejectCode.STALE, f'{age:.2f} s old (max {cfg.max_age_s:.2f} s)')

@@ -410,20 +410,20 @@ def debug_image(rgb: np.ndarray, lines: Sequence[str], points_uv: Sequence[Any] 
 
 def keypoint_prediction_msg(header: Header, status: int, *, status_reason: str = '',
                             keypoint: Keypoint | None = None,
-                            tcp_quat_xyzw: Sequence[float] | None = None,
                             current_xyz_base_m: Sequence[float] | None = None, task: str = '',
                             reasoning: str = '', raw_answer: str = '', model_id: str = '',
-                            inference_time_s: float = 0.0, generated_tokens: int = 0) -> Any:
-    """A robot_r1_ros/KeypointPrediction.
+                            inference_time_s: float = 0.0, generated_tokens: int = 0,
+                            confidence: float = math.nan,
+                            prediction_id: bytes | None = None) -> Any:
+    """A robot_r1_ros/KeypointPrediction (interface 0.2: a point target, zero = unset).
 
     Args:
         header: Stamp of the camera image used; frame_id the robot base frame.
         status: One of ``KeypointPrediction.STATUS_*``.
         status_reason: Why, when ``status`` is not OK.
         keypoint: The parsed keypoint (base frame), also for a rejected one (out of workspace),
-            so consumers can show it; None leaves the pose at the origin.
-        tcp_quat_xyzw: Orientation written into the pose (the current TCP orientation);
-            None = identity.
+            so consumers can show it; None leaves the position at the origin and the gripper
+            UNSET.
         current_xyz_base_m: TCP position when the image was taken.
         task: The instruction given to the model.
         reasoning: Text inside ``<think>``.
@@ -431,24 +431,28 @@ def keypoint_prediction_msg(header: Header, status: int, *, status_reason: str =
         model_id: What produced it.
         inference_time_s: Wall time of the model call.
         generated_tokens: Tokens generated.
+        confidence: Model confidence in [0, 1]; NaN when the model gives none.
+        prediction_id: 16 bytes; None = a new random UUID.
 
     Returns:
         The message (``robot_r1_ros.msg.KeypointPrediction``).
     """
+    import uuid
+
     from robot_r1_ros.msg import KeypointPrediction
 
     msg = KeypointPrediction()
     msg.header = header
+    msg.prediction_id.uuid = list(prediction_id if prediction_id is not None
+                                  else uuid.uuid4().bytes)
     msg.status = int(status)
     msg.status_reason = status_reason
-    quat = tuple(tcp_quat_xyzw) if tcp_quat_xyzw is not None else (0.0, 0.0, 0.0, 1.0)
     if keypoint is not None:
-        msg.pose = pose_msg(keypoint.xyz_base_m, quat)
+        msg.position = point_msg(keypoint.xyz_base_m)
         msg.gripper_command = (KeypointPrediction.GRIPPER_OPEN
                                if keypoint.gripper is GripperState.OPEN
                                else KeypointPrediction.GRIPPER_CLOSED)
-    else:
-        msg.pose.orientation = Quaternion(x=quat[0], y=quat[1], z=quat[2], w=quat[3])
+    msg.confidence = float(confidence)
     if current_xyz_base_m is not None:
         msg.current_position = point_msg(current_xyz_base_m)
     msg.task = task

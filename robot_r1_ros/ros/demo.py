@@ -233,15 +233,15 @@ class DemoClient:
             time.sleep(0.01)
         return future.result()
 
-    def outcome(self, stamp: Any, timeout_s: float, alive=lambda: True) -> Any:
-        """The executor's final state for the prediction with ``stamp`` (REACHED/FAILED/
-        REJECTED)."""
-        key = (stamp.sec, stamp.nanosec)
+    def outcome(self, prediction_id: Any, timeout_s: float, alive=lambda: True) -> Any:
+        """The executor's final state (REACHED/FAILED/REJECTED) for the prediction with
+        ``prediction_id`` (its UUID; ExecutorState.goal_id echoes it)."""
+        key = bytes(bytearray(prediction_id.uuid))
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             with self.lock:
                 for msg in reversed(self.states):
-                    if (msg.goal_stamp.sec, msg.goal_stamp.nanosec) == key and \
+                    if bytes(bytearray(msg.goal_id.uuid)) == key and \
                             msg.state in DONE_STATES:
                         return msg
             if not alive():
@@ -289,7 +289,7 @@ def _fmt(xyz: Sequence[float] | None) -> str:
 
 
 def _record_prediction(rec: CycleRecord, pred: Any) -> None:
-    p, c = pred.pose.position, pred.current_position
+    p, c = pred.position, pred.current_position
     rec.status = status_name(pred.status)
     rec.status_reason = pred.status_reason
     rec.keypoint_xyz_base_m = [p.x, p.y, p.z] if all(map(math.isfinite, (p.x, p.y, p.z))) \
@@ -467,7 +467,7 @@ def main(argv: Sequence[str] | None = None, out=sys.stdout) -> int:
                 pred = client.predict(min(120.0, left()))
                 _record_prediction(rec, pred)
                 t1 = time.monotonic()
-                state = client.outcome(pred.header.stamp, min(60.0, left()), alive)
+                state = client.outcome(pred.prediction_id, min(60.0, left()), alive)
                 rec.outcome = state_name(state.state)
                 rec.outcome_reason = state.reason
                 rec.execution_s = time.monotonic() - t1

@@ -46,14 +46,15 @@ STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 
 
 def prediction_input(msg: KeypointPrediction) -> PredictionInput:
-    """The fields the validator reads."""
-    p, o = msg.pose.position, msg.pose.orientation
+    """The fields the validator reads (a point target: the TCP keeps its orientation)."""
+    p = msg.position
     return PredictionInput(
         status=int(msg.status), frame_id=msg.header.frame_id,
         stamp_s=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
-        xyz_base_m=(p.x, p.y, p.z), quat_xyzw=(o.x, o.y, o.z, o.w),
+        xyz_base_m=(p.x, p.y, p.z), quat_xyzw=None,
         gripper_command=int(msg.gripper_command), status_reason=msg.status_reason,
-        stamp_ns=int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec))
+        stamp_ns=int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec),
+        goal_id=bytes(bytearray(msg.prediction_id.uuid)))
 
 
 class ExecutorNode(Node):
@@ -138,6 +139,7 @@ class ExecutorNode(Node):
         # The exact stamp of the prediction (the reasoning node compares sec/nanosec).
         sec, nanosec = self._goal_stamp_parts(snap)
         msg.goal_stamp.sec, msg.goal_stamp.nanosec = sec, nanosec
+        msg.goal_id.uuid = list(snap.goal_id)
         if all(math.isfinite(v) for v in snap.target_xyz_base_m):
             (msg.target_position.x, msg.target_position.y,
              msg.target_position.z) = snap.target_xyz_base_m

@@ -22,7 +22,8 @@ STATUS_NAMES: dict[int, str] = _constants(KeypointPrediction, 'STATUS_')
 """KeypointPrediction status code -> name (``0: 'OK'``, ...)."""
 GRIPPER_NAMES: dict[int, str] = {code: name.lower() for code, name in
                                  _constants(KeypointPrediction, 'GRIPPER_').items()}
-"""KeypointPrediction gripper_command -> ``'open'`` / ``'closed'`` (the answer's words)."""
+"""KeypointPrediction gripper_command -> ``'open'`` / ``'closed'`` (the answer's words), and
+``'unset'`` for the zero value."""
 STATE_NAMES: dict[int, str] = _constants(ExecutorState, 'STATE_')
 """ExecutorState state code -> name (``0: 'IDLE'``, ...)."""
 DONE_STATES: frozenset[int] = frozenset({ExecutorState.STATE_REACHED, ExecutorState.STATE_FAILED,

@@ -200,7 +200,7 @@ class ReasoningNode(LifecycleNode):
         self._goal_active = False
         self._next_allowed_ns = 0
         self._consumed_seq = 0
-        self._wait_goal_stamp: tuple[int, int] | None = None
+        self._wait_goal_id: bytes | None = None
         self._wait_since_ns = 0
         self._action_jobs: collections.deque[_Job] = collections.deque()
         self._stopping = False
@@ -275,7 +275,7 @@ class ReasoningNode(LifecycleNode):
         with self._cond:
             self._active = True
             self._next_allowed_ns = 0
-            self._wait_goal_stamp = None
+            self._wait_goal_id = None
             # The first prediction uses a frame that arrives after activation.
             self._consumed_seq = self._inputs.image_seq
             self._cond.notify_all()
@@ -480,12 +480,12 @@ class ReasoningNode(LifecycleNode):
 
     def _on_executor_state(self, msg: ExecutorState) -> None:
         with self._lock:
-            waiting = self._wait_goal_stamp
+            waiting = self._wait_goal_id
             if waiting is None or msg.state not in IDLE_OR_DONE_STATES:
                 return
-            if (msg.goal_stamp.sec, msg.goal_stamp.nanosec) != waiting:
+            if bytes(bytearray(msg.goal_id.uuid)) != waiting:   # its prediction_id
                 return
-            self._wait_goal_stamp = None
+            self._wait_goal_id = None
             self._cond.notify_all()
         reason = f' ({msg.reason})' if msg.reason else ''
         self.get_logger().info(f'executor: {state_name(msg.state)}{reason}; '
@@ -504,7 +504,7 @@ class ReasoningNode(LifecycleNode):
             self.get_logger().info(f'waiting for joint states on {cfg.joint_states_topic}',
                                    throttle_duration_sec=5.0)
             return None
-        if cfg.trigger_mode == 'on_reached' and self._wait_goal_stamp is not None:
+        if cfg.trigger_mode == 'on_reached' and self._wait_goal_id is not None:
             timeout_ns = int(cfg.reached_timeout_s * 1e9)
             if not timeout_ns:
                 return None
@@ -514,7 +514,7 @@ class ReasoningNode(LifecycleNode):
             self.get_logger().warning(
                 f'no executor report on the last goal after {cfg.reached_timeout_s:.1f} s; '
                 'predicting again')
-            self._wait_goal_stamp = None
+            self._wait_goal_id = None
         remaining_ns = self._next_allowed_ns - now_ns  # rate cap
         return remaining_ns * 1e-9 if remaining_ns > 0 else 0.0
 
@@ -733,7 +733,7 @@ class ReasoningNode(LifecycleNode):
         t0 = time.perf_counter()
         msg = conv.keypoint_prediction_msg(
             header, status, status_reason=reason, keypoint=ctx.keypoint,
-            tcp_quat_xyzw=ctx.tcp_quat_xyzw, current_xyz_base_m=ctx.current_xyz_base_m,
+            current_xyz_base_m=ctx.current_xyz_base_m,
             task=ctx.task, reasoning=output.reasoning if output is not None else '',
             raw_answer=output.completion if output is not None else '',
             model_id=ctx.model_id, inference_time_s=ctx.inference_s,
@@ -744,7 +744,7 @@ class ReasoningNode(LifecycleNode):
             publish = self._active
             if publish and status == OK:
                 # on_reached: wait for the executor to report on this goal
-                self._wait_goal_stamp = (header.stamp.sec, header.stamp.nanosec)
+                self._wait_goal_id = bytes(bytearray(msg.prediction_id.uuid))
                 self._wait_since_ns = self.get_clock().now().nanoseconds
         if publish:
             self._pub_keypoint.publish(msg)

@@ -31,7 +31,7 @@ def format_prediction(msg, index: int, reasoning_chars: int = 400, width: int = 
     lines = [f'--- prediction #{index}  stamp {stamp:.3f}  frame {msg.header.frame_id or "?"}'
              f'  model {msg.model_id or "?"}',
              f'status:    {status}' + (f' ({msg.status_reason})' if msg.status_reason else '')]
-    pos, cur = msg.pose.position, msg.current_position
+    pos, cur = msg.position, msg.current_position
     step = math.dist((pos.x, pos.y, pos.z), (cur.x, cur.y, cur.z))
     if msg.status == PredictionStatus.OK:
         lines.append(f'keypoint:  {_xyz(pos)} m   from {_xyz(cur)} (step {step:.3f} m)')

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robot_r1_ros.core.status import GripperCommand, PredictionStatus
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import Workspace
 from robot_r1_ros.motion.direct import DirectBackend, DirectBackendConfig
@@ -39,9 +40,11 @@ def make(robot):
     return build
 
 
-def pred(robot: SceneRobot, xyz, gripper: int = 0, **changes) -> PredictionInput:
+def pred(robot: SceneRobot, xyz, gripper: int = GripperCommand.OPEN, **changes
+         ) -> PredictionInput:
     w, x, y, z = robot.scene.tcp_pose()[1]
-    base = dict(status=0, frame_id='panda_link0', stamp_s=robot.now_s, xyz_base_m=tuple(xyz),
+    base = dict(status=PredictionStatus.OK, frame_id='panda_link0', stamp_s=robot.now_s,
+                xyz_base_m=tuple(xyz),
                 quat_xyzw=(x, y, z, w), gripper_command=gripper)
     base.update(changes)
     return PredictionInput(**base)
@@ -59,7 +62,8 @@ def run(robot, ex, backend, max_s=15.0):
 
 def test_executor_logic_executes_and_counts(robot, make):
     ex, backend, changes = make()
-    assert ex.submit(pred(robot, (0.5, 0.1, 0.2), gripper=1), robot.now_s) is None
+    assert ex.submit(pred(robot, (0.5, 0.1, 0.2), gripper=GripperCommand.CLOSED),
+                     robot.now_s) is None
     assert ex.state is ExecState.MOVING
     run(robot, ex, backend)
     assert ex.state is ExecState.REACHED
@@ -72,7 +76,8 @@ def test_executor_logic_executes_and_counts(robot, make):
 def test_executor_logic_rejection_during_motion_does_not_interrupt(robot, make):
     ex, backend, _ = make()
     ex.submit(pred(robot, (0.5, 0.1, 0.2)), robot.now_s)
-    rejection = ex.submit(pred(robot, (0.5, 0.1, 0.2), status=1), robot.now_s)
+    rejection = ex.submit(pred(robot, (0.5, 0.1, 0.2), status=PredictionStatus.FORMAT_ERROR),
+                          robot.now_s)
     assert rejection.code.value == 'status_not_ok'
     assert ex.state is ExecState.MOVING
     run(robot, ex, backend)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from robot_r1_ros.core.status import GripperCommand, PredictionStatus
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import Workspace
 from robot_r1_ros.motion.validation import (PredictionInput, RejectCode, RejectionCounter,
@@ -17,11 +18,14 @@ CFG = ValidationConfig(base_frame='panda_link0', max_age_s=2.0, max_future_s=0.5
 NOW = 1000.0
 TCP = (0.4, 0.0, 0.4)
 DOWN_XYZW = (1.0, 0.0, 0.0, 0.0)   # TCP pointing down
+OK, FORMAT, OUT_WS = (int(PredictionStatus.OK), int(PredictionStatus.FORMAT_ERROR),
+                      int(PredictionStatus.OUT_OF_WORKSPACE))
+CLOSED = int(GripperCommand.CLOSED)
 
 
 def pred(**changes) -> PredictionInput:
-    base = dict(status=0, frame_id='panda_link0', stamp_s=NOW - 0.1, xyz_base_m=(0.5, 0.1, 0.2),
-                quat_xyzw=DOWN_XYZW, gripper_command=1)
+    base = dict(status=OK, frame_id='panda_link0', stamp_s=NOW - 0.1, xyz_base_m=(0.5, 0.1, 0.2),
+                quat_xyzw=DOWN_XYZW, gripper_command=CLOSED)
     base.update(changes)
     return PredictionInput(**base)
 
@@ -30,8 +34,10 @@ CASES = [
     # (changes, tcp, stopped, expected code or None)
     ({}, TCP, False, None),                                                   # all fine
     ({}, None, False, None),                                  # no TCP: no step check
-    ({'status': 1, 'status_reason': 'no <answer>'}, TCP, False, RejectCode.STATUS_NOT_OK),
-    ({'status': 2}, TCP, False, RejectCode.STATUS_NOT_OK),                    # node said out of ws
+    ({'status': FORMAT, 'status_reason': 'no <answer>'}, TCP, False, RejectCode.STATUS_NOT_OK),
+    ({'status': OUT_WS}, TCP, False, RejectCode.STATUS_NOT_OK),               # node said out of ws
+    ({'status': 0}, TCP, False, RejectCode.STATUS_NOT_OK),                    # unset (zero value)
+    ({'quat_xyzw': None}, TCP, False, None),                  # a point target: keep the TCP's
     ({'frame_id': 'world'}, TCP, False, RejectCode.WRONG_FRAME),
     ({'frame_id': ''}, TCP, False, RejectCode.WRONG_FRAME),
     ({'xyz_base_m': (math.nan, 0.0, 0.2)}, TCP, False, RejectCode.NOT_FINITE),
@@ -40,7 +46,8 @@ CASES = [
     ({'stamp_s': math.nan}, TCP, False, RejectCode.NOT_FINITE),
     ({'quat_xyzw': (0.0, 0.0, 0.0, 0.0)}, TCP, False, RejectCode.BAD_ORIENTATION),
     ({'quat_xyzw': (0.0, 0.0, 0.0, 1.05)}, TCP, False, RejectCode.BAD_ORIENTATION),
-    ({'gripper_command': 2}, TCP, False, RejectCode.BAD_GRIPPER),
+    ({'gripper_command': 3}, TCP, False, RejectCode.BAD_GRIPPER),
+    ({'gripper_command': 0}, TCP, False, RejectCode.BAD_GRIPPER),             # unset (zero value)
     ({'stamp_s': NOW - 2.01}, TCP, False, RejectCode.STALE),
     ({'stamp_s': NOW - 1.99}, TCP, False, None),                              # just fresh enough
     ({'stamp_s': NOW + 0.6}, TCP, False, RejectCode.FUTURE_STAMP),
@@ -50,8 +57,8 @@ CASES = [
     ({'xyz_base_m': (0.8, 0.5, 0.7)}, (0.8, 0.5, 0.6), False, None),          # corner: inclusive
     ({'xyz_base_m': (0.75, -0.45, 0.02)}, TCP, False, RejectCode.STEP_TOO_LONG),
     ({}, TCP, True, RejectCode.STOPPED),
-    ({'status': 1}, TCP, True, RejectCode.STOPPED),                           # stop wins
-    ({'status': 1, 'frame_id': 'world'}, TCP, False, RejectCode.STATUS_NOT_OK),  # first check wins
+    ({'status': FORMAT}, TCP, True, RejectCode.STOPPED),                      # stop wins
+    ({'status': FORMAT, 'frame_id': 'world'}, TCP, False, RejectCode.STATUS_NOT_OK),  # first
 ]
 
 
@@ -66,7 +73,7 @@ def test_validation_table(changes, tcp, stopped, expected):
 def test_validation_detail_names_the_axis_and_reason():
     rejection = validate_prediction(pred(xyz_base_m=(0.5, 0.1, 0.9)), CFG, WS, NOW, TCP)
     assert 'z=0.900' in rejection.detail
-    rejection = validate_prediction(pred(status=1, status_reason='no <answer> tag'), CFG, WS,
+    rejection = validate_prediction(pred(status=FORMAT, status_reason='no <answer> tag'), CFG, WS,
                                     NOW, TCP)
     assert 'no <answer> tag' in rejection.detail
 
@@ -90,7 +97,7 @@ def test_validation_accepts_only_what_every_rule_allows(xyz, quat, stamp, status
 
 def test_rejection_counter_counts_by_code():
     counter = RejectionCounter()
-    for changes in ({'status': 1}, {'status': 1}, {'frame_id': 'x'}):
+    for changes in ({'status': FORMAT}, {'status': 0}, {'frame_id': 'x'}):
         counter.add(validate_prediction(pred(**changes), CFG, WS, NOW, TCP))
     assert counter.total == 3
     assert counter.nonzero() == {'status_not_ok': 2, 'wrong_frame': 1}

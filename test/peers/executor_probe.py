@@ -105,21 +105,20 @@ class ExecutorProbe:
     def now_s(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
 
-    def prediction(self, xyz, gripper_open: bool = True, *, status: int = 0,
-                   frame_id: str = 'panda_link0', age_s: float = 0.0, quat_xyzw=None):
-        """A KeypointPrediction (orientation = the measured TCP's unless given)."""
+    def prediction(self, xyz, gripper_open: bool = True, *, status: int | None = None,
+                   frame_id: str = 'panda_link0', age_s: float = 0.0, prediction_id=None):
+        """A KeypointPrediction (status OK unless given; a fresh random prediction_id)."""
+        import uuid
+
         msg = self.KP()
         t = self.now_s() - age_s
         msg.header.stamp.sec = int(math.floor(t))
         msg.header.stamp.nanosec = int((t - math.floor(t)) * 1e9)
         msg.header.frame_id = frame_id
-        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in xyz)
-        if quat_xyzw is None:
-            quat_xyzw = self.tcp()[1]
-        (msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z,
-         msg.pose.orientation.w) = (float(v) for v in quat_xyzw)
+        msg.position.x, msg.position.y, msg.position.z = (float(v) for v in xyz)
+        msg.prediction_id.uuid = list(prediction_id or uuid.uuid4().bytes)
         msg.gripper_command = self.KP.GRIPPER_OPEN if gripper_open else self.KP.GRIPPER_CLOSED
-        msg.status = status
+        msg.status = self.KP.STATUS_OK if status is None else status
         msg.task = 'test'
         return msg
 

@@ -28,7 +28,7 @@ def main() -> None:
         result.prediction.task = goal_handle.request.task
         result.prediction.reasoning = text.strip()
         result.prediction.status = KeypointPrediction.STATUS_OK
-        result.prediction.pose.position.x = 0.5
+        result.prediction.position.x = 0.5
         return result
 
     ActionServer(node, PredictKeypoint, 'predict_keypoint', execute)

@@ -21,7 +21,7 @@ def test_watch_prints_predictions_readably(spawn, rclpy_node):
                             gripper_command=KeypointPrediction.GRIPPER_CLOSED,
                             model_id='models/tiny-qwen2.5-vl', generated_tokens=42)
     ok.header.frame_id = 'panda_link0'
-    ok.pose.position.x, ok.pose.position.y, ok.pose.position.z = 0.45, -0.1, 0.02
+    ok.position.x, ok.position.y, ok.position.z = 0.45, -0.1, 0.02
     ok.current_position.x, ok.current_position.z = 0.45, 0.32
     bad = KeypointPrediction(status=KeypointPrediction.STATUS_FORMAT_ERROR,
                              status_reason='no <answer> tag', raw_answer='<think>hmm')

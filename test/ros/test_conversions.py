@@ -318,12 +318,12 @@ def test_keypoint_prediction_msg_fields():
     header.stamp.sec = 42
     kp = Keypoint((0.4, -0.1, 0.2), GripperState.CLOSED)
     msg = conv.keypoint_prediction_msg(
-        header, KeypointPrediction.STATUS_OK, keypoint=kp, tcp_quat_xyzw=(1.0, 0.0, 0.0, 0.0),
+        header, KeypointPrediction.STATUS_OK, keypoint=kp,
         current_xyz_base_m=(0.3, 0.0, 0.5), task='stack', reasoning='r', raw_answer='c',
-        model_id='m', inference_time_s=0.25, generated_tokens=17)
+        model_id='m', inference_time_s=0.25, generated_tokens=17, confidence=0.75)
     assert msg.header.stamp.sec == 42 and msg.header.frame_id == 'panda_link0'
-    assert (msg.pose.position.x, msg.pose.position.y, msg.pose.position.z) == (0.4, -0.1, 0.2)
-    assert msg.pose.orientation.x == 1.0 and msg.pose.orientation.w == 0.0
+    assert (msg.position.x, msg.position.y, msg.position.z) == (0.4, -0.1, 0.2)
+    assert msg.confidence == 0.75 and any(msg.prediction_id.uuid)
     assert msg.gripper_command == KeypointPrediction.GRIPPER_CLOSED
     assert msg.current_position.z == 0.5
     assert (msg.task, msg.reasoning, msg.raw_answer, msg.model_id) == ('stack', 'r', 'c', 'm')
@@ -331,7 +331,10 @@ def test_keypoint_prediction_msg_fields():
     empty = conv.keypoint_prediction_msg(header, KeypointPrediction.STATUS_BAD_INPUT,
                                          status_reason='bad image')
     assert empty.status == KeypointPrediction.STATUS_BAD_INPUT
-    assert empty.status_reason == 'bad image' and empty.pose.orientation.w == 1.0
+    assert empty.status_reason == 'bad image'
+    assert empty.gripper_command == KeypointPrediction.GRIPPER_UNSET      # no keypoint
+    assert math.isnan(empty.confidence)                                  # the model gave none
+    assert bytes(empty.prediction_id.uuid) != bytes(msg.prediction_id.uuid)
     assert conv.STATUS_NAMES[KeypointPrediction.STATUS_OUT_OF_WORKSPACE] == 'OUT_OF_WORKSPACE'
 
 

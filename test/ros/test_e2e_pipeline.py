@@ -90,7 +90,7 @@ def test_e2e_ok_keypoint_moves_the_sim_tcp_within_1cm(system):
     assert probe.wait(lambda: bool(probe.predictions), 30.0), probe.logs()
     first = probe.predictions[0]
     assert first.status == first.STATUS_OK and first.header.frame_id == 'panda_link0'
-    assert np.allclose([first.pose.position.x, first.pose.position.y, first.pose.position.z],
+    assert np.allclose([first.position.x, first.position.y, first.position.z],
                        target, atol=1e-6)
     # The real robot's path: a FollowJointTrajectory goal the sim accepted (not the topic).
     assert 'arm: action /panda_arm_controller/follow_joint_trajectory' in \

@@ -53,6 +53,11 @@ def rig(spawn, rclpy_node):
     return start
 
 
+def _unset_gripper(msg):
+    msg.gripper_command = msg.GRIPPER_UNSET
+    return msg
+
+
 def _sent_trajectories(probe: ExecutorProbe) -> int:
     return len(probe.trajectories)
 
@@ -74,6 +79,7 @@ def test_executor_moves_to_ok_keypoint_then_gripper(rig):
     # The exact stamp of the prediction (the reasoning node's on_reached trigger matches it).
     assert (state.goal_stamp.sec, state.goal_stamp.nanosec) == (msg.header.stamp.sec,
                                                                msg.header.stamp.nanosec)
+    assert bytes(state.goal_id.uuid) == bytes(msg.prediction_id.uuid)
     # One trajectory, starting at the measured configuration, within the velocity limits.
     assert len(probe.trajectories) == 1
     traj = probe.trajectories[0]
@@ -116,7 +122,8 @@ def test_executor_rejects_every_other_reason_and_keeps_running(rig):
     cases = [
         (probe.prediction([0.45, 0.0, 0.3], status=probe.KP.STATUS_FORMAT_ERROR), 'status_not_ok'),
         (probe.prediction([0.45, 0.0, 0.3], frame_id='world'), 'wrong_frame'),
-        (probe.prediction([0.45, 0.0, 0.3], quat_xyzw=[0.0, 0.0, 0.0, 2.0]), 'bad_orientation'),
+        (probe.prediction([0.45, 0.0, 0.3], status=probe.KP.STATUS_UNSET), 'status_not_ok'),
+        (_unset_gripper(probe.prediction([0.45, 0.0, 0.3])), 'bad_gripper'),
         (probe.prediction([0.45, 0.0, 0.3], age_s=-60.0), 'future_stamp'),
         (probe.prediction([0.75, -0.45, 0.02]), 'step_too_long'),
     ]
@@ -216,3 +223,38 @@ def test_executor_moveit_backend_without_moveit_py_reports_a_hint(spawn, rclpy_n
     assert probe.wait_state(lambda s: s.state == s.STATE_FAILED, 30.0), executor.output()[-3000:]
     assert 'needs moveit_py' in probe.last_state().reason
     assert executor.alive() and child.alive()
+
+
+def test_zero_initialised_prediction_is_never_executed(rig):
+    """Interface 0.2: the zero values are UNSET. Before, a default KeypointPrediction read as
+    STATUS_OK + GRIPPER_OPEN, so one with only a position and frame set was executed."""
+    probe, executor = rig()
+    msg = probe.KP()                              # default-constructed: status/gripper 0
+    msg.header.stamp = probe.node.get_clock().now().to_msg()
+    msg.header.frame_id = 'panda_link0'
+    msg.position.x, msg.position.y, msg.position.z = 0.45, 0.05, 0.3
+    probe.send(msg)
+    assert probe.wait_state(lambda s: s.state == s.STATE_REJECTED, 10.0), executor.output()[-3000:]
+    assert probe.last_state().reason.startswith('status_not_ok: prediction status 0 (unset')
+    probe.spin(0.5)
+    assert probe.trajectories == [] and probe.last_state().executed_count == 0
+
+
+def test_goal_id_tells_apart_predictions_from_one_image(rig):
+    """Two predictions stamped with the same camera image: ExecutorState.goal_id says which
+    one a state is about (goal_stamp alone collided)."""
+    probe, executor = rig()
+    first = probe.prediction([0.45, 0.05, 0.30])
+    second = probe.prediction([0.45, 0.05, 1.30])   # out of the box
+    second.header.stamp = first.header.stamp
+    probe.send(first)
+    assert probe.wait_state(lambda s: s.state == s.STATE_REACHED, 20.0), executor.output()[-3000:]
+    reached = probe.last_state()
+    probe.send(second)
+    assert probe.wait_state(lambda s: s.state == s.STATE_REJECTED, 10.0)
+    rejected = probe.last_state()
+    assert (reached.goal_stamp.sec, reached.goal_stamp.nanosec) == \
+        (rejected.goal_stamp.sec, rejected.goal_stamp.nanosec)
+    assert bytes(reached.goal_id.uuid) == bytes(first.prediction_id.uuid)
+    assert bytes(rejected.goal_id.uuid) == bytes(second.prediction_id.uuid)
+    assert bytes(first.prediction_id.uuid) != bytes(second.prediction_id.uuid)

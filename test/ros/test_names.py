@@ -18,9 +18,10 @@ def test_names_are_the_message_constants(msgs):
     kp, state = msgs
     assert names.STATUS_NAMES[kp.STATUS_OUT_OF_WORKSPACE] == 'OUT_OF_WORKSPACE'
     assert names.STATUS_NAMES == {getattr(kp, f'STATUS_{n}'): n for n in names.STATUS_NAMES.values()}
-    assert len(names.STATUS_NAMES) == 6 and len(names.STATE_NAMES) == 5
+    assert len(names.STATUS_NAMES) == 7 and len(names.STATE_NAMES) == 5   # + UNSET (0)
     assert names.STATE_NAMES[state.STATE_REJECTED] == 'REJECTED'
-    assert names.GRIPPER_NAMES == {kp.GRIPPER_OPEN: 'open', kp.GRIPPER_CLOSED: 'closed'}
+    assert names.GRIPPER_NAMES == {kp.GRIPPER_UNSET: 'unset', kp.GRIPPER_OPEN: 'open',
+                                   kp.GRIPPER_CLOSED: 'closed'}
     assert state.STATE_IDLE not in names.DONE_STATES
     assert names.IDLE_OR_DONE_STATES == names.DONE_STATES | {state.STATE_IDLE}
     assert names.status_name(99) == 'UNKNOWN(99)' and names.state_name(99) == '99'

@@ -76,14 +76,13 @@ def test_predictions_from_a_camera_peer(spawn, probe):
     msg = seen_ok()[-1]
     assert msg.header.frame_id == 'panda_link0'
     assert msg.status_reason == ''
-    assert (msg.pose.position.x, msg.pose.position.y, msg.pose.position.z) == pytest.approx(
+    assert (msg.position.x, msg.position.y, msg.position.z) == pytest.approx(
         (0.35 + SCRIPTED_XYZ_ENV[0], SCRIPTED_XYZ_ENV[1], SCRIPTED_XYZ_ENV[2]), abs=1e-9)
     assert msg.gripper_command == KP.GRIPPER_CLOSED
     tcp, _ = panda_fk(np.array(READY_Q))
     cur = msg.current_position
     assert (cur.x, cur.y, cur.z) == pytest.approx(tuple(tcp), abs=1e-6)
-    q = msg.pose.orientation
-    assert q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w == pytest.approx(1.0)
+    assert any(msg.prediction_id.uuid)
     assert msg.task == task
     assert msg.reasoning == 'the cube is left of the gripper'
     assert '<answer>' in msg.raw_answer and 'closed' in msg.raw_answer
@@ -202,10 +201,10 @@ def test_bad_model_outputs_give_their_status(spawn, probe, model_id, status_name
     assert reason in got.status_reason
     # a second attempt is made: the node keeps running and keeps predicting
     assert probe.wait_prediction(lambda p: True, 10.0) is not None
-    assert all(not (p.status == KP.STATUS_OK and p.pose.position.x > 0.8)
+    assert all(not (p.status == KP.STATUS_OK and p.position.x > 0.8)
                for p in probe.predictions)
     if status == KP.STATUS_OUT_OF_WORKSPACE:
-        assert got.pose.position.x == pytest.approx(9.35)  # shown, but not OK
+        assert got.position.x == pytest.approx(9.35)  # shown, but not OK
         assert not probe.poses  # the PoseStamped topic carries OK keypoints only
     _alive(node)
 
@@ -217,24 +216,26 @@ def test_on_reached_waits_for_the_executor(spawn, probe):
     first = probe.wait_prediction(lambda p: p.status == KP.STATUS_OK, 25.0)
     assert first is not None, node.output()[-3000:]
 
-    def report(state, stamp):
+    def report(state, pred, goal_id=None):
         msg = ES(state=state)
         msg.header.stamp = probe.now()
-        msg.goal_stamp = stamp
+        msg.goal_stamp = pred.header.stamp
+        msg.goal_id.uuid = list(goal_id or bytes(pred.prediction_id.uuid))
         probe.exec_pub.publish(msg)
 
     # moving, or a report about another goal, does not trigger a new prediction
-    report(ES.STATE_MOVING, first.header.stamp)
+    report(ES.STATE_MOVING, first)
     assert probe.wait_prediction(lambda p: True, 1.5) is None
-    report(ES.STATE_REACHED, _shifted(first.header.stamp, -1.0))
+    # another goal from the same image (same goal_stamp, another goal_id): not this one
+    report(ES.STATE_REACHED, first, goal_id=bytes(range(16)))
     assert probe.wait_prediction(lambda p: True, 1.0) is None
     # reached on this goal: exactly one new prediction follows
-    report(ES.STATE_REACHED, first.header.stamp)
+    report(ES.STATE_REACHED, first)
     second = probe.wait_prediction(lambda p: True, 10.0)
     assert second is not None and second.header.stamp != first.header.stamp
     assert probe.wait_prediction(lambda p: True, 1.0) is None
     # failed / rejected also re-arm the trigger
-    report(ES.STATE_REJECTED, second.header.stamp)
+    report(ES.STATE_REJECTED, second)
     assert probe.wait_prediction(lambda p: True, 10.0) is not None
     assert 'next prediction armed' in node.output()
     _alive(node)

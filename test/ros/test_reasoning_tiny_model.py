@@ -44,7 +44,7 @@ def test_node_with_the_tiny_checkpoint(spawn, rclpy_node, tiny_checkpoint):
     assert '<answer>' in got.raw_answer and '</answer>' in got.raw_answer
     from robot_r1_ros.core.parsing import parse_completion, parse_open_keypoint
     xyz_env, _ = parse_open_keypoint(parse_completion(got.raw_answer).answer)
-    pos = got.pose.position
+    pos = got.position
     assert (pos.x, pos.y, pos.z) == pytest.approx((xyz_env[0] + 0.35, xyz_env[1], xyz_env[2]),
                                                   abs=1e-6)
     if got.status == KP.STATUS_OK:
