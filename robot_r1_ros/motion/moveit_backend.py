@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
-from robot_r1_ros.core.geometry import panda_fk
+from robot_r1_ros.core.geometry import matrix_to_quat_wxyz, panda_fk
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
 from robot_r1_ros.motion.moveit_session import (GoalLoop, MoveItBackendConfig, MoveItSession,
                                                 load_moveit_config, process_main,
@@ -150,6 +151,8 @@ class MoveItBackend(MotionBackend):
     # -- MotionBackend --------------------------------------------------------------------------
     def start(self, goal: MotionGoal, now_s: float) -> None:
         self.connect()
+        if goal.quat_wxyz is None:          # a point target: keep the TCP's orientation
+            goal = replace(goal, quat_wxyz=self._tcp_quat_wxyz())
         with self._lock:
             self._goal_id += 1
             goal_id = self._goal_id
@@ -188,6 +191,12 @@ class MoveItBackend(MotionBackend):
 
     def update_joint_state(self, sample: JointStateSample) -> None:
         self._joint_state = sample
+
+    def _tcp_quat_wxyz(self) -> tuple[float, float, float, float] | None:
+        q = self._joint_state.arm_q(self.cfg.arm_joints) if self._joint_state else None
+        if q is None:
+            return None                      # unknown: the session's top-down default
+        return tuple(float(v) for v in matrix_to_quat_wxyz(panda_fk(q)[1]))
 
     def tcp_position(self) -> tuple[float, float, float] | None:
         # The core's numpy FK (Panda kinematics): no MoveIt round trip for the step check.

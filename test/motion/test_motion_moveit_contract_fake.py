@@ -256,3 +256,17 @@ def test_moveit_config_file_errors(tmp_path, content, match):
         path.write_text(content)
     with pytest.raises(ConfigError, match=match):
         MoveItBackend(MoveItBackendConfig(config_file=str(path)))
+
+
+def test_moveit_point_target_keeps_the_measured_tcp_orientation(fake_moveit):
+    backend = MoveItBackend(MoveItBackendConfig())
+    q = np.array(PANDA_READY_Q_RAD) + [0.2, 0.0, 0.0, 0.1, 0.0, 0.0, 0.4]
+    names = [f'panda_joint{i}' for i in range(1, 8)]
+    backend.update_joint_state(JointStateSample(dict(zip(names, q)), {}, 0.0))
+    goal = MotionGoal((0.5, 0.0, 0.3), GripperState.OPEN)          # no orientation
+    backend.start(goal, 0.0)
+    assert wait_done(backend).state is MotionState.REACHED
+    msg = FakeMoveItPy.instances[0].calls[1][2]['pose_stamped_msg']
+    o = msg.pose.orientation
+    _, flange_rot = panda_flange_fk(q)
+    assert abs(abs(np.array([o.w, o.x, o.y, o.z]) @ matrix_to_quat_wxyz(flange_rot)) - 1) < 1e-9
