@@ -426,36 +426,17 @@ PANDA_JOINT_LIMITS_RAD: tuple[tuple[float, ...], tuple[float, ...]] = (
 """(lower, upper) joint position limits from Franka's datasheet."""
 
 
-def _dh(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
-    ca, sa, ct, st = math.cos(alpha), math.sin(alpha), math.cos(theta), math.sin(theta)
-    return np.array([[ct, -st, 0.0, a],
-                     [st * ca, ct * ca, -sa, -d * sa],
-                     [st * sa, ct * sa, ca, d * ca],
-                     [0.0, 0.0, 0.0, 1.0]])
-
-
-def _joint_vector(q_rad: object) -> np.ndarray:
-    q = _array(q_rad, 'q_rad')
-    if q.shape != (7,) or not np.all(np.isfinite(q)):
-        raise BadInputError(f'q_rad must be 7 finite joint angles, got shape {q.shape}')
-    return q
-
-
 def panda_flange_transform(q_rad: object) -> np.ndarray:
     """T_base_flange (4, 4) of the Panda for 7 joint angles (``panda_link8``)."""
-    q = _joint_vector(q_rad)
-    transform = np.eye(4)
-    for (a, d, alpha), theta in zip(PANDA_DH_MODIFIED, (*q, 0.0)):
-        transform = transform @ _dh(a, d, alpha, theta)
-    return transform
+    from robot_r1_ros.core.kinematics import PANDA, kinematics_for  # (it imports this module)
+    return kinematics_for(PANDA).flange_transform(q_rad)
 
 
 def panda_tcp_transform(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M) -> np.ndarray:
-    """T_base_tcp (4, 4): the flange, yawed by the hand mounting, shifted along its z axis."""
-    c, s = math.cos(PANDA_HAND_YAW_RAD), math.sin(PANDA_HAND_YAW_RAD)
-    flange_T_tcp = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0],
-                             [0.0, 0.0, 1.0, tcp_offset_m], [0.0, 0.0, 0.0, 1.0]])
-    return panda_flange_transform(q_rad) @ flange_T_tcp
+    """T_base_tcp (4, 4): the flange, yawed by the hand mounting, shifted along its z axis
+    (``core.kinematics``: the one FK)."""
+    from robot_r1_ros.core.kinematics import PANDA, kinematics_for
+    return kinematics_for(PANDA).tcp_transform(q_rad, tcp_offset_m)
 
 
 def panda_fk(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M
