@@ -41,8 +41,8 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.model import remote_request as rr
 from robot_r1_ros.model.errors import (GenerationCancelledError, GenerationError,
                                        ModelLoadError)
-from robot_r1_ros.model.reasoner import (Reasoner, ReasonerOutput, ReasonerRequest,
-                                         ReasonerTimings, TextCallback, parse_output_fields)
+from robot_r1_ros.model.interface import (Reasoner, ReasonerOutput, ReasonerRequest,
+                                          ReasonerTimings, TextCallback, parse_output_fields)
 
 _LOG = logging.getLogger(__name__)
 

@@ -46,6 +46,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.core.parsing import format_completion
 from robot_r1_ros.training import common
 from robot_r1_ros.training.recipe import ModelSpec
@@ -113,7 +114,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     """
     path = Path(path)
     if not path.is_file():
-        alt = Path(__file__).resolve().parents[2] / 'config' / 'train' / f'{path}.yaml'
+        alt = REPO_ROOT / 'config' / 'train' / f'{path}.yaml'
         if not alt.is_file():
             raise ConfigError(f'no learn config {path}', 'config')
         path = alt

@@ -45,10 +45,10 @@ from typing import Any, Mapping
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.paths import REPO_ROOT
 
 _LOG = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPE_DIR = REPO_ROOT / 'config' / 'train'
 """Folder of the shipped recipes; ``--recipe tiny_cpu`` means ``config/train/tiny_cpu.yaml``."""
 
