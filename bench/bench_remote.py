@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> dict:
             server.wait(10)
     if args.vocab:
         from bench_model import bench_constraint_at_vocab
-        results['constraint_at_vocab'] = bench_constraint_at_vocab(args.vocab, 64, runs=4)
+        results['constraint_at_vocab'] = bench_constraint_at_vocab(args.vocab, 64, runs=8)
     return results
 
 
