@@ -218,6 +218,9 @@ class RemoteReasoner(Reasoner):
             self.last_server_s = server_s
             return out
 
+    last_server_timings: dict[str, float] = {}
+    """The package server's ``robot_r1`` timings of the last prediction (server_s,
+    preprocess_s, generate_s)."""
     last_server_s: float | None = None
     """Server-side time of the last prediction when the server reports it (the package's own
     server does, in the final chunk's ``robot_r1.server_s``), for the remote-overhead bench."""
@@ -246,6 +249,7 @@ class RemoteReasoner(Reasoner):
                              'completion_tokens': chunk.usage.completion_tokens or 0}
                 extra_fields = chunk.model_extra or {}
                 if isinstance(extra_fields.get('robot_r1'), dict):
+                    self.last_server_timings = dict(extra_fields['robot_r1'])
                     server_s = extra_fields['robot_r1'].get('server_s')
                 for choice in chunk.choices:
                     text = choice.delta.content if choice.delta is not None else None
