@@ -11,6 +11,7 @@ import circle; the interface's names are re-exported here, where callers look fo
 """
 from __future__ import annotations
 
+import gc
 from typing import Any, Callable, Mapping
 
 from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, GenerationOptions,  # noqa: F401
@@ -59,12 +60,15 @@ def backend_factory(config: ReasonerConfig) -> Callable[[ReasonerConfig], Reason
     return _qwen
 
 
-def load_reasoner(config: ReasonerConfig | Mapping[str, Any] | str | None = None) -> Reasoner:
+def load_reasoner(config: ReasonerConfig | Mapping[str, Any] | str | None = None, *,
+                  warmup: bool = False) -> Reasoner:
     """Create the reasoner a config names (see :func:`backend_factory`).
 
     Args:
         config: A :class:`ReasonerConfig`, a mapping of its fields, a bare model id, or None
             for the default (the tiny checkpoint).
+        warmup: Also run :meth:`Reasoner.warmup`; when that fails the model is released
+            before the error propagates.
 
     Raises:
         ConfigError: Bad settings.
@@ -79,4 +83,13 @@ def load_reasoner(config: ReasonerConfig | Mapping[str, Any] | str | None = None
     elif not isinstance(config, ReasonerConfig):
         raise ConfigError(f'expected a ReasonerConfig, mapping or model id, got '
                           f'{type(config).__name__}', 'model_id')
-    return backend_factory(config)(config)
+    reasoner = backend_factory(config)(config)
+    if warmup:
+        try:
+            reasoner.warmup()
+        except BaseException:
+            reasoner.close()  # loaded, but the warm-up failed: free it now
+            del reasoner
+            gc.collect()
+            raise
+    return reasoner
