@@ -21,9 +21,39 @@ from typing import Any, Sequence
 import numpy as np
 
 from robot_r1_ros.core.errors import BadInputError, ConfigError, OutOfWorkspaceError
-from robot_r1_ros.core.geometry import (PANDA_DH_MODIFIED, PANDA_HAND_YAW_RAD,
-                                        PANDA_JOINT_LIMITS_RAD, PANDA_TCP_OFFSET_M,
-                                        matrix_to_quat_wxyz, quat_wxyz_to_matrix)
+from robot_r1_ros.core.rotations import matrix_to_quat_wxyz, quat_wxyz_to_matrix
+
+# ---------------------------------------------------------------------------------------------
+# The Franka Panda (modified DH parameters and limits from Franka's documentation)
+
+PANDA_DH_MODIFIED: tuple[tuple[float, float, float], ...] = (
+    # (a_m, d_m, alpha_rad) of joints 1..7, then the flange (theta = 0)
+    (0.0, 0.333, 0.0),
+    (0.0, 0.0, -math.pi / 2),
+    (0.0, 0.316, math.pi / 2),
+    (0.0825, 0.0, math.pi / 2),
+    (-0.0825, 0.384, -math.pi / 2),
+    (0.0, 0.0, math.pi / 2),
+    (0.088, 0.0, math.pi / 2),
+    (0.0, 0.107, 0.0),
+)
+"""Craig's convention: T_i = RotX(alpha) TransX(a) RotZ(theta) TransZ(d)."""
+
+PANDA_TCP_OFFSET_M = 0.1034
+"""Distance from the flange to ``panda_hand_tcp`` along the flange z axis."""
+
+PANDA_HAND_YAW_RAD = -math.pi / 4
+"""The hand is mounted rotated -45 degrees about the flange z axis."""
+
+PANDA_READY_Q_RAD: tuple[float, ...] = (0.0, -math.pi / 4, 0.0, -3 * math.pi / 4, 0.0,
+                                        math.pi / 2, math.pi / 4)
+"""The "ready" configuration of Franka's examples (also MoveIt's ``ready`` state)."""
+
+PANDA_JOINT_LIMITS_RAD: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973),
+    (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973),
+)
+"""(lower, upper) joint position limits from Franka's datasheet."""
 
 PANDA_MAX_VELOCITY_RAD_S: tuple[float, ...] = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
 """Maximum joint velocities of the Panda, rad/s (datasheet)."""
@@ -371,3 +401,41 @@ def top_down_quat(yaw_rad: float = 0.0) -> np.ndarray:
                     [math.sin(yaw_rad), math.cos(yaw_rad), 0.0], [0.0, 0.0, 1.0]])
     down = quat_wxyz_to_matrix([0.0, 1.0, 0.0, 0.0])
     return matrix_to_quat_wxyz(yaw @ down)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Panda's FK as functions (``core.geometry`` re-exports them)
+
+
+def panda_flange_transform(q_rad: object) -> np.ndarray:
+    """T_base_flange (4, 4) of the Panda for 7 joint angles (``panda_link8``)."""
+    return kinematics_for(PANDA).flange_transform(q_rad)
+
+
+def panda_tcp_transform(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M) -> np.ndarray:
+    """T_base_tcp (4, 4): the flange, yawed by the hand mounting, shifted along its z axis."""
+    return kinematics_for(PANDA).tcp_transform(q_rad, tcp_offset_m)
+
+
+def panda_fk(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward kinematics of the Franka Panda to its TCP (``panda_hand_tcp``).
+
+    Args:
+        q_rad: The 7 arm joint angles in radians.
+        tcp_offset_m: Flange-to-TCP distance along the flange z axis (0 gives the flange point).
+
+    Returns:
+        ``(xyz_base_m, R_base_tcp)``: TCP position (3,) and orientation (3, 3) in the base frame.
+
+    Raises:
+        BadInputError: ``q_rad`` is not 7 finite numbers.
+    """
+    transform = panda_tcp_transform(q_rad, tcp_offset_m)
+    return transform[:3, 3].copy(), transform[:3, :3].copy()
+
+
+def panda_flange_fk(q_rad: object) -> tuple[np.ndarray, np.ndarray]:
+    """``(xyz_base_m, R_base_flange)`` of the flange (``panda_link8``)."""
+    transform = panda_flange_transform(q_rad)
+    return transform[:3, 3].copy(), transform[:3, :3].copy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from robot_r1_ros.core.config import _check, _Config, _one_of
+from robot_r1_ros.core.config_base import _check, _Config, _one_of
 
 REMOTE_CONSTRAINTS = ('structured_outputs', 'guided_regex', 'none')
 """How the answer grammar travels with a request:

@@ -217,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             'created': int(time.time()), 'model': self.server.served_name,
             'choices': [{'index': 0, 'finish_reason': _finish(out.finish_reason),
                          'message': {'role': 'assistant', 'content': out.completion}}],
-            'usage': _usage(out), 'robot_r1': {'server_s': time.perf_counter() - t0}})
+            'usage': _usage(out), 'robot_r1': _timings(out, t0)})
 
     def _stream(self, request: ReasonerRequest, body: Mapping[str, Any], t0: float) -> None:
         cid, created = f'chatcmpl-{uuid.uuid4().hex}', int(time.time())
@@ -250,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             chunk(None, error={'message': f'{type(exc).__name__}: {exc}', 'code': 500})
             return
         chunk({}, _finish(out.finish_reason))
-        extra: dict[str, Any] = {'robot_r1': {'server_s': time.perf_counter() - t0}}
+        extra: dict[str, Any] = {'robot_r1': _timings(out, t0)}
         if (body.get('stream_options') or {}).get('include_usage'):
             extra['usage'] = _usage(out)
         chunk(None, **extra)
@@ -263,6 +263,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _finish(reason: str) -> str:
     return 'length' if reason in ('length', 'time') else 'stop'
+
+
+def _timings(out: Any, t0: float) -> dict[str, float]:
+    """The server's own time on a request and the model's share of it [s]."""
+    return {'server_s': time.perf_counter() - t0, 'preprocess_s': out.timings.preprocess_s,
+            'generate_s': out.timings.generate_s}
 
 
 def _usage(out: Any) -> dict[str, int]:

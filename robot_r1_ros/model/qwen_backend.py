@@ -34,10 +34,10 @@ from robot_r1_ros.model.constrained import ConstraintFactory
 from robot_r1_ros.model.errors import (GenerationCancelledError, GenerationError,
                                        ModelLoadError)
 from robot_r1_ros.model.processor import IMAGE_ONLY_PROCESSORS, load_processor
-from robot_r1_ros.model.reasoner import (GenerationOptions, Reasoner, ReasonerConfig,
-                                         ReasonerOutput, ReasonerRequest, ReasonerTimings,
-                                         REPO_ROOT, TextCallback, parse_output_fields,
-                                         resolve_model_path)
+from robot_r1_ros.core.config import GenerationOptions, ReasonerConfig
+from robot_r1_ros.core.paths import REPO_ROOT, resolve_model_path
+from robot_r1_ros.model.interface import (Reasoner, ReasonerOutput, ReasonerRequest,
+                                          ReasonerTimings, TextCallback, parse_output_fields)
 
 _LOG = logging.getLogger(__name__)
 

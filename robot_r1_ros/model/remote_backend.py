@@ -41,8 +41,8 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.model import remote_request as rr
 from robot_r1_ros.model.errors import (GenerationCancelledError, GenerationError,
                                        ModelLoadError)
-from robot_r1_ros.model.reasoner import (Reasoner, ReasonerOutput, ReasonerRequest,
-                                         ReasonerTimings, TextCallback, parse_output_fields)
+from robot_r1_ros.model.interface import (Reasoner, ReasonerOutput, ReasonerRequest,
+                                          ReasonerTimings, TextCallback, parse_output_fields)
 
 _LOG = logging.getLogger(__name__)
 
@@ -218,6 +218,9 @@ class RemoteReasoner(Reasoner):
             self.last_server_s = server_s
             return out
 
+    last_server_timings: dict[str, float] = {}
+    """The package server's ``robot_r1`` timings of the last prediction (server_s,
+    preprocess_s, generate_s)."""
     last_server_s: float | None = None
     """Server-side time of the last prediction when the server reports it (the package's own
     server does, in the final chunk's ``robot_r1.server_s``), for the remote-overhead bench."""
@@ -246,6 +249,7 @@ class RemoteReasoner(Reasoner):
                              'completion_tokens': chunk.usage.completion_tokens or 0}
                 extra_fields = chunk.model_extra or {}
                 if isinstance(extra_fields.get('robot_r1'), dict):
+                    self.last_server_timings = dict(extra_fields['robot_r1'])
                     server_s = extra_fields['robot_r1'].get('server_s')
                 for choice in chunk.choices:
                     text = choice.delta.content if choice.delta is not None else None
@@ -268,8 +272,8 @@ class DeadlineExceeded(Exception):
     """The server was still streaming at the request's deadline."""
 
 
-_OPENAI_FIELDS = frozenset({'model', 'messages', 'max_tokens', 'temperature', 'top_p', 'seed',
-                            'stream', 'stream_options'})
+_OPENAI_FIELDS = frozenset({'model', 'messages', 'max_tokens', 'max_completion_tokens',
+                            'temperature', 'top_p', 'seed', 'stream', 'stream_options'})
 """Body fields the ``openai`` client takes as arguments; the rest go in ``extra_body``."""
 
 
@@ -281,7 +285,8 @@ def _reason(exc: BaseException) -> str:
         return 'timed out (no answer within remote.timeout_s)'
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        return f'cannot connect ({type(cause).__name__ if cause else "connection error"})'
+        detail = f'{type(cause).__name__}: {str(cause)[:120]}' if cause else 'connection error'
+        return f'cannot connect ({detail})'
     if isinstance(exc, openai.APIStatusError):
         message = str(getattr(exc, 'message', '') or exc)
         return f'HTTP {exc.status_code}: {message[:200]}'

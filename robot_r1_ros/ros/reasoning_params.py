@@ -26,19 +26,13 @@ from typing import Any, Mapping, Sequence
 from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, DEFAULT_WORKSPACE, GenerationOptions,
                                       ReasonerConfig, WorkspaceConfig)
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.reading import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS  # noqa: F401  (API)
 from robot_r1_ros.core.remote_config import RemoteConfig
 from robot_r1_ros.core.geometry import EnvFrame, Workspace, make_transform, quat_wxyz_to_matrix
 from robot_r1_ros.ros.params import ParamSpec, ParamTable, coerce  # noqa: F401 (re-exported)
-
-TRIGGER_MODES = ('continuous', 'on_reached', 'on_demand')
-"""``continuous``: predict on every fresh frame, capped at ``trigger.max_rate_hz``.
-``on_reached``: predict once, then again after the executor reports the goal of the last OK
-prediction REACHED, FAILED or REJECTED (or IDLE). ``on_demand``: only through the
-``predict_keypoint`` action (which also works in the other two modes)."""
+from robot_r1_ros.ros.reasoning_trigger import TRIGGER_MODES  # (the modes are described there)
 
 DEFAULT_TASK = 'put the red cube in the yellow zone'
-PANDA_ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
-PANDA_FINGER_JOINTS = ('panda_finger_joint1', 'panda_finger_joint2')
 
 
 _GEN = GenerationOptions()

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.paths import REPO_ROOT
 
 PACKAGE = 'robot_r1_ros'
 _LOG = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
