@@ -46,6 +46,7 @@ from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, GenerationOptions,  # no
 from robot_r1_ros.core.errors import AnswerFormatError, BadInputError, ConfigError
 from robot_r1_ros.core.types import XYZ, GripperState, Keypoint, Prediction, TaskKind
 from robot_r1_ros.model.errors import GenerationCancelledError, GenerationError
+from robot_r1_ros.model.locate import resolve_model_path  # noqa: F401 (public here too)
 
 _LOG = logging.getLogger(__name__)
 
@@ -545,18 +546,6 @@ class ScriptedReasoner(Reasoner):
 
 # --------------------------------------------------------------------------------------------
 # Configuration and factory
-
-
-def resolve_model_path(model_id: str) -> str:
-    """A relative folder is looked up in the working directory, then the repository root;
-    hub ids and absolute paths are returned unchanged (``~`` expanded)."""
-    path = Path(model_id).expanduser()
-    if path.is_absolute() or path.exists():
-        return str(path)
-    in_repo = REPO_ROOT / path
-    if in_repo.exists():
-        return str(in_repo)
-    return model_id
 
 
 _BACKENDS: dict[str, Callable[[ReasonerConfig], Reasoner]] = {}

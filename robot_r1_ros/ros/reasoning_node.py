@@ -22,7 +22,7 @@ name                        type                           notes
 ``topics.image``            sensor_msgs/Image              in; rgb8/bgr8/rgba8/bgra8/mono8
 ``topics.camera_info``      sensor_msgs/CameraInfo         in; optional (debug projection)
 ``topics.joint_states``     sensor_msgs/JointState         in
-``topics.task``             std_msgs/String                in; transient local
+``topics.task``             std_msgs/String                in; transient local + volatile
 ``topics.executor_state``   robot_r1_ros/ExecutorState     in; trigger.mode on_reached
 ``next_keypoint``           robot_r1_ros/KeypointPrediction out; every attempt, with status
 ``next_keypoint_pose``      geometry_msgs/PoseStamped      out; OK keypoints only
@@ -336,7 +336,11 @@ class ReasoningNode(LifecycleNode):
                                      _SENSOR_QOS, callback_group=group),
             self.create_subscription(JointState, config.joint_states_topic, self._on_joints,
                                      _SENSOR_QOS, callback_group=group),
+            # Latched: the last task on start-up; volatile: `ros2 topic pub` (volatile by
+            # default, which a transient-local subscription never matches).
             self.create_subscription(String, config.task_topic, self._on_task, _LATCHED_QOS,
+                                     callback_group=group),
+            self.create_subscription(String, config.task_topic, self._on_task, _RELIABLE_QOS,
                                      callback_group=group),
             self.create_subscription(ExecutorState, config.executor_state_topic,
                                      self._on_executor_state, _LATCHED_QOS,
