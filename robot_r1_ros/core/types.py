@@ -137,9 +137,6 @@ class RobotState:
         object.__setattr__(self, 'gripper_opening_m', opening)
         object.__setattr__(self, 'stamp_s', as_floats([self.stamp_s], 1, 'stamp_s')[0])
 
-    def gripper_state(self, threshold_m: float = 0.04) -> GripperState:
-        """Binary gripper state (see :meth:`GripperState.from_opening`)."""
-        return GripperState.from_opening(self.gripper_opening_m, threshold_m)
 
 
 @dataclass(frozen=True)

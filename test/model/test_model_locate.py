@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robot_r1_ros.model import locate
+from robot_r1_ros.core import paths as locate
 
 
 @pytest.fixture

@@ -1,22 +1,31 @@
-"""Where a relative model id (``checkpoints/robot-r1-tiny-learn``) is looked up.
+"""Where the source checkout is: the one ``REPO_ROOT`` of the package.
 
-The package installs the checkpoints it ships under ``share/robot_r1_ros/checkpoints`` (CMake
-``install(DIRECTORY checkpoints ...)``), so a plain ``colcon build`` works from any directory.
-A relative id is tried against, in order: the installed package share (found through the
-ament index), the working directory, and the source tree this module lives in (a checkout used
-without installing). Absolute paths and ``~`` are used as given; an id found nowhere is returned
-unchanged (it may be a hub id), and :func:`searched_paths` lists what was tried for the error.
+Relative model folders are looked up in the installed package share (``share/robot_r1_ros``, where
+a plain ``colcon build`` installs the shipped checkpoints), then the working directory, then here
+(:func:`resolve_model_path`); recipes and configs in the working directory, then here. In an installed
+package this folder holds no repository files; lookups then fall through (installed config files
+come from the package share, see ``ros/bringup.py``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+"""The ``robot_r1_ros`` package folder."""
+REPO_ROOT = PACKAGE_DIR.parent
+"""The folder holding the package: the repository root in a source checkout."""
+
+
+def in_repo(relative: str | Path) -> Path:
+    """``relative`` under :data:`REPO_ROOT`."""
+    return REPO_ROOT / relative
+
+
 PACKAGE = 'robot_r1_ros'
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def package_share() -> Path | None:
-    """``<prefix>/share/robot_r1_ros`` of the installed package, or None (not installed)."""
+    """``<prefix>/share/robot_r1_ros`` of the installed package (ament index), or None."""
     try:
         from ament_index_python.packages import (PackageNotFoundError,
                                                  get_package_share_directory)
@@ -29,14 +38,16 @@ def package_share() -> Path | None:
 
 
 def search_roots(cwd: Path | None = None) -> list[Path]:
-    """Folders a relative model id is resolved against, in order."""
+    """Folders a relative model id is resolved against, in order: the installed package share
+    (a plain ``colcon build`` installs ``checkpoints/`` there), the working directory, and the
+    source checkout (only when this package is imported from one)."""
     roots = []
     share = package_share()
     if share is not None:
         roots.append(share)
     roots.append(Path.cwd() if cwd is None else cwd)
-    if (_SOURCE_ROOT / 'package.xml').is_file():   # a source checkout, not an install
-        roots.append(_SOURCE_ROOT)
+    if (REPO_ROOT / 'package.xml').is_file():
+        roots.append(REPO_ROOT)
     out: list[Path] = []
     for root in roots:
         if root not in out:
@@ -53,7 +64,8 @@ def searched_paths(model_id: str, cwd: Path | None = None) -> list[Path]:
 
 
 def resolve_model_path(model_id: str, cwd: Path | None = None) -> str:
-    """The first existing candidate of :func:`searched_paths`, else ``model_id`` unchanged."""
+    """The first existing candidate of :func:`searched_paths`; hub ids (found nowhere) and
+    absolute paths are returned unchanged (``~`` expanded)."""
     path = Path(model_id).expanduser()
     if path.is_absolute():
         return str(path)
@@ -64,5 +76,5 @@ def resolve_model_path(model_id: str, cwd: Path | None = None) -> str:
 
 
 def not_found_hint(model_id: str) -> str:
-    """``looked in: a, b, c`` for an error message."""
+    """``looked in: a, b, c`` for the error of a missing model folder."""
     return 'looked in: ' + ', '.join(str(p) for p in searched_paths(model_id))
