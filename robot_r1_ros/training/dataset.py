@@ -140,8 +140,15 @@ def episode_from_bag(bag: str | os.PathLike, arm_joints: int = 7) -> LoadedEpiso
     xyz = np.array([panda_fk(qi)[0] for qi in q])
     grip = np.array([data.gripper_open_at(int(t)) for t in data.image_stamps_ns])
     task_name = data.metadata.get('robot_r1_ros.task') or data.instruction
+    objects = {}
+    if len(data.object_stamps_ns):
+        # Object poses at each camera frame: the nearest recorded sample (the sim writes them
+        # with the image, at the same stamp).
+        near = np.abs(data.image_stamps_ns[:, None] - data.object_stamps_ns[None, :]).argmin(1)
+        objects = {name: track[near] for name, track in data.object_xyz_base_m.items()}
     episode = Episode(episode_id=Path(bag).name, instruction=data.instruction,
-                      ee_xyz_base_m=xyz, gripper_open=grip, joint_velocities=vel)
+                      ee_xyz_base_m=xyz, gripper_open=grip, joint_velocities=vel,
+                      object_xyz_base_m=objects)
     return LoadedEpisode(episode, data.images, task_name, Path(bag), data.success)
 
 

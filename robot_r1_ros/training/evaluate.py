@@ -46,16 +46,18 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from robot_r1_ros.core.config import GenerationOptions
 from robot_r1_ros.core.errors import AnswerFormatError, ConfigError, RobotR1Error
 from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_open_keypoint,
                                        parse_option)
 from robot_r1_ros.core.rewards import REWARDS
 from robot_r1_ros.core.types import TaskKind
-from robot_r1_ros.training import baselines, common, runlog
+from robot_r1_ros.training import baselines, common, image_gap, runlog, seeds
 
 _LOG = logging.getLogger(__name__)
 
 OPEN = TaskKind.OPEN_KEYPOINT.value
+_NODE_GENERATION = GenerationOptions()
 INVALID = 'invalid'
 # Dataset columns that scoring and baselines read (everything but the prompt and image).
 _META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
@@ -79,17 +81,27 @@ class EvalSettings:
         image_max_pixels: Processor bound override (None: the checkpoint's).
         constrained: Decode with the reasoning node's answer constraint
             (:mod:`robot_r1_ros.model.constrained`) instead of free greedy decoding.
+        think_budget_tokens: Constrained decoding: reasoning tokens before the answer is
+            forced.
+        image_gap: Also answer every question with an image of another episode and with a
+            blank image (:mod:`robot_r1_ros.training.image_gap`).
+
+    Generation defaults (``max_new_tokens``, ``constrained``, ``think_budget_tokens``) are the
+    reasoning node's (``core.config.GenerationOptions``), so the figures are what the node
+    answers.
     """
 
     split: str = 'test'
     tasks: tuple[str, ...] = ()
     max_rows_per_group: int | None = None
     batch_size: int = 16
-    max_new_tokens: int = 160
+    max_new_tokens: int = _NODE_GENERATION.max_new_tokens
     seed: int = 0
     image_min_pixels: int | None = None
     image_max_pixels: int | None = None
-    constrained: bool = False
+    constrained: bool = _NODE_GENERATION.constrained
+    think_budget_tokens: int = _NODE_GENERATION.think_budget_tokens
+    image_gap: bool = True
 
 
 def group_key(row: dict[str, Any]) -> str:
@@ -129,13 +141,14 @@ def load_eval_model(model_dir: str | os.PathLike, settings: EvalSettings) -> tup
 
 
 def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: int = 16,
-                         max_new_tokens: int = 160, progress: bool = True,
-                         constrained: bool = False) -> list[dict[str, Any]]:
+                         max_new_tokens: int = _NODE_GENERATION.max_new_tokens,
+                         progress: bool = True, constrained: bool = False,
+                         think_budget_tokens: int | None = None) -> list[dict[str, Any]]:
     """Greedy completions of every row (prompt messages + image).
 
     Unconstrained by default (format failures are the model's own); ``constrained`` applies the
     reasoning node's answer grammar per task kind (the reasoning may use every token the answer
-    leaves room for), as a deployed node decodes.
+    leaves room for, or ``think_budget_tokens``), as a deployed node decodes.
 
     Returns:
         One ``{'text', 'tokens', 'finished'}`` per row (``finished``: an end token was made).
@@ -179,7 +192,8 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
                         return_tensors='pt')
         kwargs: dict[str, Any] = {'suppress_tokens': suppress}
         if factory is not None:
-            kwargs = {'logits_processor': [factory.processor(kinds[chunk[0]], max_new_tokens,
+            budget = max_new_tokens if think_budget_tokens is None else think_budget_tokens
+            kwargs = {'logits_processor': [factory.processor(kinds[chunk[0]], budget,
                                                              max_new_tokens)]}
         with torch.inference_mode():
             seq = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
@@ -587,12 +601,22 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
         dsd['train'].select_columns(list(_META_COLUMNS)).to_list())
     model, processor = load_eval_model(model_dir, settings)
     t_gen = time.monotonic()
-    completions = generate_completions(model, processor, eval_ds, settings.batch_size,
-                                       settings.max_new_tokens, progress,
-                                       constrained=settings.constrained)
+    def answer(ds: Any) -> list[dict[str, Any]]:
+        return generate_completions(model, processor, ds, settings.batch_size,
+                                    settings.max_new_tokens, progress,
+                                    constrained=settings.constrained,
+                                    think_budget_tokens=settings.think_budget_tokens)
+
+    completions = answer(eval_ds)
     gen_s = time.monotonic() - t_gen
     records = score_rows(rows, completions)
     groups = summarize_groups(rows, records, rules)
+    gaps = None
+    if settings.image_gap:
+        variant_groups = {v: summarize_groups(rows, score_rows(rows, answer(
+            image_gap.swap_images(eval_ds, v, settings.seed))), rules)
+            for v in image_gap.VARIANTS}
+        gaps = {'table': image_gap.gap_table(groups, variant_groups), 'groups': variant_groups}
     report: dict[str, Any] = {
         'model': str(model_dir), 'dataset': str(dataset_dir), 'split': settings.split,
         'settings': settings.__dict__ | {'tasks': list(settings.tasks)},
@@ -605,6 +629,8 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
             'generate_s': round(gen_s, 2),
         },
         'groups': groups,
+        'image_gap': gaps,
+        'seed_ranges': {'train': dict(seeds.TRAIN_SEEDS), 'eval': dict(seeds.EVAL_SEEDS)},
         'examples': [{'group': r['group'], 'completion': r['text'][:300]}
                      for r in _examples(records)],
         # What the format failures look like (truncated, degenerate copy, ...): the first 10.
@@ -705,6 +731,11 @@ def markdown_report(report: dict[str, Any]) -> str:
              'correct letter in the group (what a model stuck on one letter scores); text-only '
              'rule = nearest-neighbour rules on the train split that never see the image.', '',
              markdown_tables(report)]
+    if report.get('image_gap'):
+        parts += ['', '## Image gap: the same questions with another image', '',
+                  'The real image, an image of another held-out episode (a model that scores '
+                  'the same with it does not read the scene) and a blank grey image (only a '
+                  'fragility check).', '', image_gap.markdown(report['image_gap']['table'])]
     if 'closed_loop' in report:
         parts += ['', '## Closed loop in the MuJoCo scene', '',
                   closed_loop_table(report['closed_loop']), '',
@@ -838,11 +869,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--tasks', default='', help='comma-separated task kinds (default: all)')
     p.add_argument('--max-rows-per-group', type=int, default=None)
     p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--max-new-tokens', type=int, default=160)
+    p.add_argument('--max-new-tokens', type=int, default=_NODE_GENERATION.max_new_tokens,
+                   help='token cap (default: the reasoning node\'s generation.max_new_tokens)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--constrained', action='store_true',
-                   help='decode with the reasoning node\'s answer constraint (default: free '
-                        'greedy decoding, so format failures are the model\'s own)')
+    p.add_argument('--constrained', dest='constrained', action='store_true',
+                   default=_NODE_GENERATION.constrained,
+                   help='decode with the reasoning node\'s answer constraint (the node\'s '
+                        'default, and this command\'s)')
+    p.add_argument('--free', dest='constrained', action='store_false',
+                   help='free greedy decoding, so format failures are the model\'s own')
+    p.add_argument('--no-image-gap', dest='image_gap', action='store_false',
+                   help='skip answering with another episode\'s image and a blank image')
     p.add_argument('--run-dir', nargs='*', default=[],
                    help='training run folders (log.jsonl) for the reward / accuracy curves')
     p.add_argument('--closed-loop-episodes', type=int, default=0,
@@ -873,8 +910,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = EvalSettings(split=args.split, tasks=tasks,
                                 max_rows_per_group=args.max_rows_per_group,
                                 batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                                seed=args.seed, constrained=args.constrained)
+                                seed=args.seed, constrained=args.constrained,
+                                image_gap=args.image_gap)
         cl = None
+        shared = [s for s in range(args.closed_loop_seed_offset,
+                                   args.closed_loop_seed_offset + args.closed_loop_episodes)
+                  if seeds.is_training_seed(s)]
+        if shared:
+            raise ConfigError(f'closed-loop seeds {shared[0]}.. are training seeds '
+                              f'(training.seeds.TRAIN_SEEDS); use seeds from '
+                              f'{seeds.EVAL_SEEDS["closed_loop"]}', 'closed_loop_seed_offset')
         if args.closed_loop_episodes > 0:
             cl = ClosedLoopSettings(task=args.closed_loop_task,
                                     episodes=args.closed_loop_episodes,
@@ -889,6 +934,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RobotR1Error, ValueError) as exc:
         return common.cli_error('robot-r1 eval', exc)
     print(markdown_tables(report))
+    if report.get('image_gap'):
+        print()
+        print(image_gap.markdown(report['image_gap']['table']))
     if 'closed_loop' in report:
         print()
         print(closed_loop_table(report['closed_loop']))

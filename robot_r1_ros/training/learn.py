@@ -173,7 +173,8 @@ def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dic
             final, dataset, out,
             evaluate.EvalSettings(split='test', batch_size=recipe.eval_batch_size,
                                   max_new_tokens=recipe.max_new_tokens,
-                                  constrained=mode == 'constrained'),
+                                  constrained=mode == 'constrained',
+                                  image_gap=mode == 'constrained'),
             closed_loop_settings=cl, progress=False)
     return reports
 
