@@ -42,34 +42,6 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 
-class Follower:
-    """The sim's joint_trajectory_controller emulation in-process (no ROS)."""
-
-    def __init__(self, scene) -> None:
-        from robot_r1_ros.sim.trajectory import validate_trajectory
-        self.scene, self.plan, self._validate = scene, None, validate_trajectory
-
-    def on_trajectory(self, traj) -> None:
-        self.plan = self._validate(traj.joint_names, traj.positions_rad,
-                                   traj.time_from_start_s, traj.velocities_rad_s,
-                                   current_q_rad=self.scene.arm_target,
-                                   start_s=self.scene.time_s)
-
-    def on_gripper(self, cmd) -> None:
-        self.scene.set_gripper_width(cmd.width_m)
-
-    def step(self) -> None:
-        if self.plan is not None:
-            self.scene.set_arm_target(self.plan.sample(self.scene.time_s))
-        self.scene.step()
-
-    def joint_state(self):
-        from robot_r1_ros.motion.types import JointStateSample
-        js = self.scene.joint_state()
-        return JointStateSample(dict(zip(js.name, map(float, js.position))),
-                                dict(zip(js.name, map(float, js.velocity))), self.scene.time_s)
-
-
 def _stats(values: list[float]) -> dict[str, float]:
     if not values:
         return {'n': 0, 'mean': float('nan'), 'median': float('nan'), 'max': float('nan')}
@@ -79,75 +51,50 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def run_episode(seed: int, source: str, reasoner=None, max_cycles: int = 8) -> dict:
-    """One pick_place episode; ``source`` is 'oracle' (expert keypoints) or 'model'."""
-    from robot_r1_ros.core.config import WorkspaceConfig
-    from robot_r1_ros.core.prompts import PromptMetadata
-    from robot_r1_ros.core.types import GripperState
-    from robot_r1_ros.model.reasoner import ReasonerRequest
-    from robot_r1_ros.motion.direct import DirectBackend, DirectBackendConfig
-    from robot_r1_ros.motion.executor import ExecState, GoalExecutor
-    from robot_r1_ros.motion.validation import PredictionInput
+    """One pick_place episode; ``source`` is 'oracle' (expert keypoints) or 'model' (the
+    reasoning node's prediction step, ``model.step.predict_step``)."""
+    from robot_r1_ros.core.geometry import quat_wxyz_to_xyzw
+    from robot_r1_ros.model.step import StepSettings, predict_step
     from robot_r1_ros.ros.executor_params import config_from_values
     from robot_r1_ros.sim import experts
     from robot_r1_ros.sim.scene import PandaScene
     from robot_r1_ros.sim.tasks import make_task
+    from robot_r1_ros.training.closed_loop import SimRig
 
     node_cfg = config_from_values({})
-    env = WorkspaceConfig().env_frame()
+    step_settings = StepSettings.from_workspace_config()
     task = make_task('pick_place')
     cycles = []
     with PandaScene() as scene:
         episode = task.reset(scene, seed)
-        robot = Follower(scene)
-        backend = DirectBackend(DirectBackendConfig(), robot.on_trajectory, robot.on_gripper)
-        executor = GoalExecutor(backend, node_cfg.workspace, node_cfg.execution)
-        backend.update_joint_state(robot.joint_state())
-        backend.kinematics          # noqa: B018  (build the IK model outside the timings)
+        rig = SimRig(scene, node_cfg.workspace, node_cfg.execution)
+        rig.backend.kinematics      # noqa: B018  (build the IK model outside the timings)
         scene.render()              # (and the renderer's GL context)
         waypoints = experts.plan(scene, task, episode) if source == 'oracle' else []
         n = len(waypoints) if source == 'oracle' else max_cycles
         for i in range(n):
             rec: dict = {'cycle': i + 1}
             t0 = time.perf_counter()
-            rgb = scene.render()
+            observation = rig.observe(episode.instruction)
             rec['render_s'] = time.perf_counter() - t0
-            tcp, quat_wxyz = scene.tcp_pose()
             if source == 'oracle':
                 wp = waypoints[i]
-                xyz, quat, is_open = wp.xyz_base_m, wp.quat_wxyz, wp.gripper_open
+                xyz, quat_xyzw = wp.xyz_base_m, tuple(quat_wxyz_to_xyzw(wp.quat_wxyz))
+                is_open, status, reason = wp.gripper_open, 0, ''
                 rec['model_s'] = 0.0
             else:
-                gripper = GripperState.from_opening(scene.gripper_width())
-                meta = PromptMetadata.from_env_frame(env, env.base_to_env(tcp), gripper)
-                t0 = time.perf_counter()
-                out = reasoner.predict(ReasonerRequest(image_rgb=rgb,
-                                                       instruction=episode.instruction,
-                                                       metadata=meta))
-                rec['model_s'] = time.perf_counter() - t0
-                rec['tokens'] = out.generated_tokens
-                xyz = (tuple(env.env_to_base(out.xyz_env_m)) if out.xyz_env_m is not None
-                       else (math.nan,) * 3)
-                quat, is_open = tuple(quat_wxyz), out.gripper is not GripperState.CLOSED
-            w, x, y, z = quat
-            pred = PredictionInput(status=0, frame_id='panda_link0', stamp_s=scene.time_s,
-                                   xyz_base_m=tuple(float(v) for v in xyz),
-                                   quat_xyzw=(x, y, z, w), gripper_command=0 if is_open else 1)
-            now = scene.time_s
-            t0 = time.perf_counter()
-            rejection = executor.check(pred, now)
-            rec['validation_s'] = time.perf_counter() - t0
-            backend.last_plan_time_s = 0.0
-            executor.submit(pred, now)
-            rec['planning_s'] = backend.last_plan_time_s
-            sim0, wall0 = scene.time_s, time.perf_counter()
-            while executor.busy and scene.time_s - sim0 < 30.0:
-                robot.step()
-                backend.update_joint_state(robot.joint_state())
-                executor.tick(scene.time_s)
-            rec['motion_s'] = scene.time_s - sim0
-            rec['sim_wall_s'] = time.perf_counter() - wall0
-            rec['outcome'] = ExecState(executor.state).name
-            rec['reason'] = str(rejection) if rejection else executor.reason
+                result = predict_step(reasoner, observation, step_settings)
+                rec['model_s'] = result.inference_s
+                rec['tokens'] = result.output.generated_tokens if result.output else 0
+                kp = result.keypoint
+                xyz = kp.xyz_base_m if kp is not None else (math.nan,) * 3
+                is_open = kp is None or kp.gripper.is_open
+                quat_xyzw = observation.reading.tcp_quat_xyzw
+                status, reason = int(result.status), result.reason
+            done = rig.execute(xyz, quat_xyzw, is_open, status=status, status_reason=reason)
+            rec.update(validation_s=done.validation_s, planning_s=done.planning_s,
+                       motion_s=done.motion_s, sim_wall_s=done.sim_wall_s,
+                       outcome=done.outcome, reason=done.reason)
             rec['cycle_s'] = (rec['render_s'] + rec['model_s'] + rec['validation_s']
                               + rec['planning_s'] + rec['motion_s'])
             cycles.append(rec)
@@ -258,7 +205,7 @@ def main() -> int:
               f'{ros_row["cycle_s"]["median"]:.2f} s (0.5 s minimum trajectory)')
     print(f'render (front camera, 224x224): {cell(rows["oracle"], "render_s", 1e3, "{:.1f}")} ms;'
           f' MuJoCo stepping: {cell(rows["oracle"], "sim_wall_s")} s wall per cycle')
-    print(f'wrote {args.out.relative_to(REPO)}')
+    print(f'wrote {args.out}')
     return 0
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -39,7 +38,10 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_r1_ros.core.errors import BadInputError
-from robot_r1_ros.core.types import GripperState, Keypoint, RobotState
+from robot_r1_ros.core.reading import (JointReading, JointStateError,  # noqa: F401  (API)
+                                       reading_from_joints, rotation_to_quat_xyzw)
+from robot_r1_ros.core.types import GripperState, Keypoint
+from robot_r1_ros.ros.names import STATUS_NAMES  # noqa: F401  (API; defined in ros/names)
 
 __all__ = [
     'ENCODINGS', 'ImageConversionError', 'JointStateError', 'JointReading', 'array_to_image_msg',
@@ -51,10 +53,6 @@ __all__ = [
 class ImageConversionError(BadInputError, TypeError):
     """An image message or array cannot be converted (cv_bridge's ``CvBridgeError`` is also a
     ``TypeError``); the message says what was expected."""
-
-
-class JointStateError(BadInputError):
-    """A JointState lacks a configured joint, or has a non-finite or missing position."""
 
 
 # Named encodings of sensor_msgs/image_encodings.hpp: name -> (dtype, channels).
@@ -254,84 +252,21 @@ def s_to_stamp(t_s: float) -> TimeMsg:
 # Joint states
 
 
-@dataclass(frozen=True)
-class JointReading:
-    """What the reasoning node needs from one JointState.
-
-    Attributes:
-        robot_state: Arm joints, TCP position (from FK) and gripper opening.
-        tcp_quat_xyzw: TCP orientation in the base frame (ROS order x, y, z, w).
-    """
-
-    robot_state: RobotState
-    tcp_quat_xyzw: tuple[float, float, float, float]
-
-
 def joint_state_to_reading(msg: JointState, arm_joint_names: Sequence[str],
                            finger_joint_names: Sequence[str] = (),
                            default_gripper_opening_m: float = 0.08,
                            tcp_offset_m: float | None = None) -> JointReading:
-    """JointState -> :class:`JointReading` with the Panda FK of ``core.geometry``.
-
-    Joints are looked up by name (the message may list them in any order and carry others).
-    The gripper opening is the sum of the finger joint positions (each finger moves 0-0.04 m);
-    without finger joints configured (or with ``finger_joint_names`` empty) the default opening
-    is used.
-
-    Args:
-        msg: The joint state.
-        arm_joint_names: The 7 arm joint names in kinematic order (``panda_joint1``..7).
-        finger_joint_names: Finger joint names; each one configured must be present.
-        default_gripper_opening_m: Opening reported when no finger joints are configured.
-        tcp_offset_m: Flange-to-TCP offset for the FK; None = the core's Panda value.
-
-    Returns:
-        The reading; ``robot_state.stamp_s`` is the message stamp.
+    """JointState -> :class:`JointReading` (``core.reading.reading_from_joints``: the Panda FK
+    of ``core.geometry``; the same code the closed-loop evaluation runs on the sim's joints).
 
     Raises:
         JointStateError: A configured joint is missing, ``position`` is shorter than ``name``,
             or a position is NaN or infinite.
     """
-    from robot_r1_ros.core.geometry import panda_fk  # the core's FK (numpy only)
-
-    names = list(msg.name)
-    positions = msg.position
-    if len(positions) != len(names):
-        raise JointStateError(
-            f'joint state has {len(names)} names but {len(positions)} positions')
-    index = {name: i for i, name in enumerate(names)}
-    missing = [n for n in (*arm_joint_names, *finger_joint_names) if n not in index]
-    if missing:
-        shown = ', '.join(names[:12]) + (' ...' if len(names) > 12 else '')
-        raise JointStateError(
-            f'joint state lacks {", ".join(missing)} (has: {shown or "no joints"}); set the '
-            'joint name parameters to match the robot')
-    q_rad = [float(positions[index[n]]) for n in arm_joint_names]
-    fingers_m = [float(positions[index[n]]) for n in finger_joint_names]
-    bad = [n for n, v in zip((*arm_joint_names, *finger_joint_names), (*q_rad, *fingers_m))
-           if not math.isfinite(v)]
-    if bad:
-        raise JointStateError(f'non-finite joint position for {", ".join(bad)}')
-    q = np.asarray(q_rad, dtype=float)
-    xyz_base_m, rot_base_tcp = (panda_fk(q) if tcp_offset_m is None
-                                else panda_fk(q, tcp_offset_m=tcp_offset_m))
-    opening_m = max(0.0, sum(fingers_m)) if finger_joint_names else default_gripper_opening_m
-    state = RobotState(joint_positions_rad=tuple(q_rad),
-                       ee_xyz_base_m=tuple(float(v) for v in xyz_base_m),
-                       gripper_opening_m=opening_m, stamp_s=stamp_to_s(msg.header.stamp))
-    return JointReading(robot_state=state, tcp_quat_xyzw=rotation_to_quat_xyzw(rot_base_tcp))
-
-
-def rotation_to_quat_xyzw(rot: Any) -> tuple[float, float, float, float]:
-    """3x3 rotation matrix -> unit quaternion in ROS order (x, y, z, w)."""
-    from robot_r1_ros.core.geometry import matrix_to_quat_wxyz, quat_wxyz_to_xyzw
-
-    q = quat_wxyz_to_xyzw(matrix_to_quat_wxyz(np.asarray(rot, dtype=float)))
-    return (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
-
-
-# ---------------------------------------------------------------------------------------------
-# Published messages
+    return reading_from_joints(list(msg.name), list(msg.position), stamp_to_s(msg.header.stamp),
+                               arm_joint_names, finger_joint_names,
+                               default_gripper_opening_m=default_gripper_opening_m,
+                               tcp_offset_m=tcp_offset_m)
 
 
 def keypoint_pose_msg(header: Header, xyz_base_m: Sequence[float],
@@ -525,6 +460,3 @@ def keypoint_prediction_msg(header: Header, status: int, *, status_reason: str =
     return msg
 
 
-STATUS_NAMES = {0: 'OK', 1: 'FORMAT_ERROR', 2: 'OUT_OF_WORKSPACE', 3: 'STALE_INPUT',
-                4: 'BAD_INPUT', 5: 'MODEL_ERROR'}
-"""KeypointPrediction status code -> name (as in the message definition)."""

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from robot_r1_ros.ros.names import DONE_STATES, GRIPPER_NAMES, state_name, status_name
 from robot_r1_ros.ros.system import REPO_ROOT, describe_system
 
 #: Checkpoints the demo looks for, best first (folders with a config.json; relative paths are
@@ -47,10 +48,6 @@ DEMO_CHECKPOINTS: tuple[str, ...] = (
     'outputs/tiny/sft/final',           # ... its SFT warm-up
     'models/tiny-qwen2.5-vl',           # built by scripts/setup.sh (random weights)
 )
-STATE_NAMES = {0: 'IDLE', 1: 'MOVING', 2: 'REACHED', 3: 'FAILED', 4: 'REJECTED'}
-STATUS_NAMES = {0: 'OK', 1: 'FORMAT_ERROR', 2: 'OUT_OF_WORKSPACE', 3: 'STALE_INPUT',
-                4: 'BAD_INPUT', 5: 'MODEL_ERROR'}
-DONE_STATES = (2, 3, 4)
 
 
 class PipelineError(RuntimeError):
@@ -212,7 +209,7 @@ class DemoClient:
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self.lock:
-            state = STATE_NAMES.get(self.states[-1].state, '?') if self.states else 'IDLE'
+            state = state_name(self.states[-1].state) if self.states else 'IDLE'
             self.frames.append(Frame(stamp, rgb.copy(), self.tcp_xyz, self.cycle, state))
 
     # -- requests -----------------------------------------------------------------------------
@@ -293,11 +290,11 @@ def _fmt(xyz: Sequence[float] | None) -> str:
 
 def _record_prediction(rec: CycleRecord, pred: Any) -> None:
     p, c = pred.pose.position, pred.current_position
-    rec.status = STATUS_NAMES.get(pred.status, str(pred.status))
+    rec.status = status_name(pred.status)
     rec.status_reason = pred.status_reason
     rec.keypoint_xyz_base_m = [p.x, p.y, p.z] if all(map(math.isfinite, (p.x, p.y, p.z))) \
         else None
-    rec.gripper = 'open' if pred.gripper_command == 0 else 'closed'
+    rec.gripper = GRIPPER_NAMES.get(pred.gripper_command, '?')
     rec.current_xyz_base_m = [c.x, c.y, c.z]
     rec.reasoning, rec.raw_answer = pred.reasoning, pred.raw_answer
     rec.inference_time_s, rec.generated_tokens = float(pred.inference_time_s), \
@@ -471,7 +468,7 @@ def main(argv: Sequence[str] | None = None, out=sys.stdout) -> int:
                 _record_prediction(rec, pred)
                 t1 = time.monotonic()
                 state = client.outcome(pred.header.stamp, min(60.0, left()), alive)
-                rec.outcome = STATE_NAMES.get(state.state, str(state.state))
+                rec.outcome = state_name(state.state)
                 rec.outcome_reason = state.reason
                 rec.execution_s = time.monotonic() - t1
                 rec.cycle_s = time.monotonic() - t0

@@ -60,10 +60,12 @@ from visualization_msgs.msg import MarkerArray
 from robot_r1_ros.action import PredictKeypoint
 from robot_r1_ros.core.errors import BadInputError, ConfigError, RobotR1Error
 from robot_r1_ros.core.geometry import project_points
-from robot_r1_ros.core.prompts import PromptMetadata
-from robot_r1_ros.core.types import Keypoint, TaskKind
+from robot_r1_ros.core.types import Keypoint
+from robot_r1_ros.model.errors import GenerationCancelledError
+from robot_r1_ros.model.step import Observation, StepSettings, predict_step
 from robot_r1_ros.msg import ExecutorState, KeypointPrediction
 from robot_r1_ros.ros import conversions as conv
+from robot_r1_ros.ros.names import IDLE_OR_DONE_STATES, state_name
 from robot_r1_ros.ros.reasoning_params import (PARAMETERS, ReasoningNodeConfig,
                                                declare_parameters, read_config)
 
@@ -117,8 +119,6 @@ _RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 _DEBUG_IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                               reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.VOLATILE)
-_EXECUTOR_DONE_STATES = (ExecutorState.STATE_REACHED, ExecutorState.STATE_FAILED,
-                         ExecutorState.STATE_REJECTED, ExecutorState.STATE_IDLE)
 
 
 @dataclass
@@ -186,6 +186,7 @@ class ReasoningNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
         self.config: ReasoningNodeConfig | None = None
+        self._step_settings: StepSettings | None = None
         self.reasoner: Any = None
         # One lock for the shared state; the worker waits on the condition for a trigger
         # (new frame, executor report, action goal, rate-cap deadline) and callbacks notify it.
@@ -231,6 +232,8 @@ class ReasoningNode(LifecycleNode):
             self.get_logger().error(f'configure failed: bad parameter: {exc}')
             return TransitionCallbackReturn.FAILURE
         self.config = config
+        self._step_settings = StepSettings(env_frame=config.env_frame,
+                                           workspace=config.workspace)
         self._task = config.task
         t0 = time.perf_counter()
         reasoner = None
@@ -463,16 +466,15 @@ class ReasoningNode(LifecycleNode):
     def _on_executor_state(self, msg: ExecutorState) -> None:
         with self._lock:
             waiting = self._wait_goal_stamp
-            if waiting is None or msg.state not in _EXECUTOR_DONE_STATES:
+            if waiting is None or msg.state not in IDLE_OR_DONE_STATES:
                 return
             if (msg.goal_stamp.sec, msg.goal_stamp.nanosec) != waiting:
                 return
             self._wait_goal_stamp = None
             self._cond.notify_all()
-        names = {ExecutorState.STATE_REACHED: 'REACHED', ExecutorState.STATE_FAILED: 'FAILED',
-                 ExecutorState.STATE_REJECTED: 'REJECTED', ExecutorState.STATE_IDLE: 'IDLE'}
         reason = f' ({msg.reason})' if msg.reason else ''
-        self.get_logger().info(f'executor: {names[msg.state]}{reason}; next prediction armed')
+        self.get_logger().info(f'executor: {state_name(msg.state)}{reason}; '
+                               'next prediction armed')
 
     def _trigger_wait_locked(self, now_ns: int) -> float | None:
         """0 when a trigger prediction may start now, else seconds to wait (None = until
@@ -641,43 +643,30 @@ class ReasoningNode(LifecycleNode):
             return
         ctx.reading = reading
         ctx.rgb = rgb
-        # Prompt: the current TCP position in the env frame, env wording from the config.
-        current_env = cfg.env_frame.base_to_env(reading.robot_state.ee_xyz_base_m)
+        observation = Observation(image_rgb=rgb, reading=reading, task=task,
+                                  request_id=f'{header.stamp.sec}.{header.stamp.nanosec:09d}')
         try:
-            from robot_r1_ros.model.reasoner import ReasonerRequest
-            metadata = PromptMetadata.from_env_frame(
-                cfg.env_frame, current_xyz_env_m=current_env,
-                current_gripper=reading.robot_state.gripper_state())
-            request = ReasonerRequest(image_rgb=rgb, kind=TaskKind.OPEN_KEYPOINT,
-                                      instruction=task, metadata=metadata,
-                                      request_id=f'{header.stamp.sec}.{header.stamp.nanosec:09d}')
-        except BadInputError as exc:
-            self._finish(job, cfg, header, BAD_INPUT, f'bad prompt input: {exc}', ctx)
+            result = predict_step(reasoner, observation, self._step_settings,
+                                  on_text=job.on_text, cancel=job.cancel)
+        except GenerationCancelledError:
+            job.status = CANCELLED
+            self._count(CANCELLED, 'cancelled', '')
+            if self.context.ok():  # not during process shutdown (rosout is gone)
+                self.get_logger().info('prediction cancelled')
             return
-        t0 = time.perf_counter()
-        try:
-            output = reasoner.predict(request, on_text=job.on_text, cancel=job.cancel)
-        except Exception as exc:  # noqa: BLE001  (any model failure becomes MODEL_ERROR)
-            ctx.inference_s = time.perf_counter() - t0
-            from robot_r1_ros.model.errors import GenerationCancelledError
-            if isinstance(exc, GenerationCancelledError):
-                job.status = CANCELLED
-                self._count(CANCELLED, 'cancelled', '')
-                if self.context.ok():  # not during process shutdown (rosout is gone)
-                    self.get_logger().info('prediction cancelled')
-                return
-            status = BAD_INPUT if isinstance(exc, BadInputError) else MODEL_ERROR
-            self._finish(job, cfg, header, status, f'model raised {type(exc).__name__}: {exc}',
-                         ctx)
-            return
-        ctx.inference_s = time.perf_counter() - t0
-        ctx.output = output
-        ctx.stage_ms['prompt_processor'] = output.timings.preprocess_s * 1e3
-        ctx.stage_ms['model'] = output.timings.generate_s * 1e3
-        t_parse = time.perf_counter()
-        status, reason = self._judge(cfg, output, ctx)
-        ctx.stage_ms['parse'] = (output.timings.parse_s + time.perf_counter() - t_parse) * 1e3
-        self._finish(job, cfg, header, status, reason, ctx, t_start_ns=t_start_ns)
+        ctx.inference_s = result.inference_s
+        ctx.output = result.output
+        ctx.keypoint = result.keypoint
+        if result.output is not None:
+            timings = result.output.timings
+            ctx.stage_ms['prompt_processor'] = timings.preprocess_s * 1e3
+            ctx.stage_ms['model'] = timings.generate_s * 1e3
+            ctx.stage_ms['parse'] = (timings.parse_s + result.judge_s) * 1e3
+            t_start = t_start_ns
+        else:
+            t_start = None
+        self._finish(job, cfg, header, int(result.status), result.reason, ctx,
+                     t_start_ns=t_start)
 
     def _check_inputs(self, cfg: ReasoningNodeConfig, image_msg: Image | None,
                       joint_msg: JointState | None, inputs: _Inputs, now_ns: int,
@@ -721,20 +710,6 @@ class ReasoningNode(LifecycleNode):
                                          f'(input.max_joint_state_age_s = '
                                          f'{cfg.max_joint_state_age_s:.2f} s)')
         return rgb, reading
-
-    def _judge(self, cfg: ReasoningNodeConfig, output: Any, ctx: '_Attempt'
-               ) -> tuple[int, str]:
-        """Status of a model output: format, frame conversion, workspace."""
-        if not output.ok or output.xyz_env_m is None or output.gripper is None:
-            return FORMAT_ERROR, output.parse_error or 'the answer has no keypoint'
-        xyz_base = cfg.env_frame.env_to_base(output.xyz_env_m)
-        if not np.all(np.isfinite(xyz_base)):
-            return FORMAT_ERROR, f'non-finite keypoint {tuple(xyz_base)}'
-        ctx.keypoint = Keypoint(tuple(float(v) for v in xyz_base), output.gripper)
-        reason = cfg.workspace.check(xyz_base)
-        if reason is not None:
-            return OUT_OF_WORKSPACE, reason
-        return OK, ''
 
     def _finish(self, job: _Job, cfg: ReasoningNodeConfig, header: Header, status: int,
                 reason: str, ctx: '_Attempt', t_start_ns: int | None = None) -> None:

@@ -16,9 +16,8 @@ import textwrap
 import time
 from typing import Sequence, TextIO
 
-STATUS_NAMES = {0: 'OK', 1: 'FORMAT_ERROR', 2: 'OUT_OF_WORKSPACE', 3: 'STALE_INPUT',
-                4: 'BAD_INPUT', 5: 'MODEL_ERROR'}
-STATE_NAMES = {0: 'IDLE', 1: 'MOVING', 2: 'REACHED', 3: 'FAILED', 4: 'REJECTED'}
+from robot_r1_ros.core.status import PredictionStatus
+from robot_r1_ros.ros.names import GRIPPER_NAMES, state_name, status_name
 
 
 def _xyz(p) -> str:
@@ -28,15 +27,15 @@ def _xyz(p) -> str:
 def format_prediction(msg, index: int, reasoning_chars: int = 400, width: int = 100) -> str:
     """A readable block for one KeypointPrediction."""
     stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-    status = STATUS_NAMES.get(msg.status, f'UNKNOWN({msg.status})')
+    status = status_name(msg.status)
     lines = [f'--- prediction #{index}  stamp {stamp:.3f}  frame {msg.header.frame_id or "?"}'
              f'  model {msg.model_id or "?"}',
              f'status:    {status}' + (f' ({msg.status_reason})' if msg.status_reason else '')]
     pos, cur = msg.pose.position, msg.current_position
     step = math.dist((pos.x, pos.y, pos.z), (cur.x, cur.y, cur.z))
-    if msg.status == 0:
+    if msg.status == PredictionStatus.OK:
         lines.append(f'keypoint:  {_xyz(pos)} m   from {_xyz(cur)} (step {step:.3f} m)')
-        lines.append(f'gripper:   {"open" if msg.gripper_command == 0 else "closed"}')
+        lines.append(f'gripper:   {GRIPPER_NAMES.get(msg.gripper_command, "?")}')
     else:
         lines.append(f'current:   {_xyz(cur)} m')
     if msg.task:
@@ -47,7 +46,7 @@ def format_prediction(msg, index: int, reasoning_chars: int = 400, width: int = 
             text = text[:reasoning_chars].rstrip() + ' ...'
         lines += textwrap.wrap(text, width=width, initial_indent='reasoning: ',
                                subsequent_indent=' ' * 11)
-    if reasoning_chars and msg.status != 0 and msg.raw_answer:
+    if reasoning_chars and msg.status != PredictionStatus.OK and msg.raw_answer:
         lines.append(f'answer:    {msg.raw_answer.strip()[:reasoning_chars]!r}')
     lines.append(f'model:     {msg.inference_time_s:.2f} s, {msg.generated_tokens} tokens')
     return '\n'.join(lines)
@@ -55,7 +54,7 @@ def format_prediction(msg, index: int, reasoning_chars: int = 400, width: int = 
 
 def format_state(msg) -> str:
     """One line for an ExecutorState."""
-    name = STATE_NAMES.get(msg.state, str(msg.state))
+    name = state_name(msg.state)
     text = (f'--- executor: {name}  target {_xyz(msg.target_position)}  received '
             f'{msg.received_count}, executed {msg.executed_count}, rejected '
             f'{msg.rejected_count}  [{msg.backend}{", dry run" if msg.dry_run else ""}]')

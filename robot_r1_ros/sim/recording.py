@@ -50,6 +50,7 @@ from rosbags.interfaces import QosTime
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 
+from robot_r1_ros.core.gripper import PANDA_OPEN_WIDTH_M, current_gripper_state
 from robot_r1_ros.sim.objects import (OBJECT_POSES_TOPIC, object_poses_message, object_positions,
                                       positions_from_messages)
 from robot_r1_ros.sim.scene import FINGER_JOINTS, CameraModel, PandaScene
@@ -312,24 +313,27 @@ class EpisodeData:
     object_stamps_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     object_xyz_base_m: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def gripper_open_at(self, t_ns: int, open_threshold_m: float = 0.039,
-                        measured_open_fraction: float = 0.9) -> bool:
-        """Gripper state at time ``t_ns``.
+    def gripper_open_at(self, t_ns: int) -> bool:
+        """Gripper state at time ``t_ns`` by the one rule (``core.gripper``).
 
-        With recorded commands: the last command before ``t_ns`` is open when wider than
-        ``open_threshold_m``.  Otherwise the measured finger width: open when at least
-        ``measured_open_fraction`` of the widest opening seen in the episode (a gripper closed
-        on a 4 cm cube still measures ~0.04 m, so a fixed half-width threshold would fail).
+        With recorded commands, the last command before ``t_ns`` decides; otherwise the measured
+        finger width against the widest opening seen in the episode (a gripper closed on a 4 cm
+        cube still measures ~0.04 m, so a fixed half-width threshold would fail).
         """
+        commanded = None
         if len(self.gripper_command_stamps_ns):
             i = int(np.searchsorted(self.gripper_command_stamps_ns, t_ns, side='right')) - 1
-            return bool(self.gripper_command_m[max(i, 0)] > open_threshold_m)
+            commanded = float(self.gripper_command_m[max(i, 0)])
         widths = self.gripper_width_m
-        if not np.any(np.isfinite(widths)):
+        if commanded is None and not np.any(np.isfinite(widths)):
             return True                      # no gripper information at all: assume open
-        i = int(np.clip(np.searchsorted(self.joint_stamps_ns, t_ns), 0,
-                        len(self.joint_stamps_ns) - 1))
-        return bool(widths[i] >= measured_open_fraction * np.nanmax(widths))
+        measured = open_width = None
+        if commanded is None:
+            i = int(np.clip(np.searchsorted(self.joint_stamps_ns, t_ns), 0,
+                            len(self.joint_stamps_ns) - 1))
+            measured, open_width = float(widths[i]), float(np.nanmax(widths))
+        return current_gripper_state(measured, commanded_width_m=commanded,
+                                     open_width_m=open_width or PANDA_OPEN_WIDTH_M).is_open
 
     def joint_index_at(self, t_ns: int) -> int:
         """Index of the joint sample nearest to ``t_ns``."""

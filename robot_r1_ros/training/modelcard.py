@@ -135,8 +135,8 @@ def write_model_card(checkpoint: str | Path, recipe: Any, report: dict[str, Any]
         f'`robot-r1 eval` on the `{report["split"]}` split: {report["n_rows"]} questions from '
         f'{len(report["episodes"])} episodes (seeds) never seen in training. Greedy decoding, '
         'no answer constraint. Format failures overall: '
-        f'**{evaluate._pct(o["format_failure_rate"])}**'
-        f'; mean reasoning length {evaluate._num(o["mean_think_chars"], ".0f")} characters.',
+        f'**{evaluate.pct(o["format_failure_rate"])}**'
+        f'; mean reasoning length {evaluate.num(o["mean_think_chars"], ".0f")} characters.',
         '',
         'Baselines beside every accuracy: chance (1/4); the best *constant letter* of the group '
         '(a model stuck on one letter scores exactly this); a *text-only rule* that never sees '

@@ -272,7 +272,8 @@ def test_joint_state_to_reading_uses_names_and_the_core_fk():
     xyz, rot = panda_fk(np.array(Q))
     assert state.ee_xyz_base_m == pytest.approx(tuple(xyz))
     assert state.gripper_opening_m == pytest.approx(0.05)
-    assert state.gripper_state() is GripperState.OPEN
+    # 0.05 m of 0.08 m: not fully open, so closed by the one gripper rule (core.gripper)
+    assert state.gripper_state() is GripperState.CLOSED
     assert state.stamp_s == pytest.approx(5.5)
     x, y, z, w = reading.tcp_quat_xyzw
     assert math.isclose(x * x + y * y + z * z + w * w, 1.0, rel_tol=1e-9)

@@ -45,7 +45,7 @@ def test_shipped_checkpoint_answers_fresh_next_waypoint_questions(qa_dataset):
     model, processor = evaluate.load_eval_model(_default_model_dir(), settings)
     completions = evaluate.generate_completions(model, processor, rows, batch_size=8,
                                                 max_new_tokens=200, progress=False)
-    meta = rows.select_columns(list(evaluate._META_COLUMNS)).to_list()
+    meta = rows.select_columns(list(evaluate.META_COLUMNS)).to_list()
     scored = evaluate.score_rows(meta, completions)
     accuracy = sum(bool(r['correct']) for r in scored) / len(scored)
     assert len(scored) >= 8

@@ -87,7 +87,7 @@ def test_constrained_eval_decoding_never_fails_the_format(tiny_model, qa_dataset
     rows = evaluate.select_eval_rows(common.load_dataset_dict(qa_dataset['path'])['test'],
                                      settings)
     model, processor = evaluate.load_eval_model(tiny_model, settings)
-    meta = rows.select_columns(list(evaluate._META_COLUMNS)).to_list()
+    meta = rows.select_columns(list(evaluate.META_COLUMNS)).to_list()
     free = evaluate.generate_completions(model, processor, rows, batch_size=5,
                                          max_new_tokens=80, progress=False)
     constrained = evaluate.generate_completions(model, processor, rows, batch_size=5,

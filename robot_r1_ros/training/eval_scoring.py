@@ -1,0 +1,287 @@
+"""Offline scoring of ``robot-r1 eval``: row selection, greedy generation, per-row scores by the
+training rewards, per-group metrics with baselines (see :mod:`robot_r1_ros.training.evaluate`).
+"""
+from __future__ import annotations
+
+import collections
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from robot_r1_ros.core.config import GenerationOptions
+from robot_r1_ros.core.errors import AnswerFormatError
+from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_open_keypoint,
+                                       parse_option, parse_xyz_answer)
+from robot_r1_ros.core.rewards import REWARDS
+from robot_r1_ros.core.types import TaskKind
+from robot_r1_ros.training import baselines, common
+
+NODE_GENERATION = GenerationOptions()
+"""The reasoning node's generation defaults (the evaluation's defaults too)."""
+
+OPEN = TaskKind.OPEN_KEYPOINT.value
+OPEN_KINDS = (OPEN, TaskKind.OBJECT_POSITION.value)
+"""Task kinds answered with a position (scored by L1), not a letter."""
+INVALID = 'invalid'
+# Dataset columns that scoring and baselines read (everything but the prompt and image).
+META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
+                 'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
+                 'current_xyz_env_m', 'current_gripper', 'episode_id', 'frame_index',
+                 'task_name')
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the offline evaluation runs.
+
+    Attributes:
+        split: Dataset split to evaluate (held-out episodes: ``test``).
+        tasks: Task kinds to keep (empty: all).
+        max_rows_per_group: Seeded subsample per (task, distractor kind) group; None = all.
+        batch_size: Prompts per ``generate`` call.
+        max_new_tokens: Token cap of a completion.
+        seed: Seed of the subsample.
+        image_min_pixels: Processor bound override (None: the checkpoint's).
+        image_max_pixels: Processor bound override (None: the checkpoint's).
+        constrained: Decode with the reasoning node's answer constraint
+            (:mod:`robot_r1_ros.model.constrained`) instead of free greedy decoding.
+        think_budget_tokens: Constrained decoding: reasoning tokens before the answer is
+            forced.
+        image_gap: Also answer every question with an image of another episode and with a
+            blank image (:mod:`robot_r1_ros.training.image_gap`).
+
+    Generation defaults (``max_new_tokens``, ``constrained``, ``think_budget_tokens``) are the
+    reasoning node's (``core.config.GenerationOptions``), so the figures are what the node
+    answers (a cap of 160 tokens cut the next-waypoint reasoning before).
+    """
+
+    split: str = 'test'
+    tasks: tuple[str, ...] = ()
+    max_rows_per_group: int | None = None
+    batch_size: int = 16
+    max_new_tokens: int = NODE_GENERATION.max_new_tokens
+    seed: int = 0
+    image_min_pixels: int | None = None
+    image_max_pixels: int | None = None
+    constrained: bool = NODE_GENERATION.constrained
+    think_budget_tokens: int = NODE_GENERATION.think_budget_tokens
+    image_gap: bool = True
+
+
+def group_key(row: dict[str, Any]) -> str:
+    """``task`` or ``task/distractor_kind`` (the report's group names)."""
+    kind = row.get('distractor_kind') or ''
+    return f'{row["task_kind"]}/{kind}' if kind else row['task_kind']
+
+
+def select_eval_rows(dataset: Any, settings: EvalSettings) -> Any:
+    """The rows to evaluate: task filter, then a seeded subsample per group."""
+    rows = common.select_rows(dataset, settings.tasks, 'any')
+    if settings.max_rows_per_group is None:
+        return rows
+    meta = rows.select_columns(['task_kind', 'distractor_kind'])
+    groups: dict[str, list[int]] = collections.defaultdict(list)
+    for i, row in enumerate(meta):
+        groups[group_key(row)].append(i)
+    rng = np.random.default_rng(settings.seed)
+    keep: list[int] = []
+    for key in sorted(groups):
+        idx = groups[key]
+        if len(idx) > settings.max_rows_per_group:
+            idx = sorted(rng.choice(idx, settings.max_rows_per_group, replace=False).tolist())
+        keep.extend(idx)
+    return rows.select(sorted(keep))
+
+
+# ------------------------------------------------------------------------------ generation
+def load_eval_model(model_dir: str | os.PathLike, settings: EvalSettings) -> tuple[Any, Any]:
+    """Model (eval mode) and processor (left padding) of a checkpoint folder."""
+    from robot_r1_ros.training.recipe import ModelSpec
+    spec = ModelSpec(path=str(model_dir), image_min_pixels=settings.image_min_pixels,
+                     image_max_pixels=settings.image_max_pixels)
+    processor = common.load_processor_for(spec, padding_side='left')
+    model = common.load_model(spec).eval()
+    return model, processor
+
+
+def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: int = 16,
+                         max_new_tokens: int = NODE_GENERATION.max_new_tokens,
+                         progress: bool = True, constrained: bool = False,
+                         think_budget_tokens: int | None = None) -> list[dict[str, Any]]:
+    """Greedy completions of every row (prompt messages + image).
+
+    Unconstrained by default (format failures are the model's own); ``constrained`` applies the
+    reasoning node's answer grammar per task kind (the reasoning may use every token the answer
+    leaves room for, or ``think_budget_tokens``), as a deployed node decodes.
+
+    Returns:
+        One ``{'text', 'tokens', 'finished'}`` per row (``finished``: an end token was made).
+    """
+    import torch
+    from tqdm import tqdm
+
+    config = model.config
+    suppress = [int(t) for t in (config.image_token_id, getattr(config, 'video_token_id', None),
+                                 getattr(config, 'vision_start_token_id', None),
+                                 getattr(config, 'vision_end_token_id', None)) if t is not None]
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+    tok = processor.tokenizer
+    pad = model.generation_config.pad_token_id
+    if pad is None:
+        pad = tok.pad_token_id
+    factory = None
+    kinds = list(dataset['task_kind'])
+    if constrained:
+        from robot_r1_ros.model.constrained import ConstraintFactory
+        text_cfg = config.get_text_config() if hasattr(config, 'get_text_config') else config
+        factory = ConstraintFactory(tok, int(text_cfg.vocab_size), sorted(eos_ids))
+    # Batches hold one task kind (a constraint processor has one grammar); order is restored.
+    order = sorted(range(len(dataset)), key=lambda i: (kinds[i], i)) if constrained \
+        else list(range(len(dataset)))
+    chunks: list[list[int]] = []
+    for i in order:
+        if chunks and len(chunks[-1]) < batch_size and (
+                factory is None or kinds[chunks[-1][0]] == kinds[i]):
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    out: list[dict[str, Any] | None] = [None] * len(dataset)
+    bar = tqdm(total=len(dataset), desc='eval generate', unit='q', disable=not progress)
+    for chunk in chunks:
+        batch = dataset.select(chunk)[:]
+        texts = [processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+                 for p in batch['prompt']]
+        enc = processor(text=texts, images=[[im] for im in batch['image']], padding=True,
+                        return_tensors='pt')
+        kwargs: dict[str, Any] = {'suppress_tokens': suppress}
+        if factory is not None:
+            budget = max_new_tokens if think_budget_tokens is None else think_budget_tokens
+            kwargs = {'logits_processor': [factory.processor(kinds[chunk[0]], budget,
+                                                             max_new_tokens)]}
+        with torch.inference_mode():
+            seq = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                 pad_token_id=pad, **kwargs)
+        comp = seq[:, enc['input_ids'].shape[1]:].tolist()
+        for i, ids in zip(chunk, comp):
+            n = len(ids)
+            finished = False
+            for j, t in enumerate(ids):
+                if t in eos_ids:
+                    n, finished = j + 1, True
+                    break
+            text = tok.decode(ids[:n], skip_special_tokens=True)
+            out[i] = {'text': text, 'tokens': n, 'finished': finished}
+        bar.update(len(comp))
+    bar.close()
+    return out  # type: ignore[return-value]  (every row's slot is filled above)
+
+
+# ------------------------------------------------------------------------------ scoring
+def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """Per-row scores, computed by the training rewards and ``core.parsing``.
+
+    Returns:
+        One record per row: ``group``, ``format_ok`` (the ``format`` reward), ``correct``
+        (``choice_accuracy``; None for the open task), ``pred_letter`` ('A'..'D' or
+        ``'invalid'``), ``l1_cm`` / ``gripper_ok`` (open task, when parsed), ``think_chars``,
+        ``tokens``.
+    """
+    texts = [c['text'] for c in completions]
+    columns = {k: [r.get(k) for r in rows] for k in ('task_kind', 'answer_letter',
+                                                    'target_xyz_env_m', 'target_gripper')}
+    fmt = REWARDS['format'](texts, **columns)
+    acc = REWARDS['choice_accuracy'](texts, **columns)
+    pos = REWARDS['position'](texts, **columns)
+    grip = REWARDS['gripper'](texts, **columns)
+    records = []
+    for i, (row, text) in enumerate(zip(rows, texts)):
+        rec: dict[str, Any] = {'group': group_key(row), 'task_kind': row['task_kind'],
+                               'format_ok': bool(fmt[i]), 'tokens': completions[i]['tokens'],
+                               'finished': completions[i]['finished'], 'think_chars': None,
+                               'pred_letter': None, 'correct': None, 'l1_cm': None,
+                               'gripper_ok': None, 'text': text}
+        try:
+            parsed = parse_completion(text)
+            rec['think_chars'] = len(parsed.think)
+        except AnswerFormatError:
+            parsed = None
+        if row['task_kind'] in OPEN_KINDS:
+            if parsed is not None and fmt[i]:
+                if row['task_kind'] == OPEN:
+                    xyz, _gripper = parse_open_keypoint(parsed.answer)
+                    rec['gripper_ok'] = bool(grip[i])
+                else:
+                    xyz = parse_xyz_answer(parsed.answer)
+                rec['l1_cm'] = 100.0 * float(np.abs(np.subtract(
+                    xyz, row['answer_xyz_env_m'])).sum())
+                rec['position_reward'] = pos[i]
+        else:
+            rec['correct'] = bool(acc[i]) if acc[i] is not None else False
+            letter = INVALID
+            if parsed is not None:
+                try:
+                    letter = parse_option(parsed.answer)
+                except AnswerFormatError:
+                    letter = INVALID
+            rec['pred_letter'] = letter
+        records.append(rec)
+    return records
+
+
+def mean_or_none(values: Iterable[Any]) -> float | None:
+    """Mean of the values that are not None (None when there are none)."""
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]],
+                     rules: baselines.TextOnlyRules) -> dict[str, dict[str, Any]]:
+    """Metrics and baselines per group (see the module docstring)."""
+    by_group: dict[str, list[int]] = collections.defaultdict(list)
+    for i, rec in enumerate(records):
+        by_group[rec['group']].append(i)
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(by_group, key=_group_order):
+        idx = by_group[key]
+        recs = [records[i] for i in idx]
+        grp_rows = [rows[i] for i in idx]
+        first = grp_rows[0]
+        m: dict[str, Any] = {
+            'task_kind': first['task_kind'], 'distractor_kind': first.get('distractor_kind') or '',
+            'n': len(idx),
+            'format_failure_rate': 1.0 - float(np.mean([r['format_ok'] for r in recs])),
+            'mean_think_chars': mean_or_none(r['think_chars'] for r in recs),
+            'mean_completion_tokens': mean_or_none(r['tokens'] for r in recs),
+            'baselines': baselines.baseline_scores(grp_rows, rules),
+        }
+        if first['task_kind'] in OPEN_KINDS:
+            l1 = [r['l1_cm'] for r in recs if r['l1_cm'] is not None]
+            m.update(l1_cm_mean=mean_or_none(l1),
+                     l1_cm_median=float(np.median(l1)) if l1 else None,
+                     gripper_accuracy=mean_or_none(r['gripper_ok'] for r in recs
+                                                   if r['gripper_ok'] is not None),
+                     within_5cm=(float(np.mean([v <= 5.0 for v in l1])) if l1 else None))
+        else:
+            m['accuracy'] = float(np.mean([r['correct'] for r in recs]))
+            pred = collections.Counter(r['pred_letter'] for r in recs)
+            gold = collections.Counter(row['answer_letter'] for row in grp_rows)
+            m['predicted_letters'] = {x: pred.get(x, 0) for x in (*OPTION_LETTERS, INVALID)}
+            m['gold_letters'] = {x: gold.get(x, 0) for x in OPTION_LETTERS}
+            top = max(m['predicted_letters'].items(), key=lambda kv: kv[1])
+            m['most_predicted_share'] = top[1] / len(idx)
+        out[key] = m
+    return out
+
+
+def _group_order(key: str) -> tuple[int, str]:
+    order = [TaskKind.NEXT_WAYPOINT.value, TaskKind.CURRENT_STATE.value,
+             TaskKind.MOVEMENT.value, OPEN, TaskKind.OBJECT_POSITION.value,
+             TaskKind.OBJECT_CHOICE.value]
+    task = key.split('/')[0]
+    return (order.index(task) if task in order else 9, key)
+
+
