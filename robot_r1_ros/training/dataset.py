@@ -489,7 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--val-frac', type=float, default=0.1, help='validation episodes share')
     p.add_argument('--test-frac', type=float, default=0.1, help='test episodes share')
     p.add_argument('--seed', type=int, default=0, help='split and question seed')
-    p.add_argument('--tasks', default='', help='comma-separated task kinds (default: all four)')
+    p.add_argument('--tasks', default='',
+                   help='comma-separated task kinds (default: the paper\'s four; the grounding '
+                        'questions object_position,object_choice are opt-in)')
     p.add_argument('--frame-interval', type=int, default=None,
                    help=f'images between observations (default {DEFAULT_FRAME_INTERVAL})')
     p.add_argument('--keyframe-method', choices=('arm', 'hysteresis'), default=None,

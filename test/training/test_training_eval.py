@@ -13,7 +13,7 @@ from robot_r1_ros.training import baselines, evaluate
 def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     out = tmp_path / 'eval'
     settings = evaluate.EvalSettings(split='test', max_rows_per_group=4, batch_size=8,
-                                     max_new_tokens=24)
+                                     max_new_tokens=72)
     cl = evaluate.ClosedLoopSettings(episodes=1, max_keypoints=2, max_new_tokens=48,
                                      gif_path=str(tmp_path / 'gif' / 'episode.gif'))
     report = evaluate.evaluate(sft_model, qa_dataset['path'], out, settings,
