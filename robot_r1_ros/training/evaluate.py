@@ -97,7 +97,8 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
     gaps = None
     if settings.image_gap:
         variant_groups = {v: summarize_groups(rows, score_rows(rows, answer(
-            image_gap.swap_images(eval_ds, v, settings.seed))), rules)
+            image_gap.swap_images(eval_ds, v, settings.seed, donors=dsd['train'].select_columns(
+                ['image', 'episode_id']))), rules)
             for v in image_gap.VARIANTS}
         gaps = {'table': image_gap.gap_table(groups, variant_groups), 'groups': variant_groups}
     report: dict[str, Any] = {

@@ -53,13 +53,19 @@ def other_episode_order(episode_ids: Sequence[str], seed: int = 0) -> list[int]:
             for i, e in enumerate(episode_ids)]
 
 
-def swap_images(dataset: Any, variant: str, seed: int = 0) -> Any:
+def swap_images(dataset: Any, variant: str, seed: int = 0, donors: Any = None) -> Any:
     """A copy of an evaluation ``datasets.Dataset`` whose ``image`` column is replaced.
 
     Args:
         dataset: Rows with ``image`` (PIL) and ``episode_id`` columns.
         variant: ``'other'`` or ``'blank'`` (see the module docstring).
         seed: Seed of the episode derangement.
+        donors: Rows (``image``, ``episode_id``) to take other scenes from when ``dataset``
+            holds a single episode (e.g. the train split); their episodes differ from the
+            evaluated one, since splits are by episode.
+
+    Raises:
+        ValueError: A single episode and no donors.
     """
     from PIL import Image
 
@@ -68,11 +74,20 @@ def swap_images(dataset: Any, variant: str, seed: int = 0) -> Any:
     images = list(dataset['image'])
     if variant == 'blank':
         new = [Image.new('RGB', im.size, (BLANK_GREY,) * 3) for im in images]
+    elif len(set(dataset['episode_id'])) < 2 and donors is not None and len(donors):
+        rng = np.random.default_rng(seed)
+        own = set(dataset['episode_id'])
+        pool = [i for i, e in enumerate(donors['episode_id']) if e not in own]
+        if not pool:
+            raise ValueError('no donor rows from another episode for the image-gap evaluation')
+        picks = rng.choice(pool, len(images))
+        new = [donors[int(i)]['image'] for i in picks]
     else:
         order = other_episode_order(list(dataset['episode_id']), seed)
         new = [images[j] for j in order]
-    return dataset.remove_columns('image').add_column('image', new).cast_column(
-        'image', dataset.features['image'])
+    feature = dataset.features['image']
+    encoded = [feature.encode_example(im) for im in new]
+    return dataset.remove_columns('image').add_column('image', encoded, feature=feature)
 
 
 def headline(group: dict[str, Any]) -> float | None:

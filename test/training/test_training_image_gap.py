@@ -34,3 +34,20 @@ def test_training_and_evaluation_seed_ranges_are_disjoint():
     assert list(seeds.seed_range('vision_test', 3)) == [500_000, 500_001, 500_002]
     with pytest.raises(ValueError):
         seeds.seed_range('demos', 10**6)
+
+
+def test_a_single_episode_split_takes_other_scenes_from_donors():
+    from datasets import Dataset, Image as ImageFeature
+    from PIL import Image
+
+    def rows(episode, shade, n):
+        return {'image': [Image.new('RGB', (8, 8), (shade,) * 3)] * n, 'episode_id': [episode] * n}
+
+    one = Dataset.from_dict(rows('test0', 10, 3)).cast_column('image', ImageFeature())
+    donors = Dataset.from_dict(rows('train0', 200, 4)).cast_column('image', ImageFeature())
+    swapped = image_gap.swap_images(one, 'other', donors=donors)
+    assert [im.getpixel((0, 0))[0] for im in swapped['image']] == [200] * 3
+    with pytest.raises(ValueError):
+        image_gap.swap_images(one, 'other')
+    blank = image_gap.swap_images(one, 'blank')
+    assert blank['image'][0].getpixel((0, 0)) == (image_gap.BLANK_GREY,) * 3
