@@ -1,8 +1,13 @@
 """Import rules between the package's layers (see docs/architecture.md).
 
-rclpy and ROS message packages only in robot_r1_ros/ros/; core/ free of ROS, torch, transformers
-and mujoco; model/ free of ROS and mujoco; sim/ free of ROS and torch; motion/ may import ROS or
-MoveIt only lazily (inside functions), never at module level.
+Third-party: rclpy and ROS message packages only in robot_r1_ros/ros/; core/ free of ROS, torch,
+transformers and mujoco; model/ free of ROS and mujoco; sim/ free of ROS and torch; motion/ free
+of torch and mujoco, ROS or MoveIt only lazily (inside functions), never at module level.
+
+The package's own layers (anywhere in a file, lazy imports included): core imports only core;
+model, sim and motion import core and themselves (motion never sim: the executor runs on a robot
+without the simulator); training may import core, model, sim and motion; ros and the top-level
+modules may import everything.
 """
 import ast
 from pathlib import Path
@@ -20,9 +25,28 @@ FORBIDDEN = {  # folder -> (forbidden anywhere, forbidden at module level only)
     'core': (ROS | ML | SIM, set()),
     'model': (ROS | SIM, set()),
     'sim': (ROS | ML, set()),
-    'motion': (ML, ROS),
+    'motion': (ML | SIM, ROS),
     'training': (ROS, set()),
 }
+
+
+PKG_NAME = 'robot_r1_ros'
+LAYERS = ('core', 'model', 'sim', 'motion', 'training', 'ros')
+OWN_ALLOWED = {  # layer -> the package's layers it may import
+    'core': {'core'},
+    'model': {'core', 'model'},
+    'sim': {'core', 'sim'},
+    'motion': {'core', 'motion'},
+    'training': {'core', 'model', 'sim', 'motion', 'training'},
+}
+
+
+def _own_layer(name: str) -> str | None:
+    """The package layer an absolute module name belongs to (None: not one of ours)."""
+    parts = name.split('.')
+    if parts[0] != PKG_NAME or len(parts) < 2:
+        return None
+    return parts[1] if parts[1] in LAYERS else None
 
 
 def _imports(tree: ast.AST, top_level_only: bool) -> list[tuple[int, str]]:
@@ -34,6 +58,8 @@ def _imports(tree: ast.AST, top_level_only: bool) -> list[tuple[int, str]]:
     for node in nodes:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append((node.lineno, '.' * node.level + (node.module or '')))
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
             found += [(node.lineno, f'{node.module}.{a.name}') for a in node.names]
@@ -60,6 +86,18 @@ def violations(root: Path = PKG) -> list[str]:
         for line, name in _imports(tree, top_level_only=True):
             if _hits(name, top_only):
                 out.append(f'{rel}:{line} imports {name} at module level')
+        allowed = OWN_ALLOWED.get(layer)
+        if allowed is None:
+            continue
+        for line, name in _imports(tree, top_level_only=False):
+            if name.startswith('.'):
+                out.append(f'{rel}:{line} imports {name}: relative import (use the '
+                           'absolute name, so the layer rules can see it)')
+                continue
+            target = _own_layer(name)
+            if target is not None and target not in allowed:
+                out.append(f'{rel}:{line} imports {name}: layer {layer} may not import '
+                           f'{target}')
     return out
 
 
@@ -78,6 +116,17 @@ def test_package_respects_layering():
     ('model', 'from robot_r1_ros.msg import KeypointPrediction\n', True),
     ('ros', 'import rclpy\nimport torch\n', False),
     ('<top>', 'import rclpy\n', True),
+    ('motion', 'def f():\n    from robot_r1_ros.sim.ik import solve_ik\n', True),
+    ('motion', 'import robot_r1_ros.sim\n', True),
+    ('motion', 'import mujoco\n', True),
+    ('motion', 'from robot_r1_ros.core.kinematics import Kinematics\n', False),
+    ('core', 'from robot_r1_ros.model.step import predict_step\n', True),
+    ('core', 'from . import geometry\n', True),
+    ('model', 'from robot_r1_ros.training import common\n', True),
+    ('sim', 'from robot_r1_ros.motion.types import JointStateSample\n', True),
+    ('training', 'from robot_r1_ros.ros import conversions\n', True),
+    ('training', 'from robot_r1_ros.sim.scene import PandaScene\n', False),
+    ('ros', 'from robot_r1_ros.sim.scene import PandaScene\n', False),
 ])
 def test_layering_rule_catches_violations(tmp_path, layer, source, bad):
     if layer == '<top>':

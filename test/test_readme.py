@@ -16,7 +16,8 @@ def test_readme_opens_with_the_demo_and_test_commands_ci_runs():
 
 
 @pytest.mark.parametrize('module', ['robot_r1_ros.ros.reasoning_params',
-                                    'robot_r1_ros.ros.executor_params'])
+                                    'robot_r1_ros.ros.executor_params',
+                                    'robot_r1_ros.ros.sim_params'])
 def test_readme_documents_every_node_parameter(module):
     params = __import__(module, fromlist=['PARAMETERS']).PARAMETERS
     missing = [p.name for p in params if f'| `{p.name}` |' not in README]

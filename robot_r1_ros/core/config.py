@@ -27,14 +27,11 @@ The executor's settings are the motion layer's own frozen configs (``motion.vali
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-import math
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
+from robot_r1_ros.core.config_base import (_check, _coerce, _Config,  # noqa: F401  (API)
+                                           _fail, _from_dict, _one_of)
 from robot_r1_ros.core.errors import BadInputError, ConfigError
 from robot_r1_ros.core.types import PAPER_TASKS, TaskKind
 
@@ -42,161 +39,11 @@ DEFAULT_MODEL_ID = 'models/tiny-qwen2.5-vl'
 """Default model: the tiny checkpoint built by ``python -m robot_r1_ros.model.build_tiny``
 (relative paths are tried against the working directory, then the repository root)."""
 
+BACKENDS = ('transformers', 'remote')
+"""Where the model runs: in this process, or behind an OpenAI-compatible server."""
 _DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
 _ATTENTION = ('auto', 'sdpa', 'eager', 'flash_attention_2')
 _MIN_IMAGE_PIXELS = 28 * 28  # one 28x28 patch group of Qwen2-VL
-
-
-def _fail(path: str, message: str) -> ConfigError:
-    return ConfigError(f'{path}: {message}', path)
-
-
-class _Config:
-    """Mixin: type coercion, ``from_dict`` and ``to_dict`` for the config dataclasses."""
-
-    _FIELD_PREFIX: ClassVar[str] = ''
-    """Prefix of the field names in errors (``'generation.'``: the group is always called so)."""
-
-    def __post_init__(self) -> None:
-        hints = _hints(type(self))
-        try:
-            for f in dataclasses.fields(self):  # type: ignore[arg-type]
-                value = _coerce(getattr(self, f.name), hints[f.name], f.name)
-                object.__setattr__(self, f.name, value)
-            self._validate()
-        except ConfigError as exc:
-            prefix = self._FIELD_PREFIX
-            if prefix and not exc.field.startswith(prefix):
-                raise _fail(prefix + exc.field, str(exc).split(': ', 1)[-1]) from None
-            raise
-
-    def _validate(self) -> None:
-        """Field checks beyond types (overridden per class)."""
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
-        """Build from nested and/or dotted keys; unknown keys raise :class:`ConfigError`.
-
-        Args:
-            data: e.g. ``{'model': {'dtype': 'bfloat16'}, 'generation.max_new_tokens': 64}``.
-            **overrides: Top-level fields (applied after ``data``).
-        """
-        return _from_dict(cls, {**(data or {}), **overrides}, cls._FIELD_PREFIX)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Flat dotted dict of all values (tuples become lists), e.g. ``{'model.dtype': ...}``."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if isinstance(value, _Config):
-                out.update({f'{f.name}.{k}': v for k, v in value.to_dict().items()})
-            elif isinstance(value, tuple):
-                out[f.name] = list(value)
-            else:
-                out[f.name] = value
-        return out
-
-    def replace(self, **changes: Any) -> Any:
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
-
-
-@functools.lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _from_dict(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise _fail(prefix.rstrip('.') or cls.__name__, f'expected a mapping, got {data!r}')
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    hints = _hints(cls)
-    nested: dict[str, dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        head, _, rest = str(key).partition('.')
-        if head not in names:
-            valid = ', '.join(sorted(names))
-            raise _fail(prefix + str(key), f'unknown setting; valid names here: {valid}')
-        sub = _config_class(hints[head])
-        if rest:
-            if sub is None:
-                raise _fail(prefix + str(key), f'{head} has no sub-settings')
-            nested.setdefault(head, {})[rest] = value
-        elif sub is not None and isinstance(value, Mapping):
-            nested.setdefault(head, {}).update(value)
-        else:
-            kwargs[head] = value
-    for head, values in nested.items():
-        sub = _config_class(hints[head])
-        if head in kwargs:
-            raise _fail(prefix + head, 'given both as a whole and as sub-settings')
-        kwargs[head] = _from_dict(sub, values, f'{prefix}{head}.')  # type: ignore[arg-type]
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        if prefix and not exc.field.startswith(prefix):
-            raise _fail(prefix + exc.field, str(exc).split(': ', 1)[-1]) from None
-        raise
-
-
-def _config_class(hint: Any) -> type | None:
-    return hint if isinstance(hint, type) and issubclass(hint, _Config) else None
-
-
-def _coerce(value: Any, hint: Any, path: str) -> Any:
-    """Convert ``value`` to the annotated type or raise ConfigError naming ``path``."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], path)
-    sub = _config_class(hint)
-    if sub is not None:
-        if isinstance(value, sub):
-            return value
-        if isinstance(value, Mapping):
-            return _from_dict(sub, value, path + '.')
-        raise _fail(path, f'expected {sub.__name__} or a mapping, got {value!r}')
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _fail(path, f'expected true or false, got {value!r}')
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                isinstance(value, float) and not value.is_integer()):
-            raise _fail(path, f'expected an integer, got {value!r}')
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(path, f'expected a number, got {value!r}')
-        if not math.isfinite(value):
-            raise _fail(path, f'expected a finite number, got {value!r}')
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise _fail(path, f'expected a string, got {value!r}')
-        return value
-    if origin is tuple:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise _fail(path, f'expected a list, got {value!r}')
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f'{path}[{i}]') for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise _fail(path, f'expected {len(args)} values, got {len(value)}')
-        return tuple(_coerce(v, a, f'{path}[{i}]') for i, (v, a) in enumerate(zip(value, args)))
-    return value
-
-
-def _check(condition: bool, path: str, message: str) -> None:
-    if not condition:
-        raise _fail(path, message)
-
-
-def _one_of(value: str, choices: tuple[str, ...], path: str) -> None:
-    _check(value in choices, path, f'must be one of {", ".join(choices)}; got {value!r}')
 
 
 XYZ3 = tuple[float, float, float]
@@ -291,6 +138,9 @@ class GenerationOptions(_Config):
         max_pixels: Per-call upper bound of the resized image area; None = reasoner default.
         max_time_s: Wall-clock cap on generation (the output is then truncated); None = none.
         answer_regex: Override of the ANSWER grammar (a ``re`` pattern); None = the task's.
+        think_budget_chars: Constrained decoding: also bound the reasoning to this many
+            characters (UTF-8 bytes, counted conservatively), as a regex ``[^<]{0,N}`` does;
+            None = tokens only.
     """
 
     _FIELD_PREFIX: ClassVar[str] = 'generation.'
@@ -308,8 +158,11 @@ class GenerationOptions(_Config):
     max_pixels: int | None = None
     max_time_s: float | None = None
     answer_regex: str | None = None
+    think_budget_chars: int | None = None
 
     def _validate(self) -> None:
+        _check(self.think_budget_chars is None or self.think_budget_chars >= 0,
+               'think_budget_chars', f'must be None or >= 0, got {self.think_budget_chars}')
         _check(self.max_new_tokens >= 1, 'max_new_tokens',
                f'must be an integer >= 1, got {self.max_new_tokens}')
         _check(self.think_budget_tokens >= 0, 'think_budget_tokens',
@@ -357,6 +210,9 @@ class ReasonerConfig(_Config):
         revision: Hub revision (None = default branch).
         num_threads: torch CPU threads (None = leave as is).
         generation: Default :class:`GenerationOptions`.
+        backend: ``'transformers'`` (the model in this process) or ``'remote'`` (an
+            OpenAI-compatible server, ``remote``; ``model_id`` is then the served name).
+        remote: The server settings (:class:`~robot_r1_ros.core.remote_config.RemoteConfig`).
     """
 
     model_id: str = DEFAULT_MODEL_ID
@@ -371,8 +227,11 @@ class ReasonerConfig(_Config):
     revision: str | None = None
     num_threads: int | None = None
     generation: GenerationOptions = field(default_factory=GenerationOptions)
+    backend: str = 'transformers'
+    remote: RemoteConfig = field(default_factory=lambda: RemoteConfig())
 
     def _validate(self) -> None:
+        _one_of(self.backend, BACKENDS, 'backend')
         _check(bool(self.model_id.strip()), 'model_id',
                f'must be a non-empty string, got {self.model_id!r}')
         _one_of(self.dtype, _DTYPES, 'dtype')
@@ -558,3 +417,7 @@ def task_kind_or_config_error(value: str, path: str = 'task_kind') -> TaskKind:
         return TaskKind.parse(value)
     except BadInputError as exc:
         raise _fail(path, str(exc)) from None
+
+
+# Defined beside _Config, which it builds on (imported last: that module imports this one).
+from robot_r1_ros.core.remote_config import RemoteConfig  # noqa: E402

@@ -1,4 +1,5 @@
-"""Frames, workspace, quaternions, projection and Franka Panda forward kinematics (numpy only).
+"""Frames, workspace and camera projection (numpy only); quaternions and transforms come from
+``core.rotations``, the Panda FK from ``core.kinematics`` (both re-exported here).
 
 Conventions:
 
@@ -26,40 +27,16 @@ import numpy as np
 
 from robot_r1_ros.core.errors import BadInputError, ConfigError, OutOfWorkspaceError
 from robot_r1_ros.core.types import XYZ, as_xyz
-
-# ---------------------------------------------------------------------------------------------
-# Array checks
-
-
-def _array(value: object, name: str) -> np.ndarray:
-    """``value`` as a float array, or BadInputError (never numpy's ValueError/TypeError)."""
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise BadInputError(f'{name} must be numeric, got {value!r:.80}') from None
-
-
-def _points(xyz: object, name: str) -> np.ndarray:
-    """(3,) or (N, 3) finite float array."""
-    arr = _array(xyz, name)
-    if arr.ndim not in (1, 2) or arr.shape[-1] != 3:
-        raise BadInputError(f'{name} must have shape (3,) or (N, 3), got {arr.shape}')
-    if not np.all(np.isfinite(arr)):
-        raise BadInputError(f'{name} must be finite')
-    return arr
-
-
-def _rotation(matrix: object, name: str, atol: float = 1e-6) -> np.ndarray:
-    """A 3x3 orthonormal matrix (rotation or signed axis permutation)."""
-    rot = _array(matrix, name)
-    if rot.shape == (9,):
-        rot = rot.reshape(3, 3)
-    if rot.shape != (3, 3) or not np.all(np.isfinite(rot)):
-        raise BadInputError(f'{name} must be a finite 3x3 matrix, got shape {rot.shape}')
-    if not np.allclose(rot @ rot.T, np.eye(3), atol=atol):
-        raise BadInputError(f'{name} must be orthonormal (a rotation or signed permutation)')
-    return rot
-
+from robot_r1_ros.core.rotations import (_array, _points, _rotation,  # noqa: F401  (API)
+                                        invert_transform, make_transform, matrix_to_quat_wxyz,
+                                        quat_wxyz_multiply, quat_wxyz_to_matrix,
+                                        quat_wxyz_to_xyzw, quat_xyzw_to_wxyz, transform_points)
+# The Panda's kinematics live in core.kinematics (one FK); re-exported here for their callers.
+from robot_r1_ros.core.kinematics import (PANDA_DH_MODIFIED,  # noqa: F401  (API)
+                                          PANDA_HAND_YAW_RAD, PANDA_JOINT_LIMITS_RAD,
+                                          PANDA_READY_Q_RAD, PANDA_TCP_OFFSET_M, panda_fk,
+                                          panda_flange_fk, panda_flange_transform,
+                                          panda_tcp_transform)
 
 # ---------------------------------------------------------------------------------------------
 # Env frame
@@ -244,103 +221,6 @@ class Workspace:
 
 
 # ---------------------------------------------------------------------------------------------
-# Quaternions and transforms
-
-
-def _quat(q: object, name: str) -> np.ndarray:
-    arr = _array(q, name)
-    if arr.shape != (4,) or not np.all(np.isfinite(arr)):
-        raise BadInputError(f'{name} must be 4 finite numbers, got shape {arr.shape}')
-    norm = float(np.linalg.norm(arr))
-    if norm < 1e-12:
-        raise BadInputError(f'{name} must not be the zero quaternion')
-    return arr / norm
-
-
-def quat_xyzw_to_wxyz(quat_xyzw: object) -> np.ndarray:
-    """ROS order ``(x, y, z, w)`` to MuJoCo order ``(w, x, y, z)`` (normalised)."""
-    q = _quat(quat_xyzw, 'quat_xyzw')
-    return np.array([q[3], q[0], q[1], q[2]])
-
-
-def quat_wxyz_to_xyzw(quat_wxyz: object) -> np.ndarray:
-    """MuJoCo order ``(w, x, y, z)`` to ROS order ``(x, y, z, w)`` (normalised)."""
-    q = _quat(quat_wxyz, 'quat_wxyz')
-    return np.array([q[1], q[2], q[3], q[0]])
-
-
-def quat_wxyz_to_matrix(quat_wxyz: object) -> np.ndarray:
-    """Rotation matrix (3, 3) of a unit quaternion ``(w, x, y, z)``."""
-    w, x, y, z = _quat(quat_wxyz, 'quat_wxyz')
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def matrix_to_quat_wxyz(rotation: object) -> np.ndarray:
-    """Unit quaternion ``(w, x, y, z)`` with w >= 0 of a rotation matrix (Shepperd's method)."""
-    m = _rotation(rotation, 'rotation', atol=1e-5)
-    if np.linalg.det(m) < 0:
-        raise BadInputError('rotation must have determinant +1 to have a quaternion')
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    quat = np.asarray(q)
-    quat /= np.linalg.norm(quat)
-    return -quat if quat[0] < 0 else quat
-
-
-def quat_wxyz_multiply(a_wxyz: object, b_wxyz: object) -> np.ndarray:
-    """Hamilton product ``a * b`` (rotation b first, then a), both ``(w, x, y, z)``."""
-    w1, x1, y1, z1 = _quat(a_wxyz, 'a_wxyz')
-    w2, x2, y2, z2 = _quat(b_wxyz, 'b_wxyz')
-    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-                     w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-                     w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
-
-
-def make_transform(rotation: object, translation: object) -> np.ndarray:
-    """4x4 homogeneous transform from a (3, 3) rotation and a (3,) translation."""
-    transform = np.eye(4)
-    transform[:3, :3] = _rotation(rotation, 'rotation', atol=1e-5)
-    transform[:3, 3] = as_xyz(translation, 'translation')
-    return transform
-
-
-def invert_transform(transform: object) -> np.ndarray:
-    """Inverse of a rigid 4x4 transform."""
-    t = _array(transform, 'transform')
-    if t.shape != (4, 4):
-        raise BadInputError(f'transform must be 4x4, got {t.shape}')
-    inv = np.eye(4)
-    inv[:3, :3] = t[:3, :3].T
-    inv[:3, 3] = -t[:3, :3].T @ t[:3, 3]
-    return inv
-
-
-def transform_points(transform: object, xyz: object) -> np.ndarray:
-    """Apply a 4x4 transform to (3,) or (N, 3) points."""
-    t = _array(transform, 'transform')
-    if t.shape != (4, 4):
-        raise BadInputError(f'transform must be 4x4, got {t.shape}')
-    pts = _points(xyz, 'xyz')
-    return pts @ t[:3, :3].T + t[:3, 3]
-
-
-# ---------------------------------------------------------------------------------------------
 # Camera projection
 
 # OpenGL/MuJoCo camera axes (x right, y up, looking along -z) -> OpenCV (x right, y down, z fwd).
@@ -391,95 +271,6 @@ def project_points(xyz_base_m: object, K: object, T_base_cam: object,
     proj = cam[front] @ k.T
     uv[front] = proj[:, :2] / proj[:, 2:3]
     return uv, depth
-
-
-# ---------------------------------------------------------------------------------------------
-# Franka Panda forward kinematics (modified DH parameters from Franka's documentation)
-
-PANDA_DH_MODIFIED: tuple[tuple[float, float, float], ...] = (
-    # (a_m, d_m, alpha_rad) of joints 1..7, then the flange (theta = 0)
-    (0.0, 0.333, 0.0),
-    (0.0, 0.0, -math.pi / 2),
-    (0.0, 0.316, math.pi / 2),
-    (0.0825, 0.0, math.pi / 2),
-    (-0.0825, 0.384, -math.pi / 2),
-    (0.0, 0.0, math.pi / 2),
-    (0.088, 0.0, math.pi / 2),
-    (0.0, 0.107, 0.0),
-)
-"""Craig's convention: T_i = RotX(alpha) TransX(a) RotZ(theta) TransZ(d)."""
-
-PANDA_TCP_OFFSET_M = 0.1034
-"""Distance from the flange to ``panda_hand_tcp`` along the flange z axis."""
-
-PANDA_HAND_YAW_RAD = -math.pi / 4
-"""The hand is mounted rotated -45 degrees about the flange z axis."""
-
-PANDA_READY_Q_RAD: tuple[float, ...] = (0.0, -math.pi / 4, 0.0, -3 * math.pi / 4, 0.0,
-                                        math.pi / 2, math.pi / 4)
-"""The "ready" configuration of Franka's examples (also MoveIt's ``ready`` state)."""
-
-PANDA_JOINT_LIMITS_RAD: tuple[tuple[float, ...], tuple[float, ...]] = (
-    (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973),
-    (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973),
-)
-"""(lower, upper) joint position limits from Franka's datasheet."""
-
-
-def _dh(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
-    ca, sa, ct, st = math.cos(alpha), math.sin(alpha), math.cos(theta), math.sin(theta)
-    return np.array([[ct, -st, 0.0, a],
-                     [st * ca, ct * ca, -sa, -d * sa],
-                     [st * sa, ct * sa, ca, d * ca],
-                     [0.0, 0.0, 0.0, 1.0]])
-
-
-def _joint_vector(q_rad: object) -> np.ndarray:
-    q = _array(q_rad, 'q_rad')
-    if q.shape != (7,) or not np.all(np.isfinite(q)):
-        raise BadInputError(f'q_rad must be 7 finite joint angles, got shape {q.shape}')
-    return q
-
-
-def panda_flange_transform(q_rad: object) -> np.ndarray:
-    """T_base_flange (4, 4) of the Panda for 7 joint angles (``panda_link8``)."""
-    q = _joint_vector(q_rad)
-    transform = np.eye(4)
-    for (a, d, alpha), theta in zip(PANDA_DH_MODIFIED, (*q, 0.0)):
-        transform = transform @ _dh(a, d, alpha, theta)
-    return transform
-
-
-def panda_tcp_transform(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M) -> np.ndarray:
-    """T_base_tcp (4, 4): the flange, yawed by the hand mounting, shifted along its z axis."""
-    c, s = math.cos(PANDA_HAND_YAW_RAD), math.sin(PANDA_HAND_YAW_RAD)
-    flange_T_tcp = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0],
-                             [0.0, 0.0, 1.0, tcp_offset_m], [0.0, 0.0, 0.0, 1.0]])
-    return panda_flange_transform(q_rad) @ flange_T_tcp
-
-
-def panda_fk(q_rad: object, tcp_offset_m: float = PANDA_TCP_OFFSET_M
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Forward kinematics of the Franka Panda to its TCP (``panda_hand_tcp``).
-
-    Args:
-        q_rad: The 7 arm joint angles in radians.
-        tcp_offset_m: Flange-to-TCP distance along the flange z axis (0 gives the flange point).
-
-    Returns:
-        ``(xyz_base_m, R_base_tcp)``: TCP position (3,) and orientation (3, 3) in the base frame.
-
-    Raises:
-        BadInputError: ``q_rad`` is not 7 finite numbers.
-    """
-    transform = panda_tcp_transform(q_rad, tcp_offset_m)
-    return transform[:3, 3].copy(), transform[:3, :3].copy()
-
-
-def panda_flange_fk(q_rad: object) -> tuple[np.ndarray, np.ndarray]:
-    """``(xyz_base_m, R_base_flange)`` of the flange (``panda_link8``)."""
-    transform = panda_flange_transform(q_rad)
-    return transform[:3, 3].copy(), transform[:3, :3].copy()
 
 
 def l1_distance_m(a_xyz_m: object, b_xyz_m: object) -> float:

@@ -146,10 +146,6 @@ class RobotState:
         object.__setattr__(self, 'gripper_opening_m', opening)
         object.__setattr__(self, 'stamp_s', as_floats([self.stamp_s], 1, 'stamp_s')[0])
 
-    def gripper_state(self, open_width_m: float = 0.08) -> GripperState:
-        """Binary gripper state by the one rule (``core.gripper.current_gripper_state``)."""
-        from robot_r1_ros.core.gripper import current_gripper_state  # (it imports this module)
-        return current_gripper_state(self.gripper_opening_m, open_width_m=open_width_m)
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from robot_r1_ros.core.paths import REPO_ROOT
+
 _LOG = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / 'models' / 'tiny-qwen2.5-vl'
 """Default output folder (git-ignored); ``scripts/setup.sh`` builds it with ``--if-missing``."""
 

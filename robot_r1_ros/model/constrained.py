@@ -37,11 +37,13 @@ apply the same mask or not constrain (let the format reward teach the format).
 """
 from __future__ import annotations
 
+import bisect
+import collections
 import logging
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import regex
 import torch
@@ -51,12 +53,8 @@ from robot_r1_ros.core import parsing
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.types import TaskKind
 
-try:  # Python 3.11+
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
-    from re._constants import MAXREPEAT as _MAXREPEAT  # type: ignore[import-not-found]
-except ImportError:  # Python 3.10
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
-    from sre_constants import MAXREPEAT as _MAXREPEAT  # type: ignore[no-redef]
+from robot_r1_ros.model.regex_analysis import (_digits_uniform, regex_alphabet,  # noqa: F401
+                                                regex_width)
 
 _LOG = logging.getLogger(__name__)
 
@@ -97,68 +95,6 @@ def full_completion_regex(kind: TaskKind | str, max_think_chars: int | None = No
     return f'{re.escape(THINK_OPEN)}{think}{post_regex(answer_regex_for(kind, answer_regex))}'
 
 
-def regex_width(pattern: str) -> tuple[int, int | None]:
-    """(min, max) length in characters of the strings ``pattern`` matches; max None = unbounded."""
-    lo, hi = _sre_parse.parse(pattern).getwidth()
-    return int(lo), (None if hi >= _MAXREPEAT else int(hi))
-
-
-_ASCII_CATEGORIES = {
-    'CATEGORY_DIGIT': '0123456789',
-    'CATEGORY_WORD': '0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ',
-    'CATEGORY_SPACE': ' \t\n\r\f\v',
-}
-
-
-def regex_alphabet(pattern: str) -> frozenset[str] | None:
-    """The characters that can occur in a match of ``pattern`` (ASCII classes), or None when it
-    cannot be bounded (``.``, negated classes, back-references...)."""
-    chars: set[str] = set()
-
-    def walk(items: Iterable[Any]) -> bool:
-        for op, arg in items:
-            name = str(op)
-            if name == 'LITERAL':
-                chars.add(chr(arg))
-            elif name == 'IN':
-                for sub_op, sub_arg in arg:
-                    sub = str(sub_op)
-                    if sub == 'LITERAL':
-                        chars.add(chr(sub_arg))
-                    elif sub == 'RANGE':
-                        chars.update(chr(c) for c in range(sub_arg[0], sub_arg[1] + 1))
-                    elif sub == 'CATEGORY' and str(sub_arg) in _ASCII_CATEGORIES:
-                        chars.update(_ASCII_CATEGORIES[str(sub_arg)])
-                    else:
-                        return False
-            elif name in ('MAX_REPEAT', 'MIN_REPEAT', 'POSSESSIVE_REPEAT'):
-                if not walk(arg[2]):
-                    return False
-            elif name == 'SUBPATTERN':
-                if not walk(arg[-1]):
-                    return False
-            elif name == 'ATOMIC_GROUP':
-                if not walk(arg):
-                    return False
-            elif name == 'BRANCH':
-                if not all(walk(branch) for branch in arg[1]):
-                    return False
-            elif name == 'AT':
-                continue
-            else:
-                return False
-        return True
-
-    return frozenset(chars) if walk(_sre_parse.parse(pattern)) else None
-
-
-def _digits_uniform(pattern: str) -> bool:
-    """True when no digit appears in ``pattern`` except in quantifiers and ``0-9`` ranges, so
-    all digits are interchangeable for prefix validity (lets masks be cached per shape)."""
-    stripped = re.sub(r'\{\d*,?\d*\}|0-9', '', pattern)
-    return not re.search(r'[0-9]', stripped)
-
-
 _DIGITS = re.compile(r'[0-9]')
 
 
@@ -184,6 +120,7 @@ class TokenTable:
             tokenizer and byte pieces that are not valid UTF-8 alone.
         no_lt: Per id, True for ordinary tokens whose bytes hold no ``<`` (reasoning-safe;
             includes partial UTF-8 pieces).
+        reasoning_bytes: Per id, the UTF-8 bytes before its first ``<`` (all when none).
     """
 
     def __init__(self, tokenizer: Any, vocab_size: int) -> None:
@@ -194,6 +131,7 @@ class TokenTable:
         pieces = tokenizer.convert_ids_to_tokens(list(range(n)))
         self.text: list[str | None] = [None] * self.vocab_size
         no_lt = torch.zeros(self.vocab_size, dtype=torch.bool)
+        reasoning_bytes = [0] * self.vocab_size
         for i, piece in enumerate(pieces):
             if i in added or piece is None:
                 continue
@@ -201,6 +139,7 @@ class TokenTable:
                 raw = bytes(dec[c] for c in piece)
             except KeyError:  # not a byte-level piece (other tokenizer family): use as is
                 raw = piece.encode('utf-8')
+            reasoning_bytes[i] = raw.index(b'<') if b'<' in raw else len(raw)
             if b'<' not in raw:
                 no_lt[i] = True
             try:
@@ -208,6 +147,7 @@ class TokenTable:
             except UnicodeDecodeError:
                 pass  # a piece of a multi-byte character: reasoning only
         self.no_lt = no_lt
+        self.reasoning_bytes = reasoning_bytes
 
 
 @dataclass
@@ -215,6 +155,7 @@ class _Row:
     mode: int = PRE
     buf: str = ''
     think_tokens: int = 0
+    think_chars: int = 0
     budget_hit: bool = False
 
 
@@ -262,14 +203,28 @@ class AnswerGrammar:
         # (e.g. 'done</'), which switches to the answer in the same token.
         think = table.no_lt.clone()
         close = []
+        self._post_entries: dict[str, str] = {}  # folded -> a POST buffer a close token opens
         for i in lt_tokens:
             s = table.text[i]
             tail = s[s.index('<'):]
             if self._ok(self._post, tail):
                 think[i] = True
+                self._post_entries.setdefault(self._key(tail), tail)
                 if tail == s:
                     close.append(i)
         self.think_mask = think.to(self.device)
+        # Hot path: the few tokens a reasoning step blocks, as sorted ids for one in-place
+        # index_fill_ (boolean masked_fill_ over 152k logits costs ~1 ms on a CPU core).
+        self.think_block_ids = torch.nonzero(~think).flatten().to(self.device)
+        # Reasoning bytes each token adds (the part before a '<'), for a character budget:
+        # reasoning tokens sorted by that length, so "fits in the rest" is a prefix.
+        self.think_len = [table.reasoning_bytes[i] if think[i] else 0
+                          for i in range(table.vocab_size)]
+        think_ids = torch.nonzero(think).flatten().tolist()
+        think_ids.sort(key=lambda i: self.think_len[i])
+        self.think_sorted_lens = [self.think_len[i] for i in think_ids]
+        self.think_sorted_ids = torch.tensor(think_ids, dtype=torch.long, device=self.device)
+        self.max_think_len = self.think_sorted_lens[-1] if think_ids else 0
         self.close_ids = torch.tensor(close, dtype=torch.long, device=self.device)
         self.eos_ids_t = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)
         self._cache: dict[tuple[int, str], torch.Tensor] = {}
@@ -313,6 +268,29 @@ class AnswerGrammar:
         post = self.max_post_chars if self.max_post_chars is not None else 64
         return len(THINK_OPEN) + post + 1
 
+    def precompute(self, max_states: int = 4096) -> int:
+        """Compute the masks of every reachable PRE/POST state now (breadth first, at most
+        ``max_states``), so that no generation pays for a new state; returns the states cached.
+
+        With digits folded the open-keypoint grammar has a few hundred states; a grammar
+        whose states do not fold stops at ``max_states`` and computes the rest on demand.
+        """
+        text = self.table.text
+        starts = [(PRE, '')] + [(POST, b) for b in self._post_entries.values()]
+        seen = {(mode, self._key(buf)) for mode, buf in starts}
+        queue = collections.deque(starts)
+        while queue and len(seen) < max_states:
+            mode, buf = queue.popleft()
+            for i in self.allowed_ids(mode, buf).tolist():
+                nxt = buf + text[i]  # type: ignore[operator]
+                if (nxt.startswith(THINK_OPEN) if mode == PRE else self.is_post_complete(nxt)):
+                    continue  # leaves the state machine's buffered part
+                key = (mode, self._key(nxt))
+                if key not in seen:
+                    seen.add(key)
+                    queue.append((mode, nxt))
+        return len(self._cache)
+
     def cache_size(self) -> int:
         """Number of cached grammar states."""
         return len(self._cache)
@@ -326,12 +304,17 @@ class ThinkAnswerLogitsProcessor(LogitsProcessor):
             ``rows[i].think_tokens`` describe how the reasoning ended.
     """
 
-    def __init__(self, grammar: AnswerGrammar, think_budget: int) -> None:
+    def __init__(self, grammar: AnswerGrammar, think_budget: int,
+                 think_budget_chars: int | None = None) -> None:
         if think_budget < 0:
             raise ConfigError(f'think budget must be >= 0, got {think_budget}',
                               'generation.think_budget_tokens')
+        if think_budget_chars is not None and think_budget_chars < 0:
+            raise ConfigError(f'think character budget must be >= 0, got {think_budget_chars}',
+                              'generation.think_budget_chars')
         self.grammar = grammar
         self.think_budget = int(think_budget)
+        self.think_budget_chars = think_budget_chars
         self.rows: list[_Row] | None = None
 
     def _advance(self, row: _Row, token_id: int) -> None:
@@ -339,10 +322,13 @@ class ThinkAnswerLogitsProcessor(LogitsProcessor):
         s = g.table.text[token_id] if token_id < g.table.vocab_size else None
         if row.mode == PRE:
             row.buf += s or ''
-            if row.buf.startswith(THINK_OPEN):
+            if row.buf.startswith(THINK_OPEN):  # reasoning text in the same token counts
+                row.think_chars += len(row.buf[len(THINK_OPEN):].encode())
                 row.mode, row.buf = THINK, ''
         elif row.mode == THINK:
             row.think_tokens += 1
+            if token_id < g.table.vocab_size:
+                row.think_chars += g.think_len[token_id]
             if s is not None and '<' in s:
                 row.mode, row.buf = POST, s[s.index('<'):]
         elif row.mode == POST:
@@ -350,8 +336,29 @@ class ThinkAnswerLogitsProcessor(LogitsProcessor):
         if row.mode == POST and g.is_post_complete(row.buf):
             row.mode = DONE
 
+    def _mask_think(self, r: int, row: _Row, scores: torch.Tensor) -> bool:
+        """Mask a reasoning step of row ``r`` in place; False when the budget is spent."""
+        g = self.grammar
+        if row.think_tokens >= self.think_budget:
+            return False
+        remaining = None
+        if self.think_budget_chars is not None:
+            remaining = self.think_budget_chars - row.think_chars
+            if remaining <= 0:
+                return False
+        if remaining is None or remaining >= g.max_think_len:
+            scores[r].index_fill_(0, _fit(g.think_block_ids, scores), float('-inf'))
+            return True
+        # Near the end of a character budget: only tokens that still fit.
+        n_fit = bisect.bisect_right(g.think_sorted_lens, remaining)
+        fit_ids = g.think_sorted_ids[:n_fit]
+        _keep_only(scores, r, fit_ids if scores.shape[1] >= g.table.vocab_size
+                   else fit_ids[fit_ids < scores.shape[1]])
+        return True
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor
                  ) -> torch.FloatTensor:
+        """Mask ``scores`` in place and return them."""
         g = self.grammar
         if self.rows is None:
             self.rows = [_Row() for _ in range(input_ids.shape[0])]
@@ -359,14 +366,10 @@ class ThinkAnswerLogitsProcessor(LogitsProcessor):
             for row, token_id in zip(self.rows, input_ids[:, -1].tolist()):
                 if row.mode != DONE:
                     self._advance(row, token_id)
-        width = scores.shape[1]
-        out = torch.full_like(scores, float('-inf'))
         for r, row in enumerate(self.rows):
-            if row.mode == THINK and row.think_tokens < self.think_budget:
-                mask = g.think_mask[:width].to(scores.device)
-                out[r] = scores[r].masked_fill(~mask, float('-inf'))
-                continue
             if row.mode == THINK:
+                if self._mask_think(r, row, scores):
+                    continue
                 row.budget_hit = True
                 ids = g.close_ids
             elif row.mode == DONE:
@@ -377,10 +380,23 @@ class ThinkAnswerLogitsProcessor(LogitsProcessor):
                     _LOG.warning('constrained decoding: no token continues %r (%s); ending',
                                  row.buf, _MODE_NAMES[row.mode])
                     ids = g.eos_ids_t
-            ids = ids.to(scores.device)
-            ids = ids[ids < width]
-            out[r, ids] = scores[r, ids]
-        return out
+            _keep_only(scores, r, _fit(ids, scores))
+        return scores
+
+
+def _fit(ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``ids`` (sorted) on the scores' device, without ids past the logits' width."""
+    if ids.device != scores.device:
+        ids = ids.to(scores.device)
+    width = scores.shape[1]
+    return ids if ids.numel() == 0 or int(ids[-1]) < width else ids[ids < width]
+
+
+def _keep_only(scores: torch.Tensor, r: int, ids: torch.Tensor) -> None:
+    """Row ``r`` of ``scores`` becomes -inf except at ``ids`` (in place)."""
+    kept = scores[r, ids]
+    scores[r].fill_(float('-inf'))
+    scores[r, ids] = kept
 
 
 class ConstraintFactory:
@@ -408,15 +424,18 @@ class ConstraintFactory:
             grammar = self._grammars.get(pattern)
             if grammar is None:
                 grammar = AnswerGrammar(self.table, pattern, self.eos_token_ids, self.device)
+                grammar.precompute()
                 self._grammars[pattern] = grammar
         return grammar
 
     def processor(self, kind: TaskKind | str, think_budget: int, max_new_tokens: int,
-                  answer_regex: str | None = None) -> ThinkAnswerLogitsProcessor:
+                  answer_regex: str | None = None, *, think_budget_chars: int | None = None
+                  ) -> ThinkAnswerLogitsProcessor:
         """A fresh processor for one ``generate`` call.
 
         The budget is shrunk so that ``max_new_tokens`` always leaves room for the longest
-        close + answer + end token (so the output cannot be truncated).
+        close + answer + end token (so the output cannot be truncated). ``think_budget_chars``
+        also bounds the reasoning in characters (a regex ``[^<]{0,N}``'s bound).
 
         Raises:
             ConfigError: ``max_new_tokens`` cannot hold even an empty reasoning and the answer.
@@ -427,4 +446,5 @@ class ConstraintFactory:
             raise ConfigError(
                 f'max_new_tokens={max_new_tokens} is too small for a constrained answer of '
                 f'this task (needs >= {grammar.reserve_tokens()})', 'generation.max_new_tokens')
-        return ThinkAnswerLogitsProcessor(grammar, min(int(think_budget), room))
+        return ThinkAnswerLogitsProcessor(grammar, min(int(think_budget), room),
+                                          think_budget_chars)

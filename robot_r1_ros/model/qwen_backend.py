@@ -34,10 +34,10 @@ from robot_r1_ros.model.constrained import ConstraintFactory
 from robot_r1_ros.model.errors import (GenerationCancelledError, GenerationError,
                                        ModelLoadError)
 from robot_r1_ros.model.processor import IMAGE_ONLY_PROCESSORS, load_processor
-from robot_r1_ros.model.reasoner import (GenerationOptions, Reasoner, ReasonerConfig,
-                                         ReasonerOutput, ReasonerRequest, ReasonerTimings,
-                                         REPO_ROOT, TextCallback, parse_output_fields,
-                                         resolve_model_path)
+from robot_r1_ros.core.config import GenerationOptions, ReasonerConfig
+from robot_r1_ros.core.paths import REPO_ROOT, resolve_model_path
+from robot_r1_ros.model.interface import (Reasoner, ReasonerOutput, ReasonerRequest,
+                                          ReasonerTimings, TextCallback, parse_output_fields)
 
 _LOG = logging.getLogger(__name__)
 
@@ -325,7 +325,8 @@ class QwenReasoner(Reasoner):
         processor = None
         if opts.constrained:
             processor = self.constraints.processor(request.kind, opts.think_budget_tokens,
-                                                   opts.max_new_tokens, opts.answer_regex)
+                                                   opts.max_new_tokens, opts.answer_regex,
+                                                   think_budget_chars=opts.think_budget_chars)
             kwargs['logits_processor'] = [processor]
         else:
             # A sampled <|image_pad|> breaks the next forward pass; never emit vision tokens.

@@ -34,7 +34,7 @@ from robot_r1_ros.core.reading import JointReading
 from robot_r1_ros.core.status import PredictionStatus
 from robot_r1_ros.core.types import GripperState, Keypoint, TaskKind
 from robot_r1_ros.model.errors import GenerationCancelledError
-from robot_r1_ros.model.reasoner import ReasonerOutput, ReasonerRequest
+from robot_r1_ros.model.interface import ReasonerOutput, ReasonerRequest
 
 __all__ = ['Judgement', 'Observation', 'StepResult', 'StepSettings', 'build_request', 'judge',
            'predict_step']

@@ -2,8 +2,9 @@
 
 The TCP moves on a straight line from where it is to the goal (orientation slerped), sampled
 every ``cartesian_step_m``; each sample is solved with damped-least-squares IK seeded from the
-previous one (the project's MuJoCo solver, ``robot_r1_ros.sim.ik``, imported on first use, so
-no simulator runs), then the joint path is timed by :mod:`robot_r1_ros.motion.timing` and handed
+previous one (the core's numpy kinematics, ``core.kinematics``, of the backend's
+``RobotModel``: the executor never loads the simulator), then the joint path is timed by
+:mod:`robot_r1_ros.motion.timing` and handed
 to ``publish_trajectory`` (the node publishes it on the arm controller's ``joint_trajectory``
 topic, which ros2_control's ``joint_trajectory_controller`` and the sim node both accept).
 Arrival is measured: once the trajectory's time is over, the TCP computed from ``/joint_states``
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.kinematics import PANDA, RobotModel, kinematics_for
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
 from robot_r1_ros.motion.limits import JointLimits, arm_joint_names, finger_joint_names
@@ -131,8 +133,10 @@ class DirectBackend(MotionBackend):
         config: Settings.
         publish_trajectory: Sends a :class:`JointTrajectoryData` to the arm controller.
         publish_gripper: Sends a :class:`GripperCommandData` to the gripper.
-        kinematics: A ``robot_r1_ros.sim.ik.PandaKinematics`` (default: the cached robot-only
-            model, built on first use).
+        kinematics: FK/IK solver with ``fk``/``solve`` (default: ``core.kinematics`` of
+            ``robot``).
+        robot: The arm's model, whose joint limits the plans respect (default: the Panda with
+            the config's joint prefix).
     """
 
     name = 'direct'
@@ -140,12 +144,14 @@ class DirectBackend(MotionBackend):
     def __init__(self, config: DirectBackendConfig,
                  publish_trajectory: Callable[[JointTrajectoryData], None],
                  publish_gripper: Callable[[GripperCommandData], None],
-                 kinematics: Any = None) -> None:
+                 kinematics: Any = None, robot: RobotModel | None = None) -> None:
         self.cfg = config
+        self.robot = robot or replace(PANDA, joint_prefix=config.joint_prefix)
         self._publish_trajectory = publish_trajectory
         self._publish_gripper = publish_gripper
         self._kin = kinematics
-        self.limits = JointLimits.panda().scaled(config.velocity_scale, config.acceleration_scale)
+        self.limits = JointLimits.from_robot(self.robot).scaled(config.velocity_scale,
+                                                                config.acceleration_scale)
         self._joint_state: JointStateSample | None = None
         self._goal: MotionGoal | None = None
         self._traj: JointTrajectoryData | None = None
@@ -160,10 +166,9 @@ class DirectBackend(MotionBackend):
     # -- kinematics ---------------------------------------------------------------------------
     @property
     def kinematics(self) -> Any:
-        """The IK/FK solver (imported lazily: mujoco only loads when a goal is planned)."""
+        """The IK/FK solver (numpy, ``core.kinematics``)."""
         if self._kin is None:
-            from robot_r1_ros.sim.ik import get_kinematics  # lazy: pulls in mujoco
-            self._kin = get_kinematics(None)
+            self._kin = kinematics_for(self.robot)
         return self._kin
 
     def fk(self, q_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,16 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.kinematics import PANDA, RobotModel
 
+# The Panda's limits are data of the core's robot model (``core.kinematics.PANDA``).
 #: Joint position limits, rad (panda_joint1..7).
-PANDA_LOWER_RAD = np.array([-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973])
-PANDA_UPPER_RAD = np.array([2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])
+PANDA_LOWER_RAD = np.array(PANDA.lower_rad)
+PANDA_UPPER_RAD = np.array(PANDA.upper_rad)
 #: Maximum joint velocities, rad/s.
-PANDA_MAX_VELOCITY_RAD_S = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
+PANDA_MAX_VELOCITY_RAD_S = np.array(PANDA.max_velocity_rad_s)
 #: Maximum joint accelerations, rad/s^2.
-PANDA_MAX_ACCELERATION_RAD_S2 = np.array([15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0])
+PANDA_MAX_ACCELERATION_RAD_S2 = np.array(PANDA.max_acceleration_rad_s2)
 #: Distance between the fingers when fully open, metres.
-PANDA_GRIPPER_MAX_WIDTH_M = 0.08
+PANDA_GRIPPER_MAX_WIDTH_M = PANDA.gripper_open_width_m
 
 
 def arm_joint_names(prefix: str = 'panda') -> tuple[str, ...]:
@@ -51,8 +53,13 @@ class JointLimits:
     @classmethod
     def panda(cls) -> 'JointLimits':
         """The Panda's published limits."""
-        return cls(PANDA_LOWER_RAD.copy(), PANDA_UPPER_RAD.copy(),
-                   PANDA_MAX_VELOCITY_RAD_S.copy(), PANDA_MAX_ACCELERATION_RAD_S2.copy())
+        return cls.from_robot(PANDA)
+
+    @classmethod
+    def from_robot(cls, robot: RobotModel) -> 'JointLimits':
+        """The limits a :class:`~robot_r1_ros.core.kinematics.RobotModel` carries."""
+        return cls(np.array(robot.lower_rad), np.array(robot.upper_rad),
+                   np.array(robot.max_velocity_rad_s), np.array(robot.max_acceleration_rad_s2))
 
     def scaled(self, velocity_scale: float, acceleration_scale: float) -> 'JointLimits':
         """Copy with velocity and acceleration limits scaled by factors in (0, 1].

@@ -120,7 +120,6 @@ class ExecutorNode(Node):
         if cfg.gripper_command_topic:
             self._grip_pub = self.create_publisher(Float64, cfg.gripper_command_topic, 10)
         backend = DirectBackend(cfg.direct, self._send_trajectory, self._send_gripper)
-        backend.kinematics  # noqa: B018  (build the IK model now, not during the first goal)
         return backend
 
     def now_s(self) -> float:

@@ -25,9 +25,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from robot_r1_ros.core.paths import REPO_ROOT
+
 PACKAGE = 'robot_r1_ros'
 KINDS = ('msg', 'srv', 'action')
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+_SOURCE_ROOT = REPO_ROOT
 _PRIMITIVES = {'bool', 'byte', 'char', 'float32', 'float64', 'int8', 'uint8', 'int16',
                'uint16', 'int32', 'uint32', 'int64', 'uint64', 'string', 'wstring'}
 _SEPARATOR = '---'

@@ -26,21 +26,17 @@ from typing import Any, Mapping, Sequence
 from robot_r1_ros.core.config import (DEFAULT_MODEL_ID, DEFAULT_WORKSPACE, GenerationOptions,
                                       ReasonerConfig, WorkspaceConfig)
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.reading import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS  # noqa: F401  (API)
+from robot_r1_ros.core.remote_config import RemoteConfig
 from robot_r1_ros.core.geometry import EnvFrame, Workspace, make_transform, quat_wxyz_to_matrix
 from robot_r1_ros.ros.params import ParamSpec, ParamTable, coerce  # noqa: F401 (re-exported)
-
-TRIGGER_MODES = ('continuous', 'on_reached', 'on_demand')
-"""``continuous``: predict on every fresh frame, capped at ``trigger.max_rate_hz``.
-``on_reached``: predict once, then again after the executor reports the goal of the last OK
-prediction REACHED, FAILED or REJECTED (or IDLE). ``on_demand``: only through the
-``predict_keypoint`` action (which also works in the other two modes)."""
+from robot_r1_ros.ros.reasoning_trigger import TRIGGER_MODES  # (the modes are described there)
 
 DEFAULT_TASK = 'put the red cube in the yellow zone'
-PANDA_ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
-PANDA_FINGER_JOINTS = ('panda_finger_joint1', 'panda_finger_joint2')
 
 
 _GEN = GenerationOptions()
+_REMOTE = RemoteConfig()
 _WS = DEFAULT_WORKSPACE
 
 PARAMETERS: tuple[ParamSpec, ...] = (
@@ -68,6 +64,26 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('model.local_files_only', False, 'never contact the model hub'),
     ParamSpec('model.revision', '', 'hub revision; empty = default branch'),
     ParamSpec('model.num_threads', 0, 'torch CPU threads; 0 = leave as is'),
+    ParamSpec('model.backend', 'transformers', 'transformers (the model in this process) or '
+              'remote (an OpenAI-compatible server, remote.*; model.id is the served name)'),
+    # remote backend (RemoteConfig)
+    ParamSpec('remote.base_url', _REMOTE.base_url, 'OpenAI API root of the server, e.g. '
+              'http://gpu-host:8000/v1'),
+    ParamSpec('remote.model', _REMOTE.model, 'served model name; empty = model.id'),
+    ParamSpec('remote.api_key_env', _REMOTE.api_key_env, 'environment variable holding the API '
+              'key (the key itself is never a parameter); empty = no key'),
+    ParamSpec('remote.connect_timeout_s', _REMOTE.connect_timeout_s, 'TCP connect timeout [s]'),
+    ParamSpec('remote.timeout_s', _REMOTE.timeout_s, 'deadline of one request, streaming '
+              'included [s]'),
+    ParamSpec('remote.retries', _REMOTE.retries, 'retries before any text arrived '
+              '(connection refused, timeout, HTTP 5xx/429)'),
+    ParamSpec('remote.backoff_s', _REMOTE.backoff_s, 'first retry wait, doubling [s]'),
+    ParamSpec('remote.backoff_max_s', _REMOTE.backoff_max_s, 'longest retry wait [s]'),
+    ParamSpec('remote.constraint', _REMOTE.constraint, 'structured_outputs (vLLM >= 0.12), '
+              'guided_regex (older vLLM) or none (the local parser decides)'),
+    ParamSpec('remote.max_think_chars', _REMOTE.max_think_chars, 'reasoning characters the '
+              'regex allows; 0 = 4 x generation.think_budget_tokens'),
+    ParamSpec('remote.image_format', _REMOTE.image_format, 'png (lossless) or jpeg'),
     ParamSpec('model.warmup', True, 'run one small prediction on configure so the first real '
               'one is not slow'),
     # generation (GenerationOptions)
@@ -283,7 +299,16 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
             max_pixels=_none_if(g('model.max_pixels'), 0),
             local_files_only=bool(g('model.local_files_only')),
             revision=_none_if(g('model.revision'), ''),
-            num_threads=_none_if(g('model.num_threads'), 0), generation=generation)
+            num_threads=_none_if(g('model.num_threads'), 0), generation=generation,
+            backend=g('model.backend'), remote=RemoteConfig(
+                base_url=g('remote.base_url'), model=g('remote.model'),
+                api_key_env=g('remote.api_key_env'),
+                connect_timeout_s=float(g('remote.connect_timeout_s')),
+                timeout_s=float(g('remote.timeout_s')), retries=g('remote.retries'),
+                backoff_s=float(g('remote.backoff_s')),
+                backoff_max_s=float(g('remote.backoff_max_s')),
+                constraint=g('remote.constraint'), max_think_chars=g('remote.max_think_chars'),
+                image_format=g('remote.image_format')))
     except ConfigError as exc:
         raise _param_error(exc, _model_param_name(exc.field)) from None
     try:
@@ -335,7 +360,7 @@ def _param_error(exc: ConfigError, param: str) -> ConfigError:
 
 def _model_param_name(field_name: str) -> str:
     """ReasonerConfig / GenerationOptions field -> ROS parameter name."""
-    if field_name.startswith('generation.'):
+    if field_name.startswith(('generation.', 'remote.')):
         return field_name
     return {'model_id': 'model.id'}.get(field_name, f'model.{field_name}' if field_name
                                         else 'model.id')

@@ -25,12 +25,14 @@ Subscribes:
 Services:
   - ``/sim/reset`` (robot_r1_ros/srv/ResetSim): task name ('' = current) + seed (< 0 = next).
 
-Parameters: see ``DEFAULTS`` (the node runs with none set).
+Parameters: :mod:`robot_r1_ros.ros.sim_params` (the node runs with none set); they are read
+at start-up, so changing one at run time is refused (``/sim/reset`` changes task and seed).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -38,6 +40,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')   # before anything imports mujoco
 
 import numpy as np
 import rclpy
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
@@ -48,27 +51,15 @@ from sensor_msgs.msg import Image as ImageMsg
 from std_msgs.msg import Bool, Float64, Header, String
 from trajectory_msgs.msg import JointTrajectory
 
+from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
+from robot_r1_ros.ros.sim_params import (DEFAULTS, PARAMETERS,  # noqa: F401  (API: DEFAULTS)
+                                         config_from_values, declare_parameters, read_config)
 from robot_r1_ros.sim.recording import CAMERA_FRAME
 from robot_r1_ros.sim.scene import (FINGER_JOINTS, GRIPPER_MAX_WIDTH_M, JOINT_NAMES,
                                     PandaScene, SceneConfig, SnapshotRenderer)
-from robot_r1_ros.sim.tasks import DEFAULT_TASK, UnknownTaskError, make_task, task_names
+from robot_r1_ros.sim.tasks import UnknownTaskError, make_task, task_names
 from robot_r1_ros.sim.trajectory import TrajectoryError, validate_trajectory
-
-DEFAULTS: dict[str, object] = {
-    'task': DEFAULT_TASK,             # task at start-up (registry name)
-    'seed': 0,                        # seed of the initial state at start-up
-    'scene_config': '',               # YAML file with a scene: section ('' = built-in defaults)
-    'camera_width': 224,
-    'camera_height': 224,
-    'camera_rate_hz': 15.0,
-    'joint_state_rate_hz': 100.0,
-    'success_rate_hz': 2.0,
-    'publish_clock': True,
-    'real_time_factor': 1.0,          # sim seconds per wall second
-    'max_catch_up_s': 0.1,            # beyond this lag the sim slows down instead of bursting
-    'clock_epoch': 'wall',            # sim time starts at 'wall' (start-up wall time) or 'zero'
-}
 
 JOINT_TRAJECTORY_TOPIC = '/panda_arm_controller/joint_trajectory'
 GRIPPER_COMMAND_TOPIC = '/panda_gripper/command'
@@ -128,24 +119,18 @@ class SimNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__('sim_node', **kwargs)
-        for name, value in DEFAULTS.items():
-            self.declare_parameter(name, value)
-        p = {name: self.get_parameter(name).value for name in DEFAULTS}
-        cfg_path = str(p['scene_config'])
-        cfg = SceneConfig.from_yaml(cfg_path) if cfg_path else SceneConfig()
-        cfg = cfg.with_camera_size(int(p['camera_width']), int(p['camera_height']))
-        for key in ('camera_rate_hz', 'joint_state_rate_hz', 'success_rate_hz',
-                    'real_time_factor'):
-            if not float(p[key]) > 0:
-                raise ValueError(f'parameter {key} must be > 0, got {p[key]}')
+        declare_parameters(self)
+        self.config = p = read_config(self)   # ConfigError names a bad parameter
+        cfg = SceneConfig.from_yaml(p.scene_config) if p.scene_config else SceneConfig()
+        cfg = cfg.with_camera_size(p.camera_width, p.camera_height)
         self.scene = PandaScene(cfg)
         self.camera = self.scene.camera
-        self.rtf = float(p['real_time_factor'])
-        self.max_catch_up_s = float(p['max_catch_up_s'])
-        self.camera_period_s = 1.0 / float(p['camera_rate_hz'])
-        self.joint_period_s = 1.0 / float(p['joint_state_rate_hz'])
-        self.success_period_s = 1.0 / float(p['success_rate_hz'])
-        self.publish_clock = bool(p['publish_clock'])
+        self.rtf = p.real_time_factor
+        self.max_catch_up_s = p.max_catch_up_s
+        self.camera_period_s = 1.0 / p.camera_rate_hz
+        self.joint_period_s = 1.0 / p.joint_state_rate_hz
+        self.success_period_s = 1.0 / p.success_rate_hz
+        self.publish_clock = p.publish_clock
 
         latched = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                              reliability=ReliabilityPolicy.RELIABLE,
@@ -163,20 +148,22 @@ class SimNode(Node):
         self.create_subscription(JointTrajectory, JOINT_TRAJECTORY_TOPIC, self._on_trajectory,
                                  10)
         self.create_subscription(Float64, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
+        self._trigger_reset = False  # True: /sim/reset is std_srvs/Trigger (no interfaces)
         self._make_reset_service()
 
-        epoch = str(p['clock_epoch'])
-        if epoch not in ('wall', 'zero'):
-            raise ValueError(f"parameter clock_epoch must be 'wall' or 'zero', got {epoch!r}")
         # Offset of the published sim time; grows at every reset so time never jumps back.
-        self._time_offset_s = time.time() if epoch == 'wall' else 0.0
+        self._time_offset_s = time.time() if p.clock_epoch == 'wall' else 0.0
         self._trajectory = None
         self.task = None
         self.episode = None
         self._last_success: bool | None = None
         self.n_trajectories_accepted = 0
         self.n_trajectories_rejected = 0
-        self._reset(str(p['task']), int(p['seed']))
+        try:
+            self._reset(p.task, p.seed)
+        except UnknownTaskError as exc:
+            raise ConfigError(f'parameter task: {exc}', 'task') from None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._renderer = _RenderWorker(self)
         self._renderer.start()
@@ -186,8 +173,28 @@ class SimNode(Node):
         self._timer = self.create_timer(min(self.joint_period_s, 0.01), self._tick)
         self.get_logger().info(
             f'sim_node up: task {self.task.name!r} seed {self.episode.seed}, camera '
-            f'{cfg.camera.width}x{cfg.camera.height} @ {p["camera_rate_hz"]} Hz, joint states @ '
-            f'{p["joint_state_rate_hz"]} Hz, /clock {"on" if self.publish_clock else "off"}')
+            f'{cfg.camera.width}x{cfg.camera.height} @ {p.camera_rate_hz} Hz, joint states @ '
+            f'{p.joint_state_rate_hz} Hz, /clock {"on" if self.publish_clock else "off"}')
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Parameters are read at start-up: refuse changes (with the Trigger fallback of
+        ``/sim/reset``, task and seed are read at each reset, so those are checked and taken)."""
+        ours = {spec.name for spec in PARAMETERS}
+        changed = [q for q in params if q.name in ours]
+        if self._trigger_reset and all(q.name in ('task', 'seed') for q in changed):
+            try:
+                config_from_values({q.name: q.value for q in changed})
+                if any(q.name == 'task' and q.value not in task_names() for q in changed):
+                    raise ConfigError(f'task must be one of {", ".join(task_names())}', 'task')
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            return SetParametersResult(successful=True)
+        if changed:
+            return SetParametersResult(
+                successful=False,
+                reason=f'{", ".join(q.name for q in changed)}: sim_node reads its parameters '
+                       'at start-up; restart it, or call /sim/reset to change task and seed')
+        return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ time
     @property
@@ -311,6 +318,7 @@ class SimNode(Node):
             self.get_logger().warning('robot_r1_ros interfaces not built; /sim/reset is '
                                       'std_srvs/Trigger (task and seed from parameters)')
             self.create_service(Trigger, '/sim/reset', self._on_trigger_reset)
+            self._trigger_reset = True
             return
         self.create_service(ResetSim, '/sim/reset', self._on_reset)
 
@@ -366,7 +374,8 @@ class SimNode(Node):
 
 
 def main(args=None) -> int:
-    """Entry point (`ros2 run robot_r1_ros sim_node`, `python -m robot_r1_ros.ros.sim_node`)."""
+    """Entry point (`ros2 run robot_r1_ros sim_node`, `python -m robot_r1_ros.ros.sim_node`);
+    a bad parameter exits with code 2 and a message naming it."""
     rclpy.init(args=args)
     node = None
     try:
@@ -374,6 +383,9 @@ def main(args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ConfigError as exc:
+        sys.stderr.write(f'sim_node: {exc}\n')
+        return 2
     finally:
         if node is not None:
             node.destroy_node()

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.paths import REPO_ROOT
 
 PACKAGE = 'robot_r1_ros'
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

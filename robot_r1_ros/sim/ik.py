@@ -7,16 +7,16 @@ call :func:`solve_ik` without a scene::
     from robot_r1_ros.sim.ik import solve_ik, top_down_quat
     q = solve_ik(None, xyz_base_m=[0.5, 0.0, 0.2], quat_wxyz=top_down_quat(0.3), q_init=q_now)
 
-A target the arm cannot reach raises :class:`IKError` (a subclass of the core's
-``OutOfWorkspaceError`` when the core is installed), carrying the best ``q`` found and the
-residuals.
+A target the arm cannot reach raises :class:`IKError` (the core's, a subclass of
+``OutOfWorkspaceError``), carrying the best ``q`` found and the residuals. The executor plans
+with the numpy solver of ``core.kinematics`` (same algorithm); this MuJoCo one serves the
+scripted experts and is the reference the tests compare the numpy one with.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
 
 import robot_r1_ros.sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 import mujoco
@@ -25,35 +25,10 @@ import numpy as np
 from robot_r1_ros.sim.scene import (ARM_JOINTS, HOME_Q_RAD, TCP_SITE, PandaScene,
                                     compile_spec, panda_spec)
 
-try:  # the core package is optional for the sim layer; use its error type when present
-    from robot_r1_ros.core.errors import OutOfWorkspaceError as _IKBase
-except ImportError:  # pragma: no cover - core not installed
-    _IKBase = ValueError
-
-
-class IKError(_IKBase):
-    """No joint configuration reaches the target within tolerance.
-
-    Attributes:
-        q: best joint configuration found (rad, 7).
-        pos_err_m: remaining position error, metres.
-        rot_err_rad: remaining orientation error, radians (0 for position-only targets).
-    """
-
-    def __init__(self, message: str, q: np.ndarray, pos_err_m: float, rot_err_rad: float):
-        super().__init__(message)
-        self.q, self.pos_err_m, self.rot_err_rad = q, pos_err_m, rot_err_rad
-
-
-@dataclass(frozen=True)
-class IKResult:
-    """Joint solution and residuals of one IK solve."""
-
-    q: np.ndarray
-    pos_err_m: float
-    rot_err_rad: float
-    iterations: int
-    converged: bool
+# One error/result type and one restart strategy for both solvers (the numpy one is the core's).
+from robot_r1_ros.core.kinematics import IKError, IKResult  # noqa: E402,F401  (API)
+from robot_r1_ros.core.kinematics import solve_ik as _solve_with_restarts  # noqa: E402
+from robot_r1_ros.core.kinematics import validate_ik_target  # noqa: E402
 
 
 def top_down_quat(yaw_rad: float = 0.0) -> np.ndarray:
@@ -86,6 +61,7 @@ class PandaKinematics:
         self.qadr = m.jnt_qposadr[jids]
         self.dadr = m.jnt_dofadr[jids]
         self.lower, self.upper = m.jnt_range[jids].T.copy()
+        self.home = np.asarray(HOME_Q_RAD, float)
         self.site = m.site(TCP_SITE).id
         self.lam2, self.k0 = damping ** 2, null_gain
         self._lock = threading.Lock()
@@ -124,18 +100,7 @@ class PandaKinematics:
         Raises:
             ValueError: malformed target (shape, NaN).
         """
-        pos = np.asarray(xyz_base_m, float).reshape(-1)
-        if pos.shape != (3,) or not np.all(np.isfinite(pos)):
-            raise ValueError(f'xyz_base_m must be 3 finite values, got {xyz_base_m!r}')
-        quat = None
-        if quat_wxyz is not None:
-            quat = np.asarray(quat_wxyz, float).reshape(-1)
-            if quat.shape != (4,) or not np.all(np.isfinite(quat)) or np.linalg.norm(quat) < 1e-9:
-                raise ValueError(f'quat_wxyz must be 4 finite values, got {quat_wxyz!r}')
-            quat = quat / np.linalg.norm(quat)
-        q = np.array(HOME_Q_RAD if q_init is None else q_init, float).reshape(-1)
-        if q.shape != (7,) or not np.all(np.isfinite(q)):
-            raise ValueError(f'q_init must be 7 finite values, got {q_init!r}')
+        pos, quat, q = validate_ik_target(xyz_base_m, quat_wxyz, q_init, self.home)
         q = np.clip(q, self.lower, self.upper)
         nv = self.model.nv
         jp, jr = np.zeros((3, nv)), np.zeros((3, nv))
@@ -217,30 +182,8 @@ def solve_ik(source: PandaKinematics | PandaScene | mujoco.MjModel | None, xyz_b
         IKError: the target is out of reach.
         ValueError: malformed input.
     """
-    kin = get_kinematics(source)
-    res = kin.solve(xyz_base_m, quat_wxyz, q_init, pos_tol_m=pos_tol_m,
-                    rot_tol_rad=rot_tol_rad, max_iters=max_iters)
-    best = res
-
-    def ok(r: IKResult) -> bool:
-        return r.pos_err_m <= accept_pos_err_m and r.rot_err_rad <= accept_rot_err_rad
-
-    if not ok(res) and restarts > 0:
-        rng = np.random.default_rng(seed)
-        ref = np.asarray(HOME_Q_RAD if q_init is None else q_init, float)
-        candidates = []
-        for _ in range(restarts):
-            q0 = rng.uniform(kin.lower, kin.upper)
-            r = kin.solve(xyz_base_m, quat_wxyz, q0, pos_tol_m=pos_tol_m,
-                          rot_tol_rad=rot_tol_rad, max_iters=max_iters)
-            if ok(r):
-                candidates.append(r)
-            elif r.pos_err_m + r.rot_err_rad < best.pos_err_m + best.rot_err_rad:
-                best = r
-        if candidates:
-            best = min(candidates, key=lambda r: float(np.linalg.norm(r.q - ref)))
-    if not ok(best):
-        raise IKError(f'IK did not reach the target: position error {best.pos_err_m * 1e3:.1f} mm,'
-                      f' orientation error {np.degrees(best.rot_err_rad):.1f} deg',
-                      best.q, best.pos_err_m, best.rot_err_rad)
-    return best.q
+    return _solve_with_restarts(get_kinematics(source), xyz_base_m, quat_wxyz, q_init,
+                                pos_tol_m=pos_tol_m, rot_tol_rad=rot_tol_rad,
+                                accept_pos_err_m=accept_pos_err_m,
+                                accept_rot_err_rad=accept_rot_err_rad, max_iters=max_iters,
+                                restarts=restarts, seed=seed)

@@ -46,6 +46,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.core.parsing import format_completion
 from robot_r1_ros.training import common
 from robot_r1_ros.training.recipe import ModelSpec
@@ -113,7 +114,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     """
     path = Path(path)
     if not path.is_file():
-        root = Path(__file__).resolve().parents[2]
+<<<<<<< HEAD
+        root = REPO_ROOT
         found = [d / f'{path}.yaml' for d in (root / 'config' / 'train',
                                               root / 'experiments' / 'configs')
                  if (d / f'{path}.yaml').is_file()]
@@ -121,6 +123,12 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             raise ConfigError(f'no learn config {path} (a path, or a name under config/train '
                               'or experiments/configs)', 'config')
         path = found[0]
+=======
+        alt = REPO_ROOT / 'config' / 'train' / f'{path}.yaml'
+        if not alt.is_file():
+            raise ConfigError(f'no learn config {path}', 'config')
+        path = alt
+>>>>>>> main
     raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
     try:
         stages = [Stage(tasks=tuple(s['tasks']),

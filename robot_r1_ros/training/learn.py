@@ -36,10 +36,11 @@ from typing import Any, Sequence
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
+from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training import common, curriculum, evaluate, runlog
 
 _LOG = logging.getLogger(__name__)
-_CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config' / 'train'
+_CONFIG_DIR = REPO_ROOT / 'config' / 'train'
 # The experiments table of experiments/README.md sits between these markers; the card repeats it.
 RESULTS_BEGIN, RESULTS_END = '<!-- experiments:begin -->', '<!-- experiments:end -->'
 
@@ -205,7 +206,7 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
 
 
 def _experiments_table() -> str:
-    doc = Path(__file__).resolve().parents[2] / 'experiments' / 'README.md'
+    doc = REPO_ROOT / 'experiments' / 'README.md'
     if not doc.is_file():
         return ''
     text = doc.read_text(encoding='utf-8')

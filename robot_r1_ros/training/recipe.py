@@ -45,13 +45,13 @@ from typing import Any, Mapping
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.paths import REPO_ROOT
 
 _LOG = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPE_DIR = REPO_ROOT / 'config' / 'train'
 """Folder of the shipped recipes; ``--recipe tiny_cpu`` means ``config/train/tiny_cpu.yaml``."""
-EXPERIMENTS_DIR = RECIPE_DIR.parents[1] / 'experiments' / 'configs'
+EXPERIMENTS_DIR = REPO_ROOT / 'experiments' / 'configs'
 """Experiment configs (not the product's recipe): found by name too."""
 
 DTYPES = ('float32', 'bfloat16', 'float16', 'auto')

@@ -22,6 +22,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from robot_r1_ros.core.paths import REPO_ROOT
+
 _LOG = logging.getLogger(__name__)
 
 LOG_NAME = 'log.jsonl'
@@ -181,7 +183,7 @@ class GracefulStopCallback(TrainerCallback):
 
 def git_commit(repo: str | os.PathLike | None = None) -> str:
     """The current commit of the repository (``+dirty`` when changed), or '' without git."""
-    repo = Path(repo) if repo else Path(__file__).resolve().parents[2]
+    repo = Path(repo) if repo else REPO_ROOT
     try:
         commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
@@ -190,9 +192,6 @@ def git_commit(repo: str | os.PathLike | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return ''
     return commit + ('+dirty' if dirty.strip() else '')
-
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def repo_relative_text(text: str) -> str:

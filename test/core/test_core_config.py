@@ -10,6 +10,7 @@ from robot_r1_ros.core.config import (DEFAULT_WORKSPACE, GenerationOptions, QACo
                                       task_kind_or_config_error)
 from robot_r1_ros.core.errors import (AnswerFormatError, BadInputError, ConfigError,
                                       OutOfWorkspaceError, RobotR1Error)
+from robot_r1_ros.core.gripper import current_gripper_state
 from robot_r1_ros.core.types import GripperState, Keypoint, Prediction, RobotState, TaskKind
 
 ALL_CONFIGS = [WorkspaceConfig, GenerationOptions, ReasonerConfig, QAConfig, TrainingConfig]
@@ -177,8 +178,8 @@ def test_error_hierarchy():
 def test_robot_state_and_keypoint():
     state = RobotState(np.zeros(7), np.array([0.3, 0, 0.5]), 0.08)
     assert state.joint_positions_rad == (0.0,) * 7 and state.ee_xyz_base_m == (0.3, 0.0, 0.5)
-    assert state.gripper_state() is GripperState.OPEN
-    assert RobotState([0] * 7, [0, 0, 0], 0.01).gripper_state() is GripperState.CLOSED
+    assert current_gripper_state(state.gripper_opening_m) is GripperState.OPEN
+    assert current_gripper_state(0.01) is GripperState.CLOSED
     kp = Keypoint([0.5, 0.1, 0.2], 'closed')
     assert kp.gripper is GripperState.CLOSED and kp.xyz_base_m == (0.5, 0.1, 0.2)
     assert hash(kp) == hash(Keypoint((0.5, 0.1, 0.2), GripperState.CLOSED))

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from robot_r1_ros.core.gripper import current_gripper_state
-from robot_r1_ros.core.types import GripperState, RobotState
+from robot_r1_ros.core.types import GripperState
 
 OPEN, CLOSED = GripperState.OPEN, GripperState.CLOSED
 
@@ -30,8 +30,3 @@ def test_open_width_is_the_reference():
     # A recording whose widest opening is 0.05 m: 0.046 m is open there.
     assert current_gripper_state(0.046, open_width_m=0.05) is OPEN
     assert current_gripper_state(0.046) is CLOSED
-
-
-def test_robot_state_uses_the_rule():
-    assert RobotState([0] * 7, [0, 0, 0], 0.04).gripper_state() is CLOSED
-    assert RobotState([0] * 7, [0, 0, 0], 0.08).gripper_state() is OPEN

@@ -21,6 +21,7 @@ from std_msgs.msg import Header  # noqa: E402
 from robot_r1_ros.core.errors import BadInputError  # noqa: E402
 from robot_r1_ros.core.geometry import (EnvFrame, matrix_to_quat_wxyz, panda_fk,  # noqa: E402
                                         quat_wxyz_to_matrix)
+from robot_r1_ros.core.gripper import current_gripper_state  # noqa: E402
 from robot_r1_ros.core.types import GripperState, Keypoint  # noqa: E402
 from robot_r1_ros.ros import conversions as conv  # noqa: E402
 
@@ -273,7 +274,7 @@ def test_joint_state_to_reading_uses_names_and_the_core_fk():
     assert state.ee_xyz_base_m == pytest.approx(tuple(xyz))
     assert state.gripper_opening_m == pytest.approx(0.05)
     # 0.05 m of 0.08 m: not fully open, so closed by the one gripper rule (core.gripper)
-    assert state.gripper_state() is GripperState.CLOSED
+    assert current_gripper_state(state.gripper_opening_m) is GripperState.CLOSED
     assert state.stamp_s == pytest.approx(5.5)
     x, y, z, w = reading.tcp_quat_xyzw
     assert math.isclose(x * x + y * y + z * z + w * w, 1.0, rel_tol=1e-9)

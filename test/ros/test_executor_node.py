@@ -1,4 +1,4 @@
-"""Executor node across processes over real DDS.
+"""Executor node across processes over real DDS, with the simulator unimportable.
 
 Three processes: the executor node (``python -m robot_r1_ros.ros.executor_node`` in namespace
 /robot_r1), a fake robot peer (test/peers/executor_fake_robot.py: trajectory follower +
@@ -22,6 +22,9 @@ from executor_probe import ExecutorProbe  # noqa: E402
 
 PEERS = Path(__file__).resolve().parents[1] / 'peers'
 NODE = 'robot_r1_ros.ros.executor_node'
+# The node as it runs on a robot without the simulator: mujoco, dm-robotics-panda and the sim
+# layer unimportable (the direct backend plans with the core's numpy kinematics).
+NODE_WITHOUT_SIM = str(PEERS / 'executor_without_sim.py')
 
 
 def _executor_args(*params: str) -> list[str]:
@@ -38,7 +41,7 @@ def rig(spawn, rclpy_node):
 
     def start(*params: str):
         spawn(str(PEERS / 'executor_fake_robot.py'))
-        executor = spawn(NODE, *_executor_args(*params))
+        executor = spawn(NODE_WITHOUT_SIM, *_executor_args(*params))
         probe = ExecutorProbe(rclpy_node('executor_test'))
         assert probe.wait_ready(30.0), executor.output()[-3000:]
         assert probe.wait(lambda: 'first joint state received' in executor.output(), 30.0), \

@@ -225,7 +225,7 @@ def test_launch_and_bringup_start_the_same_nodes_with_the_same_parameters(launch
 
 def _declared_parameters() -> dict[str, dict[str, object]]:
     from robot_r1_ros.ros import executor_params, reasoning_params
-    from robot_r1_ros.ros.sim_node import DEFAULTS as SIM_DEFAULTS
+    from robot_r1_ros.ros.sim_params import DEFAULTS as SIM_DEFAULTS
     return {
         'executor_node': {p.name: p.default for p in executor_params.PARAMETERS},
         'reasoning_node': {p.name: p.default for p in reasoning_params.PARAMETERS},

@@ -26,8 +26,8 @@ def _flatten(tree: dict, prefix: str = '') -> dict:
     return out
 
 
-def _yaml_values() -> dict:
-    tree = yaml.safe_load((REPO / 'config' / 'franka.yaml').read_text())
+def _yaml_values(name: str = 'franka.yaml') -> dict:
+    tree = yaml.safe_load((REPO / 'config' / name).read_text())
     return _flatten(tree['/**/reasoning_node']['ros__parameters'])
 
 
@@ -134,11 +134,24 @@ def test_franka_yaml_block_is_complete_and_valid():
                                   cfg.workspace.center_base_m[None])
     assert centre_cam[0, 2] > 0.3
     # the YAML documents every parameter except those left to their defaults on purpose
-    missing = names - set(values)
+    missing = names - set(values) - {n for n in names if n.startswith('remote.')}
     assert missing <= {'model.device_map', 'model.local_files_only', 'model.revision',
                        'model.num_threads', 'generation.temperature', 'generation.top_p',
                        'generation.top_k', 'generation.repetition_penalty',
                        'generation.max_time_s'}, sorted(missing)
+
+
+def test_remote_yaml_overlay_is_complete_and_selects_the_remote_backend():
+    values = {**_yaml_values(), **_yaml_values('remote.yaml')}
+    names = {p.name for p in rp.PARAMETERS}
+    assert set(values) <= names, sorted(set(values) - names)
+    remote_names = {n for n in names if n.startswith('remote.')}
+    assert remote_names <= set(_yaml_values('remote.yaml')), sorted(remote_names - set(values))
+    cfg = rp.config_from_values(values)
+    assert cfg.reasoner.backend == 'remote' and cfg.reasoner.max_pixels == 256 * 28 * 28
+    assert cfg.reasoner.remote.constraint == 'structured_outputs'
+    with pytest.raises(ConfigError, match='remote.timeout_s'):
+        rp.config_from_values({**values, 'remote.timeout_s': 0.0})
 
 
 def test_markdown_table_lists_every_parameter(capsys):

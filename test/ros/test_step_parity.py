@@ -7,8 +7,6 @@ reasoner the same prompt and end with the same judged keypoint, status and orien
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
@@ -65,7 +63,8 @@ def test_node_and_closed_loop_eval_make_the_same_prompt_and_keypoint(
     from robot_r1_ros.model.reasoner import load_reasoner
     from robot_r1_ros.model.step import StepSettings, predict_step
     from robot_r1_ros.ros import conversions as conv
-    from robot_r1_ros.ros.reasoning_node import ReasoningNode, _Job
+    from robot_r1_ros.ros.reasoning_inputs import Job
+    from robot_r1_ros.ros.reasoning_node import ReasoningNode
     from robot_r1_ros.training.closed_loop import SimRig
 
     rgb, task = recorded_state['rgb'], recorded_state['instruction']
@@ -102,7 +101,7 @@ def test_node_and_closed_loop_eval_make_the_same_prompt_and_keypoint(
         joints.header.stamp = stamp
         node._on_image(image)
         node._on_joints(joints)
-        job = _Job(source='action', task=task, done=threading.Event())
+        job = Job(source='action', task=task)
         node._run_job(job)
         msg = job.result
     finally:

@@ -1,0 +1,64 @@
+"""The predict_keypoint action with the remote backend: the reasoning streamed by an
+OpenAI-compatible server (server-sent events) arrives as action feedback, and the result is the
+parsed prediction; the node's diagnostics carry the server's state.
+
+The server is the package's own (``model.openai_server``), here around the scripted test double
+so that the streamed text is known; it runs in this test process on a loopback port.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from r1_testing import require, require_ros_interfaces
+from reasoning_harness import NODE_MODULE, ReasoningProbe, node_args
+
+pytestmark = pytest.mark.ros
+
+REASONING = 'the cube is left of the gripper so move left and down then close'
+
+
+@pytest.fixture
+def scripted_server():
+    from robot_r1_ros.model import load_reasoner
+    from robot_r1_ros.model.openai_server import make_server
+    reasoner = load_reasoner('scripted:valid?reasoning=' + REASONING.replace(' ', '+')
+                             + '&delay_s=0.02&chunk_chars=6&xyz=0.1,0.0,0.2')
+    server = make_server(reasoner, '127.0.0.1', 0, served_name='scripted-remote')
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{server.server_address[1]}/v1'
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_reasoning_streams_into_action_feedback(spawn, rclpy_node, scripted_server):
+    require('rclpy')
+    require_ros_interfaces()
+    from action_msgs.msg import GoalStatus
+    probe = ReasoningProbe(rclpy_node('remote_action_probe'))
+    node = spawn(NODE_MODULE, *node_args('scripted-remote', model__backend='remote',
+                                         remote__base_url=scripted_server,
+                                         trigger__mode='on_demand'))
+    assert probe.action.wait_for_server(timeout_sec=30.0), node.output()[-3000:]
+    feedback: list = []
+    future = probe.action.send_goal_async(probe.PK.Goal(task='put the cube in the bowl'),
+                                          feedback_callback=feedback.append)
+    assert probe.wait_for(future.done, 20.0, probe.publish_inputs)
+    handle = future.result()
+    assert handle.accepted, node.output()[-3000:]
+    result = handle.get_result_async()
+    assert probe.wait_for(result.done, 20.0, probe.publish_inputs), node.output()[-3000:]
+    response = result.result()
+    assert response.status == GoalStatus.STATUS_SUCCEEDED
+    prediction = response.result.prediction
+    assert prediction.status == probe.KP.STATUS_OK, prediction.status_reason
+    assert prediction.reasoning == REASONING and prediction.model_id == 'scripted-remote'
+    texts = [f.feedback.reasoning for f in feedback]
+    assert len(texts) >= 3, texts  # streamed over SSE, chunk by chunk
+    assert all(b.startswith(a) for a, b in zip(texts, texts[1:])), texts
+    assert texts[-1] == REASONING
+    assert probe.wait_for(lambda: probe.diag_values().get('remote_state') == 'ok', 10.0)
+    values = probe.diag_values()
+    assert values['remote_base_url'] == scripted_server
+    assert float(values['remote_last_latency_ms']) > 0
