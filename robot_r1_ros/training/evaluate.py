@@ -96,9 +96,9 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
     groups = summarize_groups(rows, records, rules)
     gaps = None
     if settings.image_gap:
+        donors = dsd['train'].select_columns(['image', 'episode_id'])
         variant_groups = {v: summarize_groups(rows, score_rows(rows, answer(
-            image_gap.swap_images(eval_ds, v, settings.seed, donors=dsd['train'].select_columns(
-                ['image', 'episode_id']))), rules)
+            image_gap.swap_images(eval_ds, v, settings.seed, donors=donors))), rules)
             for v in image_gap.VARIANTS}
         gaps = {'table': image_gap.gap_table(groups, variant_groups), 'groups': variant_groups}
     report: dict[str, Any] = {
