@@ -198,7 +198,8 @@ def baseline_scores(rows: Sequence[dict[str, Any]], rules: TextOnlyRules) -> dic
             guess = rules.predict_position(row)
             if guess is not None:
                 l1.append(float(np.abs(guess[0] - target).sum()) * 100.0)
-                grip_ok.append(('open' if guess[1] else 'closed') == row.get('target_gripper'))
+                if row.get('target_gripper') is not None:
+                    grip_ok.append(('open' if guess[1] else 'closed') == row['target_gripper'])
             if row.get('current_xyz_env_m') is not None:
                 copy_l1.append(float(np.abs(np.asarray(row['current_xyz_env_m']) - target).sum())
                                * 100.0)

@@ -213,7 +213,7 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
         cpu_used_now = cpu_used + time.process_time() - t_start
         if step % 50 == 0:
             with log.open('a') as f:
-                f.write(json.dumps({'step': step, 'loss': round(float(loss), 5),
+                f.write(json.dumps({'step': step, 'loss': round(float(loss.detach()), 5),
                                     'cpu_min': round(cpu_used_now / 60, 2)}) + '\n')
         if cpu_used_now - last_ckpt >= cfg.checkpoint_minutes * 60 or cpu_used_now >= budget_s:
             res = evaluate()
@@ -228,6 +228,7 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
             cpu_used = cpu_used_now
             break
     report = {'config': asdict(cfg), 'steps': step, 'cpu_minutes': round(cpu_used / 60, 2),
+              'frames_per_cpu_s': round(step * cfg.batch_size / max(cpu_used, 1e-9), 1),
               'objects': names, 'held_out': evaluate(),
               'seeds': {'train': [seed_range('vision_pretrain', cfg.frames)[0], cfg.frames],
                         'test': [seed_range('vision_test', cfg.test_frames)[0],
