@@ -121,7 +121,7 @@ def bench_node(seconds: float) -> dict:
 
 
 def bench_record(demos: int) -> dict:
-    from robot_r1_ros.sim.recording import record_expert_episode
+    from robot_r1_ros.sim.episodes import record_expert_episode
     from robot_r1_ros.sim.scene import PandaScene
 
     with tempfile.TemporaryDirectory() as tmp, PandaScene() as scene:

@@ -39,7 +39,7 @@ def _record_dataset(tmp: Path) -> Path:
     """3 pick-and-place expert demos -> a dataset (1 episode per split)."""
     import robot_r1_ros.sim  # noqa: F401
     from robot_r1_ros.core.config import QAConfig, WorkspaceConfig
-    from robot_r1_ros.sim.recording import record_expert_episode
+    from robot_r1_ros.sim.episodes import record_expert_episode
     from robot_r1_ros.sim.scene import PandaScene
     from robot_r1_ros.training.dataset import (DEFAULT_FRAME_INTERVAL, DEFAULT_KEYFRAME_METHOD,
                                                BuildSettings, build_dataset)

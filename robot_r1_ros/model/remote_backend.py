@@ -272,8 +272,8 @@ class DeadlineExceeded(Exception):
     """The server was still streaming at the request's deadline."""
 
 
-_OPENAI_FIELDS = frozenset({'model', 'messages', 'max_tokens', 'temperature', 'top_p', 'seed',
-                            'stream', 'stream_options'})
+_OPENAI_FIELDS = frozenset({'model', 'messages', 'max_tokens', 'max_completion_tokens',
+                            'temperature', 'top_p', 'seed', 'stream', 'stream_options'})
 """Body fields the ``openai`` client takes as arguments; the rest go in ``extra_body``."""
 
 
@@ -285,7 +285,8 @@ def _reason(exc: BaseException) -> str:
         return 'timed out (no answer within remote.timeout_s)'
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        return f'cannot connect ({type(cause).__name__ if cause else "connection error"})'
+        detail = f'{type(cause).__name__}: {str(cause)[:120]}' if cause else 'connection error'
+        return f'cannot connect ({detail})'
     if isinstance(exc, openai.APIStatusError):
         message = str(getattr(exc, 'message', '') or exc)
         return f'HTTP {exc.status_code}: {message[:200]}'

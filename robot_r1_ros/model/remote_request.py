@@ -183,14 +183,19 @@ def chat_request_body(messages: list[dict[str, Any]], kind: TaskKind, opts: Gene
                       remote: RemoteConfig, model: str, stream: bool = True) -> dict[str, Any]:
     """The JSON body of ``POST {base_url}/chat/completions``.
 
-    Standard OpenAI fields (``model``, ``messages``, ``max_tokens``, ``temperature``,
+    Standard OpenAI fields (``model``, ``messages``, ``max_completion_tokens`` (``max_tokens``
+    for ``guided_regex`` / ``none``: older servers), ``temperature``,
     ``top_p``, ``seed``, ``stream``, ``stream_options``) plus vLLM's documented extra fields
     ``top_k``, ``repetition_penalty`` and the constraint (``structured_outputs: {regex}`` or
     ``guided_regex``). Greedy decoding is ``temperature 0``.
     """
+    # vLLM >= 0.12 (structured_outputs) deprecates max_tokens for max_completion_tokens;
+    # older vLLM and other servers know max_tokens.
+    max_key = 'max_completion_tokens' if remote.constraint == 'structured_outputs' \
+        else 'max_tokens'
     body: dict[str, Any] = {
         'model': model, 'messages': messages,
-        'max_tokens': max_tokens_for(kind, opts, remote, opts.answer_regex),
+        max_key: max_tokens_for(kind, opts, remote, opts.answer_regex),
         'temperature': float(opts.temperature) if opts.do_sample else 0.0,
         'top_p': float(opts.top_p) if opts.do_sample else 1.0,
         'stream': bool(stream),

@@ -13,23 +13,12 @@ every attempt is published with its status (``reasoning_output``). When to predi
 ``reasoning_trigger``; action streaming: ``reasoning_action``; counters and diagnostics:
 ``reasoning_stats``. This module is the ROS wiring: lifecycle, subscriptions, action server.
 
-Topics (relative names resolve in the node namespace, ``robot_r1`` by default):
-
-=========================== ============================== ===================================
-name                        type                           notes
-=========================== ============================== ===================================
-``topics.image``            sensor_msgs/Image              in; rgb8/bgr8/rgba8/bgra8/mono8
-``topics.camera_info``      sensor_msgs/CameraInfo         in; optional (debug projection)
-``topics.joint_states``     sensor_msgs/JointState         in
-``topics.task``             std_msgs/String                in; transient local
-``topics.executor_state``   robot_r1_ros/ExecutorState     in; trigger.mode on_reached
-``next_keypoint``           robot_r1_ros/KeypointPrediction out; every attempt, with status
-``next_keypoint_pose``      geometry_msgs/PoseStamped      out; OK keypoints only
-``markers``                 visualization_msgs/MarkerArray out
-``debug_image``             sensor_msgs/Image              out; rgb8, annotated
-``/diagnostics``            diagnostic_msgs/DiagnosticArray out; counts, latency, stage times
-``predict_keypoint``        robot_r1_ros/PredictKeypoint   action; reasoning streamed
-=========================== ============================== ===================================
+Topics (relative names resolve in the node namespace, ``robot_r1`` by default): in
+``topics.image`` (sensor_msgs/Image), ``topics.camera_info``, ``topics.joint_states``,
+``topics.task`` (std_msgs/String, transient local), ``topics.executor_state``; out
+``next_keypoint`` (robot_r1_ros/KeypointPrediction, every attempt with its status),
+``next_keypoint_pose`` (OK only), ``markers``, ``debug_image``, ``/diagnostics``; action
+``predict_keypoint`` (reasoning streamed). The README's interface table has the details.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import robot_r1_ros.sim  # noqa: F401  (MUJOCO_GL before mujoco)
-from robot_r1_ros.sim.recording import episode_name, record_expert_episode
+from robot_r1_ros.sim.episodes import episode_name, record_expert_episode
 from robot_r1_ros.sim.scene import SceneConfig
 from robot_r1_ros.sim.tasks import task_names
 

@@ -51,6 +51,8 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 
 from robot_r1_ros.core.gripper import PANDA_OPEN_WIDTH_M, current_gripper_state
+from robot_r1_ros.sim.bag_messages import (BagError, _deserialize,  # noqa: F401  (API)
+                                           _image_to_rgb, _stamp_ns)
 from robot_r1_ros.sim.objects import (OBJECT_POSES_TOPIC, object_poses_message, object_positions,
                                       positions_from_messages)
 from robot_r1_ros.sim.scene import FINGER_JOINTS, CameraModel, PandaScene
@@ -67,10 +69,6 @@ QOS_DEFAULT = Qos(QosHistory.KEEP_LAST, 10, QosReliability.RELIABLE, QosDurabili
                   _INF, _INF, QosLiveliness.AUTOMATIC, _INF, False)
 QOS_LATCHED = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE,
                   QosDurability.TRANSIENT_LOCAL, _INF, _INF, QosLiveliness.AUTOMATIC, _INF, False)
-
-
-class BagError(ValueError):
-    """A bag is missing, unreadable or lacks a required topic."""
 
 
 @dataclass(frozen=True)
@@ -342,33 +340,6 @@ class EpisodeData:
         return min(cands, key=lambda j: abs(int(self.joint_stamps_ns[j]) - t_ns))
 
 
-def _stamp_ns(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
-
-
-def _deserialize(ts: Any, raw: bytes, typename: str) -> Any:
-    try:
-        return ts.deserialize_cdr(raw, typename)
-    except Exception:  # noqa: BLE001 - Fast-CDR (rclpy) may leave trailing padding bytes
-        md = ts.get_msgdef(typename)           # internal API of rosbags 0.11.x
-        if bytes(raw[:2]) != b'\x00\x01':
-            raise
-        return md.deserialize_cdr_le(memoryview(raw)[4:], 0, md.cls, ts)[0]
-
-
-def _image_to_rgb(msg: Any) -> np.ndarray:
-    enc = msg.encoding.lower()
-    data = np.asarray(msg.data, np.uint8)
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if enc in ('rgb8', 'bgr8'):
-        rows = data.reshape(h, step)[:, :w * 3].reshape(h, w, 3)
-        return (rows[..., ::-1] if enc == 'bgr8' else rows).copy()
-    if enc in ('rgba8', 'bgra8'):
-        rows = data.reshape(h, step)[:, :w * 4].reshape(h, w, 4)[..., :3]
-        return (rows[..., ::-1] if enc == 'bgra8' else rows).copy()
-    raise BagError(f'unsupported image encoding {msg.encoding!r} (need rgb8/bgr8/rgba8/bgra8)')
-
-
 def read_episode(path: str | Path, topics: BagTopics | None = None,
                  require_task: bool = True) -> EpisodeData:
     """Read one episode bag (sim or ``ros2 bag record``; MCAP or sqlite3).
@@ -500,54 +471,3 @@ def _transform_to_matrix(tf: Any) -> np.ndarray:
     T[:3, :3] = R.reshape(3, 3)
     T[:3, 3] = [tf.translation.x, tf.translation.y, tf.translation.z]
     return T
-
-
-def list_episodes(root: str | Path) -> list[Path]:
-    """Finished episode bags (directories with a ``metadata.yaml``) under ``root``, sorted."""
-    root = Path(root)
-    return sorted(p.parent for p in root.glob('*/metadata.yaml'))
-
-
-@dataclass(frozen=True)
-class RecordResult:
-    """Outcome of one recorded expert episode."""
-
-    path: Path
-    task: str
-    seed: int
-    success: bool
-    n_images: int
-    n_joint_states: int
-    sim_time_s: float
-
-
-def episode_name(task: str, seed: int) -> str:
-    """Bag directory name of an episode: ``<task>_<seed:06d>``."""
-    return f'{task}_{int(seed):06d}'
-
-
-def record_expert_episode(scene: PandaScene, task_name: str, seed: int, out_dir: str | Path,
-                          camera_hz: float = 10.0, joint_state_hz: float = 50.0,
-                          compress: bool = True) -> RecordResult:
-    """Reset ``scene`` to (task, seed), run the scripted expert and write its bag to
-    ``out_dir/<task>_<seed>``.
-
-    Raises:
-        FileExistsError: the bag exists already.
-        UnknownTaskError: unknown task name.
-    """
-    from robot_r1_ros.sim.experts import run_expert
-    from robot_r1_ros.sim.tasks import make_task
-
-    task = make_task(task_name)
-    episode = task.reset(scene, seed)
-    path = Path(out_dir) / episode_name(task_name, seed)
-    meta = {'task': task_name, 'seed': str(seed), 'source': 'robot_r1_ros.sim expert'}
-    with BagRecorder(path, scene.camera, episode.instruction, camera_hz=camera_hz,
-                     joint_state_hz=joint_state_hz, compress=compress, metadata=meta) as rec:
-        rec.start(scene)
-        result = run_expert(scene, task, episode, on_step=rec.on_step)
-        rec.finish(scene, result.success)
-    return RecordResult(path=path, task=task_name, seed=int(seed), success=result.success,
-                        n_images=rec.n_images, n_joint_states=rec.n_joint_states,
-                        sim_time_s=scene.time_s)

@@ -15,8 +15,8 @@ from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.training import runlog
-from robot_r1_ros.training.recipe import (DataSpec, ModelSpec, Recipe, build_lora_config,
-                                          load_recipe)
+from robot_r1_ros.training.recipe import DataSpec, ModelSpec, Recipe, load_recipe
+from robot_r1_ros.training.trl_configs import build_lora_config
 
 _LOG = logging.getLogger(__name__)
 

@@ -66,10 +66,10 @@ import numpy as np
 from robot_r1_ros.core.config import QAConfig, WorkspaceConfig
 from robot_r1_ros.core.errors import BadInputError, ConfigError, RobotR1Error
 from robot_r1_ros.core.geometry import panda_fk
-from robot_r1_ros.core.parsing import OPTION_LETTERS
 from robot_r1_ros.core.qa import DistractorPool, Episode, QABuilder, template_reasoning
 from robot_r1_ros.core.types import QASample, TaskKind
 from robot_r1_ros.training import common
+from robot_r1_ros.training.dataset_summary import format_summary, summarize
 
 _LOG = logging.getLogger(__name__)
 
@@ -399,51 +399,6 @@ def build_dataset(bags: Sequence[str | os.PathLike], out: str | os.PathLike,
     (out / 'build_info.json').write_text(json.dumps(info, indent=2, default=str) + '\n',
                                          encoding='utf-8')
     return info
-
-
-def summarize(dsd: Any) -> dict[str, Any]:
-    """Per split: episodes, rows per task and distractor kind, answer-letter counts."""
-    out: dict[str, Any] = {}
-    for split, ds in dsd.items():
-        cols = ds.select_columns(['task_kind', 'distractor_kind', 'answer_letter', 'episode_id',
-                                  'task_name'])
-        counts: dict[str, Any] = collections.defaultdict(lambda: collections.Counter())
-        letters: dict[str, Any] = collections.defaultdict(lambda: collections.Counter())
-        episodes = set()
-        tasks = collections.Counter()
-        for row in cols:
-            key = row['task_kind'] + (f'/{row["distractor_kind"]}' if row['distractor_kind']
-                                      else '')
-            counts[row['task_kind']][row['distractor_kind'] or '-'] += 1
-            if row['answer_letter']:
-                letters[key][row['answer_letter']] += 1
-            if row['episode_id'] not in episodes:
-                tasks[row['task_name']] += 1
-            episodes.add(row['episode_id'])
-        out[split] = {
-            'rows': len(ds), 'episodes': len(episodes), 'episodes_per_task': dict(tasks),
-            'rows_per_task': {k: dict(v) for k, v in counts.items()},
-            'letters': {k: {letter: v.get(letter, 0) for letter in OPTION_LETTERS}
-                        for k, v in sorted(letters.items())},
-        }
-    return out
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The printed table: per split and task, rows and the answer-letter balance."""
-    lines = []
-    for split, s in summary.items():
-        tasks = ', '.join(f'{k} {v}' for k, v in sorted(s['episodes_per_task'].items()))
-        lines.append(f'{split}: {s["rows"]} rows from {s["episodes"]} episodes ({tasks})')
-        lines.append(f'  {"task / distractors":<32} {"rows":>6}   A     B     C     D')
-        for task, kinds in sorted(s['rows_per_task'].items()):
-            for kind, n in sorted(kinds.items()):
-                key = task + ('' if kind == '-' else f'/{kind}')
-                let = s['letters'].get(key)
-                bal = ('  '.join(f'{let[x] / max(n, 1):.2f}' for x in OPTION_LETTERS)
-                       if let else '  (open-ended: no letters)')
-                lines.append(f'  {key:<32} {n:>6}  {bal}')
-    return '\n'.join(lines)
 
 
 def settings_from_args(args: argparse.Namespace) -> BuildSettings:

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from robot_r1_ros.training import common, runlog
-from robot_r1_ros.training.recipe import Recipe, build_grpo_config
+from robot_r1_ros.training.recipe import Recipe
+from robot_r1_ros.training.trl_configs import build_grpo_config
 
 _LOG = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from robot_r1_ros.core.parsing import format_completion
 from robot_r1_ros.training import common
 from robot_r1_ros.training.grpo import TrainResult, run_trainer
-from robot_r1_ros.training.recipe import Recipe, build_sft_config
+from robot_r1_ros.training.recipe import Recipe
+from robot_r1_ros.training.trl_configs import build_sft_config
 
 _LOG = logging.getLogger(__name__)
 

@@ -95,7 +95,7 @@ def test_request_body_uses_only_documented_vllm_fields(make_request):
     # The grammar is core.parsing's, with the reasoning bounded to 4 x the token budget.
     assert body['structured_outputs'] == {
         'regex': parsing.completion_regex(TaskKind.OPEN_KEYPOINT, '[^<]{0,160}')}
-    assert body['max_tokens'] >= 160 + len('</think><answer>[-00.000, -00.000, -00.000] '
+    assert body['max_completion_tokens'] >= 160 + len('</think><answer>[-00.000, -00.000, -00.000] '
                                            'closed</answer>')
     assert (body['temperature'], body['top_k'], body['seed']) == (1.0, 5, 3)
     old = chat_request_body([], req.kind, opts, RemoteConfig(constraint='guided_regex'), 'm')
@@ -103,9 +103,33 @@ def test_request_body_uses_only_documented_vllm_fields(make_request):
     assert old['guided_regex'] == body['structured_outputs']['regex']
     free = chat_request_body([], req.kind, opts, RemoteConfig(constraint='none'), 'm')
     assert 'structured_outputs' not in free and 'guided_regex' not in free
-    assert free['max_tokens'] == opts.max_new_tokens
+    assert free['max_tokens'] == opts.max_new_tokens and 'max_completion_tokens' not in free
     greedy = chat_request_body([], req.kind, opts.replace(do_sample=False), RemoteConfig(), 'm')
     assert greedy['temperature'] == 0.0 and 'top_k' not in greedy
+
+
+def test_request_body_for_the_7b_is_pinned():
+    """The exact body for Qwen2.5-VL-7B-Instruct with config/remote.yaml's settings (checked
+    against vLLM 0.32.0's ChatCompletionRequest; see docs/tethered.md)."""
+    from pathlib import Path
+
+    from robot_r1_ros.core.prompts import PromptMetadata
+    from robot_r1_ros.model import ReasonerRequest
+    fixture = Path(__file__).resolve().parents[1] / 'fixtures' / 'model' / \
+        'vllm_chat_request.json'
+    remote = load_reasoner({'model_id': 'Qwen/Qwen2.5-VL-7B-Instruct', 'backend': 'remote',
+                            'max_pixels': 200704})
+    request = ReasonerRequest(np.full((96, 128, 3), 200, np.uint8), 'open_keypoint',
+                              'put the red cube in the yellow zone', PromptMetadata(
+                                  current_xyz_env_m=(0.1, -0.05, 0.25), current_gripper='open'))
+    body, _ = remote.encode(request)
+    for message in body['messages']:
+        for part in message['content']:
+            if part['type'] == 'image_url':
+                assert part['image_url']['url'].startswith('data:image/png;base64,')
+                part['image_url']['url'] = '<data:image/png;base64,...>'
+    assert body == json.loads(fixture.read_text())
+    assert set(body) <= VLLM_CHAT_FIELDS
 
 
 def test_grammar_regex_round_trips_through_the_server_parser():

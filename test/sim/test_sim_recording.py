@@ -8,8 +8,8 @@ import pytest
 
 from robot_r1_ros.sim import record
 from robot_r1_ros.sim.experts import run_expert
-from robot_r1_ros.sim.recording import (BagError, BagRecorder, BagTopics, list_episodes,
-                                        read_episode)
+from robot_r1_ros.sim.episodes import list_episodes
+from robot_r1_ros.sim.recording import BagError, BagRecorder, BagTopics, read_episode
 from robot_r1_ros.sim.scene import JOINT_NAMES, PandaScene, SceneConfig
 from robot_r1_ros.sim.tasks import make_task
 

@@ -32,7 +32,7 @@ def demo_bags(tmp_path_factory) -> dict[str, Any]:
     """Bags of 3 expert episodes and the expert's waypoints per episode id."""
     import robot_r1_ros.sim  # noqa: F401  (MUJOCO_GL before mujoco)
     from robot_r1_ros.sim.experts import plan
-    from robot_r1_ros.sim.recording import episode_name, record_expert_episode
+    from robot_r1_ros.sim.episodes import episode_name, record_expert_episode
     from robot_r1_ros.sim.scene import PandaScene, SceneConfig
     from robot_r1_ros.sim.tasks import make_task
 

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.training.recipe import (RECIPE_DIR, build_grpo_config, build_lora_config,
-                                          build_sft_config, load_recipe, recipe_from_dict)
+from robot_r1_ros.training.recipe import RECIPE_DIR, load_recipe, recipe_from_dict
+from robot_r1_ros.training.trl_configs import (build_grpo_config, build_lora_config,
+                                               build_sft_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
