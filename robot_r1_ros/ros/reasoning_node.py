@@ -96,7 +96,7 @@ class ReasoningNode(LifecycleNode):
         self._load_error = ''
         self._load_time_s = float('nan')
         self._out: PredictionPublisher | None = None
-        self._subscriptions: list[Any] = []
+        self._input_subs: list[Any] = []
         self._action_server: ActionServer | None = None
         self._inputs_group = ReentrantCallbackGroup()
         self._action_group = ReentrantCallbackGroup()
@@ -198,7 +198,7 @@ class ReasoningNode(LifecycleNode):
     def _create_entities(self, config: ReasoningNodeConfig) -> None:
         group = self._inputs_group
         self._out = PredictionPublisher(self, RELIABLE_QOS, DEBUG_IMAGE_QOS)
-        self._subscriptions = [
+        self._input_subs = [
             self.create_subscription(Image, config.image_topic, self._on_image, SENSOR_QOS,
                                      callback_group=group),
             self.create_subscription(CameraInfo, config.camera_info_topic, self._on_camera_info,
@@ -228,9 +228,9 @@ class ReasoningNode(LifecycleNode):
             for pub in self._out.all:
                 self.destroy_lifecycle_publisher(pub)
             self._out = None
-        for sub in self._subscriptions:
+        for sub in self._input_subs:
             self.destroy_subscription(sub)
-        self._subscriptions.clear()
+        self._input_subs.clear()
         if self.reasoner is not None:
             try:
                 self.reasoner.close()
