@@ -39,8 +39,12 @@ def generate_launch_description():
     declared = []
     for arg in LAUNCH_ARGUMENTS:
         # (params_file '' = the installed config file of the robot argument: describe_system)
-        kwargs = {'default_value': arg.default, 'description': arg.description}
+        default = arg.default
+        description = arg.description
         if arg.choices:
-            kwargs['choices'] = list(arg.choices)
-        declared.append(DeclareLaunchArgument(arg.name, **kwargs))
+            # Checked (case-insensitively, as by `robot-r1 bringup`) in describe_system: launch's
+            # own choices check is case-sensitive and would refuse use_sim:=True.
+            description += f' (one of: {", ".join(arg.choices)})'
+        declared.append(DeclareLaunchArgument(arg.name, default_value=default,
+                                              description=description))
     return LaunchDescription([*declared, OpaqueFunction(function=_nodes)])

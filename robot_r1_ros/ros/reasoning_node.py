@@ -15,7 +15,7 @@ every attempt is published with its status (``reasoning_output``). When to predi
 
 Topics (relative names resolve in the node namespace, ``robot_r1`` by default): in
 ``topics.image`` (sensor_msgs/Image), ``topics.camera_info``, ``topics.joint_states``,
-``topics.task`` (std_msgs/String, transient local), ``topics.executor_state``; out
+``topics.task`` (std_msgs/String, transient local + volatile), ``topics.executor_state``; out
 ``next_keypoint`` (robot_r1_ros/KeypointPrediction, every attempt with its status),
 ``next_keypoint_pose`` (OK only), ``markers``, ``debug_image``, ``/diagnostics``; action
 ``predict_keypoint`` (reasoning streamed). The README's interface table has the details.
@@ -97,7 +97,7 @@ class ReasoningNode(LifecycleNode):
         self._load_error = ''
         self._load_time_s = float('nan')
         self._out: PredictionPublisher | None = None
-        self._subscriptions: list[Any] = []
+        self._input_subs: list[Any] = []
         self._action_server: ActionServer | None = None
         self._inputs_group = ReentrantCallbackGroup()
         self._action_group = ReentrantCallbackGroup()
@@ -199,7 +199,7 @@ class ReasoningNode(LifecycleNode):
     def _create_entities(self, config: ReasoningNodeConfig) -> None:
         group = self._inputs_group
         self._out = PredictionPublisher(self, RELIABLE_QOS, DEBUG_IMAGE_QOS)
-        self._subscriptions = [
+        self._input_subs = [
             self.create_subscription(Image, config.image_topic, self._on_image, SENSOR_QOS,
                                      callback_group=group),
             self.create_subscription(CameraInfo, config.camera_info_topic, self._on_camera_info,
@@ -210,7 +210,11 @@ class ReasoningNode(LifecycleNode):
                                         self._on_gripper_joints, SENSOR_QOS,
                                         callback_group=group)]
               if config.gripper_joint_states_topic else []),
+            # Latched: the last task on start-up; volatile: `ros2 topic pub` (volatile by
+            # default, which a transient-local subscription never matches).
             self.create_subscription(String, config.task_topic, self._on_task, LATCHED_QOS,
+                                     callback_group=group),
+            self.create_subscription(String, config.task_topic, self._on_task, RELIABLE_QOS,
                                      callback_group=group),
             self.create_subscription(ExecutorState, config.executor_state_topic,
                                      self._on_executor_state, LATCHED_QOS,
@@ -233,9 +237,9 @@ class ReasoningNode(LifecycleNode):
             for pub in self._out.all:
                 self.destroy_lifecycle_publisher(pub)
             self._out = None
-        for sub in self._subscriptions:
+        for sub in self._input_subs:
             self.destroy_subscription(sub)
-        self._subscriptions.clear()
+        self._input_subs.clear()
         if self.reasoner is not None:
             try:
                 self.reasoner.close()

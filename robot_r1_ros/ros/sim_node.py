@@ -13,7 +13,8 @@ Publishes (stamps are **sim time**, also on ``/clock``; run other nodes with
     <joint_prefix>_finger_joint1/2; ``joint_prefix`` panda or fr3) and ``gripper_state_topic``
     (fingers only, ``/panda_gripper/joint_states``) at ``joint_state_rate_hz``
   - ``/clock`` (rosgraph_msgs/Clock) at ``joint_state_rate_hz`` when ``publish_clock``
-  - ``/robot_r1/task`` (std_msgs/String, transient local): the task instruction
+  - ``task`` (std_msgs/String, transient local): the task instruction (relative: launch and
+    ``robot-r1 bringup`` remap it to ``/<namespace>/task``, the reasoning node's)
   - ``/sim/task_success`` (std_msgs/Bool, transient local): task solved, at ``success_rate_hz``
 
 Action servers (:mod:`robot_r1_ros.ros.sim_controllers`; with control_msgs / franka_msgs):
@@ -155,7 +156,8 @@ class SimNode(Node):
         self.pub_gripper = self.create_publisher(JointState, p.gripper_state_topic, 10)
         self.pub_clock = self.create_publisher(Clock, '/clock', 10) if self.publish_clock \
             else None
-        self.pub_task = self.create_publisher(String, '/robot_r1/task', latched)
+        # Relative: launch remaps it into the reasoning node's namespace (system.py).
+        self.pub_task = self.create_publisher(String, 'task', latched)
         self.pub_success = self.create_publisher(Bool, '/sim/task_success', latched)
         arm_controller = p.arm_controller.strip('/')
         self.create_subscription(JointTrajectory, f'/{arm_controller}/joint_trajectory',
