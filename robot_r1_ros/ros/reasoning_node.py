@@ -206,10 +206,6 @@ class ReasoningNode(LifecycleNode):
                                      SENSOR_QOS, callback_group=group),
             self.create_subscription(JointState, config.joint_states_topic, self._on_joints,
                                      SENSOR_QOS, callback_group=group),
-            *([self.create_subscription(JointState, config.gripper_joint_states_topic,
-                                        self._on_gripper_joints, SENSOR_QOS,
-                                        callback_group=group)]
-              if config.gripper_joint_states_topic else []),
             # Latched: the last task on start-up; volatile: `ros2 topic pub` (volatile by
             # default, which a transient-local subscription never matches).
             self.create_subscription(String, config.task_topic, self._on_task, LATCHED_QOS,
@@ -220,6 +216,10 @@ class ReasoningNode(LifecycleNode):
                                      self._on_executor_state, LATCHED_QOS,
                                      callback_group=group),
         ]
+        if config.gripper_joint_states_topic:   # franka_ros2: the fingers' own topic
+            self._input_subs.append(self.create_subscription(
+                JointState, config.gripper_joint_states_topic, self._on_gripper_joints,
+                SENSOR_QOS, callback_group=group))
         self._action_server = ActionServer(
             self, PredictKeypoint, 'predict_keypoint', self._execute_action,
             goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
