@@ -32,3 +32,15 @@ def merge_missing_joints(names: Sequence[str], positions: Sequence[float],
     if not found:
         return None
     return list(names) + found, list(positions)[:len(names)] + [float(extra[n]) for n in found]
+
+
+def merged_joint_state(msg, gripper_msg, wanted: Sequence[str]):
+    """``msg`` (a ``sensor_msgs/JointState``) with the ``wanted`` joints it lacks taken from
+    ``gripper_msg`` (positions only), or ``msg`` itself when nothing is to be merged."""
+    if gripper_msg is None:
+        return msg
+    merged = merge_missing_joints(msg.name, msg.position, gripper_msg.name,
+                                  gripper_msg.position, wanted)
+    if merged is None:
+        return msg
+    return type(msg)(header=msg.header, name=merged[0], position=merged[1])

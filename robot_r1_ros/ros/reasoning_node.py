@@ -41,7 +41,7 @@ from std_msgs.msg import Header, String
 
 from robot_r1_ros.action import PredictKeypoint
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
-from robot_r1_ros.core.joint_merge import merge_missing_joints
+from robot_r1_ros.core.joint_merge import merged_joint_state
 from robot_r1_ros.core.status import PredictionStatus
 from robot_r1_ros.model.errors import GenerationCancelledError
 from robot_r1_ros.model.reasoner import load_reasoner
@@ -287,13 +287,9 @@ class ReasoningNode(LifecycleNode):
 
     def _on_joints(self, msg: JointState) -> None:
         now_ns = self._now_ns()
-        gripper = getattr(self, '_gripper_joints', None)
-        if gripper is not None and self.config is not None:
-            # franka_ros2: fingers on the gripper's own topic (topics.gripper_joint_states).
-            merged = merge_missing_joints(msg.name, msg.position, gripper.name,
-                                          gripper.position, self.config.finger_joint_names)
-            if merged is not None:
-                msg = JointState(header=msg.header, name=merged[0], position=merged[1])
+        if self.config is not None:   # fingers from topics.gripper_joint_states (franka_ros2)
+            msg = merged_joint_state(msg, getattr(self, '_gripper_joints', None),
+                                     self.config.finger_joint_names)
         with self._cond:
             first = self._inputs.joint_state is None
             self._inputs.joint_state = msg

@@ -89,7 +89,9 @@ def test_every_parameter_given_is_declared_by_its_node(values):
 def test_arguments_are_case_insensitive_and_the_sim_task_follows_the_namespace():
     nodes = {n.name: n for n in describe_system(use_sim='True', backend='Direct',
                                                 namespace='arm2')}
-    assert nodes['executor_node'].overrides == {'backend': 'direct', 'use_sim_time': True}
+    from robot_r1_ros.ros.system import sim_fallback
+    assert nodes['executor_node'].overrides == {'backend': 'direct', 'use_sim_time': True,
+                                                **sim_fallback()[0]}
     assert nodes['sim_node'].remappings == (('task', '/arm2/task'),)
     assert nodes['reasoning_node'].namespace == 'arm2'
     for root_ns in ('/', '', "''", '""'):
