@@ -68,6 +68,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument('moveit_config_file', '', 'backend moveit: YAML of MoveIt parameters (a '
                    'dumped MoveItConfigsBuilder(...).to_moveit_configs().to_dict(), README); '
                    'sets the executor\'s moveit.config_file'),
+    LaunchArgument('camera_topic', '', 'sensor_msgs/Image topic of the scene camera (e.g. '
+                   '/camera/camera/color/image_raw from realsense2_camera); empty keeps the '
+                   'params file\'s topics.image'),
 )
 
 
@@ -188,8 +191,8 @@ def sim_fallback() -> tuple[dict[str, str], str]:
 
 def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: str = '',
                     backend: str = 'direct', use_sim: str | bool = 'true',
-                    moveit_config_file: str = '', robot: str = 'panda'
-                    ) -> list[NodeDescription]:
+                    moveit_config_file: str = '', robot: str = 'panda',
+                    camera_topic: str = '') -> list[NodeDescription]:
     """The nodes to start for these launch-argument values (strings, as launch gives them).
 
     Returns:
@@ -201,7 +204,8 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
     """
     args = resolve_arguments({'params_file': params_file, 'namespace': namespace,
                               'model': model, 'backend': backend, 'use_sim': str(use_sim),
-                              'moveit_config_file': moveit_config_file, 'robot': robot})
+                              'moveit_config_file': moveit_config_file, 'robot': robot,
+                              'camera_topic': camera_topic})
     sim = parse_bool(args['use_sim'], 'use_sim')
     params = args['params_file'] or default_params_file(args['robot'].lower())
     ns = root_or_namespace(args['namespace'])
@@ -209,6 +213,11 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
     reasoning_overrides: dict[str, Any] = dict(clock)
     if args['model']:
         reasoning_overrides['model.id'] = args['model']
+    if args['camera_topic']:
+        if ' ' in args['camera_topic']:
+            raise ConfigError(f'argument camera_topic must be a topic name, got '
+                              f'{args["camera_topic"]!r}', 'camera_topic')
+        reasoning_overrides['topics.image'] = args['camera_topic']
     nodes = []
     if sim:
         # The sim (root namespace: /joint_states, /camera/...) publishes the task on its relative

@@ -87,6 +87,15 @@ def test_moveit_config_file_argument_reaches_the_executor(tmp_path):
         describe_system(moveit_config_file=str(tmp_path / 'missing.yaml'))
 
 
+def test_camera_topic_argument_sets_the_reasoning_image_topic():
+    nodes = {n.name: n for n in describe_system(robot='fr3', use_sim='false',
+                                                camera_topic='/camera/camera/color/image_raw')}
+    assert nodes['reasoning_node'].overrides['topics.image'] == '/camera/camera/color/image_raw'
+    assert 'topics.image' not in dict(describe_system()[1].overrides)
+    with pytest.raises(ConfigError, match='camera_topic'):
+        describe_system(camera_topic='a b')
+
+
 def test_robot_limits_are_validated_and_name_the_parameter():
     with pytest.raises(ConfigError) as info:
         ep.config_from_values({'robot.lower_rad': [0.0] * 6})
