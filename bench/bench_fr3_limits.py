@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections import Counter
@@ -38,19 +39,10 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 def executor_config(path: Path):
     """The executor node's config from a parameters file (its ``executor_node`` block)."""
-    import yaml
-
     from robot_r1_ros.ros import executor_params as ep
+    from robot_r1_ros.ros.params import params_file_values
 
-    def flatten(tree: dict, prefix: str = '') -> dict:
-        out = {}
-        for key, value in tree.items():
-            name = f'{prefix}.{key}' if prefix else str(key)
-            out.update(flatten(value, name) if isinstance(value, dict) else {name: value})
-        return out
-
-    data = yaml.safe_load(path.read_text())
-    return ep.config_from_values(flatten(data['/**/executor_node']['ros__parameters']))
+    return ep.config_from_values(params_file_values(path, 'executor_node'))
 
 
 def run(cfg, robot, fr3, goals, restarts, label: str) -> dict:
@@ -83,7 +75,7 @@ def run(cfg, robot, fr3, goals, restarts, label: str) -> dict:
         try:
             backend.start(goal, float(i))
         except MotionError as exc:
-            refused[str(exc).split(':')[0].split(' at ')[0][:40]] += 1
+            refused[re.sub(r'[-\d.]+ rad', 'N rad', str(exc).split(':')[0].split(' at ')[0])] += 1
             continue
         planned += 1
         traj = sent[-1]

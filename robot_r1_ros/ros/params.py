@@ -8,6 +8,8 @@ naming the parameter) and prints the README table (:meth:`ParamTable.main`).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -168,3 +170,27 @@ class ParamTable:
         del argv
         sys.stdout.write(self.markdown_table() + '\n')
         return 0
+
+
+def params_file_values(path: str | Path, node: str) -> dict[str, Any]:
+    """A node's parameters from a ROS parameters file, by dotted name (the ``/**/<node>`` or
+    ``<node>`` block's ``ros__parameters``, nested keys joined with dots).
+
+    Raises:
+        ConfigError: no block for ``node`` in the file.
+    """
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    block = data.get(f'/**/{node}', data.get(node))
+    if not isinstance(block, dict) or not isinstance(block.get('ros__parameters'), dict):
+        raise ConfigError(f'{path}: no /**/{node} ros__parameters block', node)
+
+    def flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            name = f'{prefix}.{key}' if prefix else str(key)
+            out.update(flatten(value, name) if isinstance(value, dict) else {name: value})
+        return out
+
+    return flatten(block['ros__parameters'])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from r1_testing import REPO
 
@@ -21,6 +20,7 @@ from robot_r1_ros.motion.direct import DirectBackend
 from robot_r1_ros.motion.types import JointStateSample, MotionGoal
 from robot_r1_ros.ros import executor_params as ep
 from robot_r1_ros.ros import reasoning_params as rp
+from robot_r1_ros.ros.params import params_file_values
 from robot_r1_ros.ros.system import describe_system
 
 FR3 = REPO / 'config' / 'fr3.yaml'
@@ -36,16 +36,8 @@ LIMIT_GOALS = [((0.446, 0.087, 0.588), (-0.3901, -0.6309, 0.1578, 0.6518)),
                ((0.249, -0.398, 0.25), (-0.4173, 0.1815, -0.4646, -0.7596))]
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict:
-    out = {}
-    for key, value in tree.items():
-        name = f'{prefix}.{key}' if prefix else str(key)
-        out.update(_flatten(value, name) if isinstance(value, dict) else {name: value})
-    return out
-
-
 def _block(path: Path, node: str) -> dict:
-    return _flatten(yaml.safe_load(path.read_text())[f'/**/{node}']['ros__parameters'])
+    return params_file_values(path, node)
 
 
 def test_fr3_yaml_is_the_fr3_and_sets_what_franka_yaml_sets():
