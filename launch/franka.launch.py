@@ -41,8 +41,11 @@ def generate_launch_description():
         default = arg.default
         if arg.name == 'params_file':
             default = PathJoinSubstitution([FindPackageShare(PACKAGE), 'config', 'franka.yaml'])
-        kwargs = {'default_value': default, 'description': arg.description}
+        description = arg.description
         if arg.choices:
-            kwargs['choices'] = list(arg.choices)
-        declared.append(DeclareLaunchArgument(arg.name, **kwargs))
+            # Checked (case-insensitively, as by `robot-r1 bringup`) in describe_system: launch's
+            # own choices check is case-sensitive and would refuse use_sim:=True.
+            description += f' (one of: {", ".join(arg.choices)})'
+        declared.append(DeclareLaunchArgument(arg.name, default_value=default,
+                                              description=description))
     return LaunchDescription([*declared, OpaqueFunction(function=_nodes)])

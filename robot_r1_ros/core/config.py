@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Mapping
 from robot_r1_ros.core.config_base import (_check, _coerce, _Config,  # noqa: F401  (API)
                                            _fail, _from_dict, _one_of)
 from robot_r1_ros.core.errors import BadInputError, ConfigError
-from robot_r1_ros.core.types import TaskKind
+from robot_r1_ros.core.types import PAPER_TASKS, TaskKind
 
 DEFAULT_MODEL_ID = 'models/tiny-qwen2.5-vl'
 """Default model: the tiny checkpoint built by ``python -m robot_r1_ros.model.build_tiny``
@@ -294,7 +294,7 @@ class QAConfig(_Config):
         seed: Seed of all random choices.
     """
 
-    tasks: tuple[str, ...] = tuple(k.value for k in TaskKind)
+    tasks: tuple[str, ...] = tuple(k.value for k in PAPER_TASKS)
     keyframe_method: str = 'arm'
     stopping_delta: float = 0.1
     still_delta: float = 0.02

@@ -32,8 +32,8 @@ OPTION_LETTERS: tuple[str, ...] = ('A', 'B', 'C', 'D')
 # Canonical ANSWER patterns (what gold answers look like and what constrained decoding allows).
 _CANON_NUM = r'-?\d{1,2}\.\d{3}'
 _OPTION_CANON = r'\[\[[A-D]\]\]'
-_OPEN_CANON = (r'\[' + _CANON_NUM + ', ' + _CANON_NUM + ', ' + _CANON_NUM
-               + r'\] (open|closed)')
+_XYZ_CANON = r'\[' + _CANON_NUM + ', ' + _CANON_NUM + ', ' + _CANON_NUM + r'\]'
+_OPEN_CANON = _XYZ_CANON + r' (open|closed)'
 
 # Tolerant parsing patterns.
 _COMPLETION_RE = re.compile(
@@ -45,6 +45,7 @@ _NUM = r'(-?\d{1,2}(?:\.\d{1,4})?)'
 _OPEN_RE = re.compile(
     r'\s*\[\s*' + _NUM + r'\s*,\s*' + _NUM + r'\s*,\s*' + _NUM + r'\s*\]\s*(open|closed)\s*',
     re.IGNORECASE)
+_XYZ_RE = re.compile(r'\s*\[\s*' + _NUM + r'\s*,\s*' + _NUM + r'\s*,\s*' + _NUM + r'\s*\]\s*')
 _BRACKET_RE = re.compile(r'\[([^\[\]]*)\]')
 _GRIPPER_WORD_RE = re.compile(r'\b(open|opened|closed|close)\b', re.IGNORECASE)
 _LOOSE_NUM_RE = re.compile(r'^[+-]?(\d+)(?:\.(\d+))?$')
@@ -177,6 +178,21 @@ def parse_open_keypoint(answer: str) -> tuple[XYZ, GripperState]:
     return _raise(_diagnose_open(answer), answer)
 
 
+def parse_xyz_answer(answer: str) -> XYZ:
+    """Read the answer of the open object-position question: exactly one ``[x, y, z]``.
+
+    Raises:
+        AnswerFormatError: Anything else (the message says what).
+    """
+    if not isinstance(answer, str):
+        raise AnswerFormatError(f'expected the answer as a string, got {type(answer).__name__}')
+    match = _XYZ_RE.fullmatch(answer)
+    if match is not None:
+        return (float(match.group(1)), float(match.group(2)), float(match.group(3)))
+    return _raise("expected one position '[x, y, z]' (metres, e.g. 0.123); got "
+                  f'{_shown(answer)}', answer)
+
+
 def _diagnose_open(answer: str) -> str:
     """Message saying why ``answer`` is not ``[x, y, z] open|closed``."""
     expected = "expected '[x, y, z] open' or '[x, y, z] closed' (metres, e.g. 0.123)"
@@ -210,11 +226,12 @@ def _diagnose_open(answer: str) -> str:
     return f'{expected}; unexpected extra text in {_shown(answer)}'
 
 
-def parse_answer(kind: TaskKind | str, answer: str) -> str | tuple[XYZ, GripperState]:
+def parse_answer(kind: TaskKind | str, answer: str) -> str | XYZ | tuple[XYZ, GripperState]:
     """Parse an ANSWER according to its task kind.
 
     Returns:
-        The option letter for multiple-choice tasks, ``(xyz_env_m, gripper)`` for the open task.
+        The option letter for multiple-choice tasks, ``(xyz_env_m, gripper)`` for the open task,
+        ``xyz_env_m`` for the object-position question.
 
     Raises:
         AnswerFormatError: The answer does not follow the grammar of ``kind``.
@@ -223,6 +240,8 @@ def parse_answer(kind: TaskKind | str, answer: str) -> str | tuple[XYZ, GripperS
     kind = TaskKind.parse(kind)
     if kind.is_multiple_choice:
         return parse_option(answer)
+    if kind is TaskKind.OBJECT_POSITION:
+        return parse_xyz_answer(answer)
     return parse_open_keypoint(answer)
 
 
@@ -239,7 +258,9 @@ def answer_regex(kind: TaskKind | str) -> str:
         A Python ``re`` pattern without anchors, e.g. ``r'\\[\\[[A-D]\\]\\]'``.
     """
     kind = TaskKind.parse(kind)
-    return _OPTION_CANON if kind.is_multiple_choice else _OPEN_CANON
+    if kind.is_multiple_choice:
+        return _OPTION_CANON
+    return _XYZ_CANON if kind is TaskKind.OBJECT_POSITION else _OPEN_CANON
 
 
 def completion_regex(kind: TaskKind | str, think_regex: str = r'[^<]*') -> str:

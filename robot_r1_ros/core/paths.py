@@ -1,7 +1,8 @@
 """Where the source checkout is: the one ``REPO_ROOT`` of the package.
 
-Relative model folders, recipes, configs and the shipped checkpoint are looked up in the working
-directory first, then here (the repository the package was imported from). In an installed
+Relative model folders are looked up in the installed package share (``share/robot_r1_ros``, where
+a plain ``colcon build`` installs the shipped checkpoints), then the working directory, then here
+(:func:`resolve_model_path`); recipes and configs in the working directory, then here. In an installed
 package this folder holds no repository files; lookups then fall through (installed config files
 come from the package share, see ``ros/bringup.py``).
 """
@@ -20,13 +21,60 @@ def in_repo(relative: str | Path) -> Path:
     return REPO_ROOT / relative
 
 
-def resolve_model_path(model_id: str) -> str:
-    """A relative folder is looked up in the working directory, then the repository root;
-    hub ids and absolute paths are returned unchanged (``~`` expanded)."""
+PACKAGE = 'robot_r1_ros'
+
+
+def package_share() -> Path | None:
+    """``<prefix>/share/robot_r1_ros`` of the installed package (ament index), or None."""
+    try:
+        from ament_index_python.packages import (PackageNotFoundError,
+                                                 get_package_share_directory)
+    except ImportError:
+        return None
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except (PackageNotFoundError, ValueError, LookupError):
+        return None
+
+
+def search_roots(cwd: Path | None = None) -> list[Path]:
+    """Folders a relative model id is resolved against, in order: the installed package share
+    (a plain ``colcon build`` installs ``checkpoints/`` there), the working directory, and the
+    source checkout (only when this package is imported from one)."""
+    roots = []
+    share = package_share()
+    if share is not None:
+        roots.append(share)
+    roots.append(Path.cwd() if cwd is None else cwd)
+    if (REPO_ROOT / 'package.xml').is_file():
+        roots.append(REPO_ROOT)
+    out: list[Path] = []
+    for root in roots:
+        if root not in out:
+            out.append(root)
+    return out
+
+
+def searched_paths(model_id: str, cwd: Path | None = None) -> list[Path]:
+    """The candidate folders for ``model_id`` (just the id itself when absolute)."""
     path = Path(model_id).expanduser()
-    if path.is_absolute() or path.exists():
+    if path.is_absolute():
+        return [path]
+    return [root / path for root in search_roots(cwd)]
+
+
+def resolve_model_path(model_id: str, cwd: Path | None = None) -> str:
+    """The first existing candidate of :func:`searched_paths`; hub ids (found nowhere) and
+    absolute paths are returned unchanged (``~`` expanded)."""
+    path = Path(model_id).expanduser()
+    if path.is_absolute():
         return str(path)
-    candidate = REPO_ROOT / path
-    if candidate.exists():
-        return str(candidate)
+    for candidate in searched_paths(model_id, cwd):
+        if candidate.exists():
+            return str(candidate)
     return model_id
+
+
+def not_found_hint(model_id: str) -> str:
+    """``looked in: a, b, c`` for the error of a missing model folder."""
+    return 'looked in: ' + ', '.join(str(p) for p in searched_paths(model_id))

@@ -7,14 +7,20 @@ small models train on these on CPU, and every constant token costs steps.
 
 What each task shows (as in the paper):
 
-============== ======== ============= ============ ================== =====================
-task           metadata current state  options      answer             question
-============== ======== ============= ============ ================== =====================
-next_waypoint  full     yes           4 positions  ``[[B]]``          next waypoint
-current_state  full     no            4 positions  ``[[B]]``          current position
-movement       axes     yes           4 movements  ``[[B]]``          how to move next
-open_keypoint  full     yes           none         ``[x, y, z] open`` next waypoint+gripper
-============== ======== ============= ============ ================== =====================
+=============== ======== ============= ============ ================== =====================
+task            metadata current state  options      answer             question
+=============== ======== ============= ============ ================== =====================
+next_waypoint   full     yes           4 positions  ``[[B]]``          next waypoint
+current_state   full     no            4 positions  ``[[B]]``          current position
+movement        axes     yes           4 movements  ``[[B]]``          how to move next
+open_keypoint   full     yes           none         ``[x, y, z] open`` next waypoint+gripper
+object_position full     yes           none         ``[x, y, z]``      where an object is
+object_choice   full     yes           4 positions  ``[[B]]``          where an object is
+=============== ======== ============= ============ ================== =====================
+
+The two grounding questions (``object_*``) name their subject (``'red cube'``, ``'yellow
+zone'``); they are built from recorded object poses for training and evaluation
+(``core.grounding``), never asked by the node.
 
 All positions are env-frame metres with 3 decimals (``core.parsing.format_xyz``). The golden
 files ``test/fixtures/core/prompt_<task>.txt`` show the exact text of each task.
@@ -65,9 +71,13 @@ _QUESTIONS = {
     TaskKind.OPEN_KEYPOINT: ('Predict the next waypoint of the gripper: its position [x, y, z] '
                              'in metres with 3 decimals, and whether the gripper is open or '
                              'closed there.'),
+    TaskKind.OBJECT_POSITION: ('Where is the {subject} now? Give its position [x, y, z] in '
+                               'metres with 3 decimals.'),
+    TaskKind.OBJECT_CHOICE: 'Where is the {subject} now? Choose the most accurate option:',
 }
 _MCQ_FORMAT = 'Answer with one option: [[A]], [[B]], [[C]] or [[D]].'
 _OPEN_FORMAT = 'Answer as [x, y, z] open or [x, y, z] closed.'
+_XYZ_FORMAT = 'Answer as [x, y, z].'
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,8 @@ def format_options(options: Sequence[str | Sequence[float]]) -> tuple[str, ...]:
 
 
 def build_user_text(kind: TaskKind | str, instruction: str, metadata: PromptMetadata,
-                    options: Sequence[str | Sequence[float]] | None = None) -> str:
+                    options: Sequence[str | Sequence[float]] | None = None,
+                    subject: str | None = None) -> str:
     """The user-turn text of one question (without the image slot).
 
     Args:
@@ -154,6 +165,8 @@ def build_user_text(kind: TaskKind | str, instruction: str, metadata: PromptMeta
         metadata: Environment metadata and current state.
         options: Four options for multiple-choice tasks (positions as 3-sequences in the env
             frame, or already-written texts such as movement phrases); None for the open task.
+        subject: The object a grounding question asks about (e.g. ``'red cube'``); required by
+            ``object_position`` / ``object_choice``, refused by the other tasks.
 
     Returns:
         The text, lines separated by ``\\n``.
@@ -179,7 +192,14 @@ def build_user_text(kind: TaskKind | str, instruction: str, metadata: PromptMeta
         if metadata.current_gripper is not None:
             state += f' ({metadata.current_gripper.value})'
         lines.append(state + '.')
-    lines.append(_QUESTIONS[kind])
+    if kind.is_grounding != (subject is not None):
+        raise BadInputError(f'the {kind.value} task ' + (
+            'needs a subject object' if kind.is_grounding else 'takes no subject'))
+    if subject is not None and (not isinstance(subject, str) or not subject.strip()
+                                or '\n' in subject):
+        raise BadInputError(f'subject must be one non-empty line, got {subject!r}')
+    lines.append(_QUESTIONS[kind].format(subject=subject.strip()) if subject
+                 else _QUESTIONS[kind])
     if kind.is_multiple_choice:
         texts = format_options(options)  # type: ignore[arg-type]
         lines.extend(f'{format_option(letter)} {text}'
@@ -187,14 +207,15 @@ def build_user_text(kind: TaskKind | str, instruction: str, metadata: PromptMeta
         lines.append(_MCQ_FORMAT)
     else:
         if options is not None:
-            raise BadInputError('the open_keypoint task takes no options')
-        lines.append(_OPEN_FORMAT)
+            raise BadInputError(f'the {kind.value} task takes no options')
+        lines.append(_XYZ_FORMAT if kind is TaskKind.OBJECT_POSITION else _OPEN_FORMAT)
     return '\n'.join(lines)
 
 
 def build_messages(kind: TaskKind | str, instruction: str, metadata: PromptMetadata,
                    options: Sequence[str | Sequence[float]] | None = None,
-                   system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, Any]]:
+                   system_prompt: str = SYSTEM_PROMPT,
+                   subject: str | None = None) -> list[dict[str, Any]]:
     """Hugging Face chat messages for one question, with exactly one image slot.
 
     Args:
@@ -203,6 +224,7 @@ def build_messages(kind: TaskKind | str, instruction: str, metadata: PromptMetad
         metadata: Environment metadata and current state.
         options: Four options for multiple-choice tasks, None for the open task.
         system_prompt: Override of :data:`SYSTEM_PROMPT` (keep the answer-format sentences).
+        subject: The object of a grounding question (see :func:`build_user_text`).
 
     Returns:
         ``[{'role': 'system', 'content': [{'type': 'text', 'text': ...}]},
@@ -212,7 +234,7 @@ def build_messages(kind: TaskKind | str, instruction: str, metadata: PromptMetad
     Raises:
         BadInputError: See :func:`build_user_text`.
     """
-    text = build_user_text(kind, instruction, metadata, options)
+    text = build_user_text(kind, instruction, metadata, options, subject)
     return [
         {'role': 'system', 'content': [{'type': 'text', 'text': system_prompt}]},
         {'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': text}]},

@@ -45,6 +45,7 @@ import numpy as np
 from robot_r1_ros.core.config import QAConfig
 from robot_r1_ros.core.errors import BadInputError
 from robot_r1_ros.core.geometry import EnvFrame, Workspace
+from robot_r1_ros.core.grounding import grounding_samples, object_label
 from robot_r1_ros.core.keyframes import discover_keyframes, sample_observation_frames
 from robot_r1_ros.core.movement import adjacent_movements, movement_parts, movement_text
 from robot_r1_ros.core.parsing import (OPTION_LETTERS, format_number, format_open_keypoint,
@@ -68,6 +69,9 @@ class Episode:
         joint_velocities: (T, J) joint velocities in rad/s (needed only to find keyframes).
         image_indices: (T,) index of each frame's image, -1 where none; None = frame index.
         keyframes: Precomputed keyframe indices, or None to detect them.
+        object_xyz_base_m: name -> (T, 3) position of each recorded object per frame (base
+            frame), the source of the grounding questions (``core.grounding``); None or empty
+            when the recording has no object poses (then none are built).
     """
 
     episode_id: str
@@ -77,6 +81,7 @@ class Episode:
     joint_velocities: np.ndarray | None = None
     image_indices: np.ndarray | None = None
     keyframes: tuple[int, ...] | None = None
+    object_xyz_base_m: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         xyz = np.asarray(self.ee_xyz_base_m, dtype=float)
@@ -110,6 +115,14 @@ class Episode:
                 raise BadInputError(f'episode {self.episode_id}: keyframes must be in '
                                     f'[1, {n - 1}], got {keys}')
             object.__setattr__(self, 'keyframes', keys)
+        objects = {}
+        for name, track in (self.object_xyz_base_m or {}).items():
+            arr = np.asarray(track, dtype=float)
+            if arr.shape != (n, 3) or not np.all(np.isfinite(arr)):
+                raise BadInputError(f'episode {self.episode_id}: object {name!r} positions must '
+                                    f'be finite ({n}, 3), got {arr.shape}')
+            objects[str(name)] = arr
+        object.__setattr__(self, 'object_xyz_base_m', objects)
         if not isinstance(self.instruction, str) or not self.instruction.strip():
             raise BadInputError(f'episode {self.episode_id}: instruction must be non-empty')
 
@@ -157,6 +170,7 @@ class DistractorPool:
 
     targets: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     currents: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    objects: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
     def from_episodes(cls, episodes: Iterable[Episode],
@@ -165,7 +179,10 @@ class DistractorPool:
         cfg = config or QAConfig()
         targets: dict[int, list] = collections.defaultdict(list)
         currents: dict[int, list] = collections.defaultdict(list)
+        objects: dict[str, list] = collections.defaultdict(list)
         for ep in episodes:
+            for name, track in (ep.object_xyz_base_m or {}).items():
+                objects[name].append((ep.episode_id, track[0]))
             for i, key in enumerate(ep.find_keyframes(cfg)):
                 targets[i].append((ep.episode_id, ep.ee_xyz_base_m[key]))
             for frame, _, phase in ep.observations(cfg):
@@ -175,7 +192,14 @@ class DistractorPool:
             return {p: (np.array([e for e, _ in rows]), np.array([x for _, x in rows]))
                     for p, rows in table.items()}
 
-        return cls(pack(targets), pack(currents))
+        return cls(pack(targets), pack(currents), pack(objects))  # type: ignore[arg-type]
+
+    def object_candidates(self, name: str, exclude_episode: str) -> np.ndarray:
+        """(N, 3) initial positions of object ``name`` in episodes other than the given one."""
+        if name not in self.objects:
+            return np.zeros((0, 3))
+        ids, xyz = self.objects[name]
+        return xyz[ids != exclude_episode]
 
     def candidates(self, kind: TaskKind, phase: int, exclude_episode: str) -> np.ndarray:
         """(N, 3) base-frame positions of ``phase`` from episodes other than the given one."""
@@ -304,7 +328,22 @@ class QABuilder:
                           target_xyz_env_m=tgt_env)
             extra = {'movement_parts': parts, 'current_gripper': cur_grip.value,
                      'target_xyz_base_m': tuple(map(float, episode.ee_xyz_base_m[key]))}
+            if episode.object_xyz_base_m:
+                # Where the objects the instruction names are: the open keypoint's reasoning
+                # states them first (``template_reasoning``), so that it reads the image.
+                extra['objects_env_m'] = {
+                    n: _rounded(self.env_frame.base_to_env(t[frame]))
+                    for n, t in episode.object_xyz_base_m.items()
+                    if object_label(n) in episode.instruction}
+            if episode.object_xyz_base_m and any(k.is_grounding for k in cfg.task_kinds):
+                objects = {n: t[frame] for n, t in episode.object_xyz_base_m.items()}
+                elsewhere = {n: self.pool.object_candidates(n, episode.episode_id)
+                             for n in objects} if self.pool is not None else {}
+                samples.extend(grounding_samples(self, objects, elsewhere, metadata, common,
+                                                 dict(extra)))
             for kind in cfg.task_kinds:
+                if kind.is_grounding:
+                    continue
                 if kind is TaskKind.OPEN_KEYPOINT:
                     answer_text = format_open_keypoint(tgt_env, tgt_grip)
                     messages = build_messages(kind, episode.instruction, metadata,
@@ -372,7 +411,12 @@ def build_qa_samples(episodes: Sequence[Episode], config: QAConfig,
 
 
 def template_reasoning(sample: QASample) -> str:
-    """A short scripted reasoning for SFT warm-up (no claim about the image beyond the answer).
+    """A short scripted reasoning for SFT warm-up.
+
+    With recorded object poses, the open keypoint's reasoning first says where the objects the
+    instruction names are (``The red cube is at [..]. The yellow zone is at [..].``), facts only
+    the image shows, so that the keypoint that follows can build on them; grounding questions
+    state the object's position (and the option letter).
 
     Returns:
         e.g. ``'The gripper is at [0.1, 0.0, 0.3] and must slightly move forward and move down
@@ -382,6 +426,9 @@ def template_reasoning(sample: QASample) -> str:
     move = movement_text(sample.extra.get('movement_parts', (0, 0, 0)))
     target = format_xyz(sample.target_xyz_env_m) if sample.target_xyz_env_m else '?'
     letter = sample.answer_letter
+    if sample.kind.is_grounding:
+        where = f'The {object_label(sample.extra.get("subject", "object"))} is at {target}'
+        return f'{where}, option {letter}.' if letter else f'{where}.'
     if sample.kind is TaskKind.CURRENT_STATE:
         shown = sample.options[OPTION_LETTERS.index(letter)] if letter else '?'
         return f'The gripper appears at {shown}, which is option {letter}.'
@@ -390,4 +437,7 @@ def template_reasoning(sample: QASample) -> str:
                 f'which is option {letter}.')
     if sample.kind is TaskKind.NEXT_WAYPOINT:
         return f'The gripper is at {cur} and must {move} to reach {target}, option {letter}.'
-    return f'The gripper is at {cur} and must {move} to reach {target}, {sample.target_gripper}.'
+    seen = ''.join(f'The {object_label(n)} is at {format_xyz(xyz)}. '
+                   for n, xyz in sorted(sample.extra.get('objects_env_m', {}).items()))
+    return (f'{seen}The gripper is at {cur} and must {move} to reach {target}, '
+            f'{sample.target_gripper}.')

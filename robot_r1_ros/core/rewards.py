@@ -8,7 +8,8 @@ Ground-truth columns (written by ``QASample.reward_columns()``; one value per co
 
 - ``task_kind`` (str, a ``TaskKind`` value): which task the prompt asked;
 - ``answer_letter`` (``'A'``..``'D'`` or None): the correct option of a multiple-choice task;
-- ``target_xyz_env_m`` (3 floats or None): the next keypoint, env frame, metres (open task);
+- ``target_xyz_env_m`` (3 floats or None): the next keypoint, env frame, metres (open task), or
+  the asked object's position (object-position question);
 - ``target_gripper`` (``'open'``/``'closed'`` or None): gripper state there (open task).
 
 Rewards (registry names in :data:`REWARDS`):
@@ -21,7 +22,9 @@ Rewards (registry names in :data:`REWARDS`):
 - ``choice_accuracy`` (:func:`choice_accuracy_reward`): 1.0 if the chosen letter equals
   ``answer_letter`` (the paper's exact-match r_a); None for the open task.
 - ``position`` (:func:`position_reward`): ``clip(1 - L1, 0, 1)`` with L1 the sum of absolute
-  coordinate errors in metres (the paper's open-ended reward); None for multiple-choice tasks.
+  coordinate errors in metres (the paper's open-ended reward), for both open questions (the next
+  keypoint and the object position, ``[x, y, z]`` without a gripper word); None for
+  multiple-choice tasks.
 - ``gripper`` (:func:`gripper_reward`): 1.0 if the gripper word equals ``target_gripper``; None
   for multiple-choice tasks.
 
@@ -39,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import AnswerFormatError, ConfigError
 from robot_r1_ros.core.parsing import (OPTION_LETTERS, completion_text, parse_completion,
-                                       parse_open_keypoint, parse_option)
+                                       parse_open_keypoint, parse_option, parse_xyz_answer)
 from robot_r1_ros.core.types import TaskKind
 
 _LOG = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ RewardFunc = Callable[..., list]
 
 _MCQ_KINDS = frozenset(k.value for k in TaskKind if k.is_multiple_choice)
 _OPEN = TaskKind.OPEN_KEYPOINT.value
+_XYZ_ONLY = TaskKind.OBJECT_POSITION.value
+_OPEN_KINDS = frozenset((_OPEN, _XYZ_ONLY))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -64,6 +69,10 @@ def _parse_cached(text: str) -> tuple[bool, str | None, Any]:
     try:
         xyz, gripper = parse_open_keypoint(answer)
         return (True, None, (xyz, gripper.value))
+    except AnswerFormatError:
+        pass
+    try:
+        return (True, None, (parse_xyz_answer(answer), None))
     except AnswerFormatError:
         return (True, None, None)
 
@@ -112,9 +121,17 @@ def _kind(value: Any) -> str | None:
         return value.value
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in _MCQ_KINDS or text == _OPEN:
+        if text in _MCQ_KINDS or text in _OPEN_KINDS:
             return text
     return None
+
+
+def _grammar_ok(kind: str, keypoint: Any) -> bool:
+    """The parsed position answer has its task's form: a gripper word for the open keypoint,
+    none for the object position."""
+    if keypoint is None:
+        return False
+    return (keypoint[1] is None) == (kind == _XYZ_ONLY)
 
 
 def _letter(value: Any) -> str | None:
@@ -207,8 +224,8 @@ def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | Non
             out.append(0.0)
         elif kind is None:
             out.append(1.0)
-        elif kind == _OPEN:
-            out.append(1.0 if keypoint is not None else 0.0)
+        elif kind in _OPEN_KINDS:
+            out.append(1.0 if _grammar_ok(kind, keypoint) else 0.0)
         else:
             out.append(1.0 if option is not None else 0.0)
     return out
@@ -235,7 +252,7 @@ def choice_accuracy_reward(completions: Sequence[Any], **kwargs: Any) -> list[fl
     out: list[float | None] = []
     for completion, kind_value, letter_value in zip(items, kinds, letters):
         kind, letter = _kind(kind_value), _letter(letter_value)
-        if kind == _OPEN or letter is None:
+        if kind in _OPEN_KINDS or letter is None:
             out.append(None)
             continue
         out.append(1.0 if _parsed(completion)[1] == letter else 0.0)
@@ -262,11 +279,11 @@ def position_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | N
     out: list[float | None] = []
     for completion, kind_value, target_value in zip(items, kinds, targets):
         kind, target = _kind(kind_value), _xyz(target_value)
-        if (kind is not None and kind != _OPEN) or target is None:
+        if (kind is not None and kind not in _OPEN_KINDS) or target is None:
             out.append(None)
             continue
         keypoint = _parsed(completion)[2]
-        if keypoint is None:
+        if keypoint is None or (kind is not None and not _grammar_ok(kind, keypoint)):
             out.append(0.0)
             continue
         l1 = sum(abs(a - b) for a, b in zip(keypoint[0], target))

@@ -48,17 +48,26 @@ class GripperState(str, enum.Enum):
 
 
 class TaskKind(str, enum.Enum):
-    """The four question kinds: three multiple-choice tasks of the paper plus the open one."""
+    """The question kinds: the paper's four (three multiple-choice tasks plus the open one) and
+    two grounding questions about the scene's objects (training and evaluation only; built
+    from recorded object poses, ``core.grounding``)."""
 
     NEXT_WAYPOINT = 'next_waypoint'
     CURRENT_STATE = 'current_state'
     MOVEMENT = 'movement'
     OPEN_KEYPOINT = 'open_keypoint'
+    OBJECT_POSITION = 'object_position'
+    OBJECT_CHOICE = 'object_choice'
 
     @property
     def is_multiple_choice(self) -> bool:
-        """True for the three tasks answered with an option letter ``[[A]]``..``[[D]]``."""
-        return self is not TaskKind.OPEN_KEYPOINT
+        """True for the tasks answered with an option letter ``[[A]]``..``[[D]]``."""
+        return self not in (TaskKind.OPEN_KEYPOINT, TaskKind.OBJECT_POSITION)
+
+    @property
+    def is_grounding(self) -> bool:
+        """True for the questions about where an object is (they name a subject object)."""
+        return self in (TaskKind.OBJECT_POSITION, TaskKind.OBJECT_CHOICE)
 
     @classmethod
     def parse(cls, value: 'TaskKind | str') -> 'TaskKind':
@@ -236,7 +245,7 @@ class QASample:
             'answer_letter': self.answer_letter,
             'target_xyz_env_m': (list(self.target_xyz_env_m)
                                  if self.target_xyz_env_m is not None
-                                 and self.kind is TaskKind.OPEN_KEYPOINT else None),
+                                 and not self.kind.is_multiple_choice else None),
             'target_gripper': self.target_gripper,
         }
 
@@ -244,3 +253,7 @@ class QASample:
         """A completion that scores full marks: ``<think>think</think><answer>ANSWER</answer>``."""
         return f'<think>{think}</think><answer>{self.answer_text}</answer>'
 
+
+PAPER_TASKS: tuple[TaskKind, ...] = (TaskKind.NEXT_WAYPOINT, TaskKind.CURRENT_STATE,
+                                     TaskKind.MOVEMENT, TaskKind.OPEN_KEYPOINT)
+"""The paper's four tasks (the default question set)."""

@@ -150,13 +150,13 @@ def corpus(seed: int = 0, n_per_kind: int = 60) -> Iterator[str]:
     Uses ``core.prompts`` / ``core.parsing`` so the tokenizer fits the real prompts.
     """
     from robot_r1_ros.core import parsing, prompts
-    from robot_r1_ros.core.types import GripperState, TaskKind
+    from robot_r1_ros.core.types import PAPER_TASKS, GripperState, TaskKind
 
     rng = random.Random(seed)
     yield prompts.SYSTEM_PROMPT
     yield 'You are a helpful assistant.'
     yield '0 1 2 3 4 5 6 7 8 9 . , - [ ] [[ ]] ( ) < > / : ; = + * ? ! " \' \n'
-    for kind in TaskKind:
+    for kind in PAPER_TASKS:  # the tokenizer (and so the checkpoint) as before grounding
         for _ in range(n_per_kind):
             gripper = rng.choice(list(GripperState))
             meta = prompts.PromptMetadata(current_xyz_env_m=_xyz(rng), current_gripper=gripper)

@@ -35,7 +35,7 @@ from robot_r1_ros.model.errors import (GenerationCancelledError, GenerationError
                                        ModelLoadError)
 from robot_r1_ros.model.processor import IMAGE_ONLY_PROCESSORS, load_processor
 from robot_r1_ros.core.config import GenerationOptions, ReasonerConfig
-from robot_r1_ros.core.paths import REPO_ROOT, resolve_model_path
+from robot_r1_ros.core.paths import not_found_hint, resolve_model_path, search_roots
 from robot_r1_ros.model.interface import (Reasoner, ReasonerOutput, ReasonerRequest,
                                           ReasonerTimings, TextCallback, parse_output_fields)
 
@@ -53,7 +53,7 @@ def _looks_like_path(model_id: str) -> bool:
             or model_id.count('/') != 1):
         return True
     first = model_id.split('/')[0]
-    return Path(first).is_dir() or (REPO_ROOT / first).is_dir()
+    return any((root / first).is_dir() for root in search_roots())
 
 
 def check_checkpoint_folder(folder: Path) -> None:
@@ -184,9 +184,8 @@ class QwenReasoner(Reasoner):
             hint = ''
             if 'tiny' in self.path:
                 hint = '; build it with: python -m robot_r1_ros.model.build_tiny'
-            raise ModelLoadError(f'model folder {config.model_id!r} not found (looked in the '
-                                 f'working directory and the repository root){hint}',
-                                 config.model_id)
+            raise ModelLoadError(f'model folder {config.model_id!r} not found '
+                                 f'({not_found_hint(config.model_id)}){hint}', config.model_id)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
         hub_kwargs: dict[str, Any] = {'local_files_only': config.local_files_only}
@@ -197,8 +196,9 @@ class QwenReasoner(Reasoner):
                                                    **hub_kwargs)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(
-                f'cannot read the config of {config.model_id!r} (not a local folder; hub '
-                f'lookup failed, downloads may be off: HF_HUB_OFFLINE): {exc}',
+                f'cannot read the config of {config.model_id!r} (not a local folder: '
+                f'{not_found_hint(config.model_id)}; hub lookup failed, downloads may be off: '
+                f'HF_HUB_OFFLINE): {exc}',
                 config.model_id) from exc
         self.model_type = getattr(hf_config, 'model_type', '')
         if self.model_type not in SUPPORTED_MODEL_TYPES:

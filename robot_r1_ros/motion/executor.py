@@ -225,6 +225,18 @@ class GoalExecutor:
         self.state, self.reason = ExecState.IDLE, 'stopped'
         self._changed()
 
+    def reconfigure(self, workspace: WorkspaceLike, config: ExecutionConfig,
+                    now_s: float) -> None:
+        """Switch limits and policy for the next prediction (a run-time parameter change);
+        turning dry run on during a motion holds the arm and drops the waiting goal."""
+        hold = config.dry_run and not self.cfg.dry_run and self.busy
+        self.workspace, self.cfg = workspace, config
+        if hold:
+            self._pending = None
+            self.backend.hold(now_s)
+            self.state, self.reason = ExecState.IDLE, 'dry_run set: motion held'
+            self._changed()
+
     def resume(self) -> None:
         """Accept predictions again after :meth:`stop`."""
         self.stopped = False

@@ -240,9 +240,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         'does, without launch (pip-only installs). Ctrl-C stops them.')
     parser.add_argument('system', choices=SYSTEMS, help='which system (franka.launch.py)')
     for arg in LAUNCH_ARGUMENTS:
+        # choices are checked case-insensitively by describe_system (as for launch)
+        choices = f'; one of: {", ".join(arg.choices)}' if arg.choices else ''
         parser.add_argument(f'--{arg.name.replace("_", "-")}', dest=arg.name, default=None,
-                            choices=list(arg.choices) or None,
-                            help=f'{arg.description} (default: {arg.default or "see text"})')
+                            help=f'{arg.description} (default: {arg.default or "see text"}'
+                                 f'{choices})')
     parser.add_argument('--print', action='store_true',
                         help='print the commands and exit without starting anything')
     parser.add_argument('--sigterm-timeout-s', type=float, default=5.0,

@@ -36,7 +36,9 @@ from robot_r1_ros.motion.executor import ExecutorSnapshot, GoalExecutor
 from robot_r1_ros.motion.types import GripperCommandData, JointStateSample, JointTrajectoryData
 from robot_r1_ros.motion.validation import PredictionInput
 from robot_r1_ros.msg import ExecutorState, KeypointPrediction
-from robot_r1_ros.ros.executor_params import ExecutorNodeConfig, declare_parameters, read_config
+from robot_r1_ros.ros.executor_live import plan_change
+from robot_r1_ros.ros.executor_params import (ExecutorNodeConfig, declare_parameters, read_config,
+                                              read_values)
 
 NODE_NAME = 'executor_node'
 
@@ -89,6 +91,8 @@ class ExecutorNode(Node):
         self._traj_pub = self._grip_pub = None
         self._have_joint_state = False
         self.backend = self._make_backend(cfg)
+        # moveit connects at start-up unless in dry run (see _make_backend)
+        self._backend_connected = cfg.backend != 'moveit' or not cfg.execution.dry_run
         self.executor_logic = GoalExecutor(self.backend, cfg.workspace, cfg.execution,
                                            on_change=self._publish_state)
         self._state_pub = self.create_publisher(ExecutorState, cfg.state_topic, STATE_QOS)
@@ -102,6 +106,7 @@ class ExecutorNode(Node):
         self.create_timer(1.0 / cfg.control_rate_hz, self._on_control)
         self.create_timer(cfg.state_period_s, self._on_state_timer)
         self._publish_state(self.executor_logic.snapshot())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f'executor ready: backend={self.backend.name} dry_run={cfg.execution.dry_run} '
             f'on_new_goal={cfg.execution.on_new_goal.value} listening on '
@@ -199,6 +204,22 @@ class ExecutorNode(Node):
             snap = self.executor_logic.snapshot()
             log = self.get_logger().warning if snap.reason else self.get_logger().info
             log(f'goal {after.name.lower()}' + (f': {snap.reason}' if snap.reason else ''))
+
+    def _on_set_parameters(self, params):
+        """``ros2 param set``: apply a live parameter now, refuse the rest with the reason."""
+        from rcl_interfaces.msg import SetParametersResult
+        decision = plan_change(read_values(self), {p.name: p.value for p in params},
+                               backend_connected=self._backend_connected)
+        if not decision.accepted:
+            self.get_logger().warning(f'parameter change refused: {decision.reason}')
+            return SetParametersResult(successful=False, reason=decision.reason)
+        if decision.config is not None:
+            self.cfg = decision.config
+            self.executor_logic.reconfigure(self.cfg.workspace, self.cfg.execution, self.now_s())
+            self.get_logger().info(
+                f'parameters applied: {", ".join(p.name for p in params)} (dry_run='
+                f'{self.cfg.execution.dry_run}, on_new_goal={self.cfg.execution.on_new_goal.value})')
+        return SetParametersResult(successful=True)
 
     def _on_state_timer(self) -> None:
         self._publish_state(self.executor_logic.snapshot())

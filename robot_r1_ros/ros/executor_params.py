@@ -125,6 +125,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 
 _TABLE = ParamTable('executor_node', PARAMETERS)
 declare_parameters = _TABLE.declare
+read_values = _TABLE.read_values
 main = _TABLE.main
 
 

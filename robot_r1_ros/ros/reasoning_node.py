@@ -15,7 +15,7 @@ every attempt is published with its status (``reasoning_output``). When to predi
 
 Topics (relative names resolve in the node namespace, ``robot_r1`` by default): in
 ``topics.image`` (sensor_msgs/Image), ``topics.camera_info``, ``topics.joint_states``,
-``topics.task`` (std_msgs/String, transient local), ``topics.executor_state``; out
+``topics.task`` (std_msgs/String, transient local + volatile), ``topics.executor_state``; out
 ``next_keypoint`` (robot_r1_ros/KeypointPrediction, every attempt with its status),
 ``next_keypoint_pose`` (OK only), ``markers``, ``debug_image``, ``/diagnostics``; action
 ``predict_keypoint`` (reasoning streamed). The README's interface table has the details.
@@ -205,7 +205,11 @@ class ReasoningNode(LifecycleNode):
                                      SENSOR_QOS, callback_group=group),
             self.create_subscription(JointState, config.joint_states_topic, self._on_joints,
                                      SENSOR_QOS, callback_group=group),
+            # Latched: the last task on start-up; volatile: `ros2 topic pub` (volatile by
+            # default, which a transient-local subscription never matches).
             self.create_subscription(String, config.task_topic, self._on_task, LATCHED_QOS,
+                                     callback_group=group),
+            self.create_subscription(String, config.task_topic, self._on_task, RELIABLE_QOS,
                                      callback_group=group),
             self.create_subscription(ExecutorState, config.executor_state_topic,
                                      self._on_executor_state, LATCHED_QOS,

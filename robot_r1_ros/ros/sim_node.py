@@ -12,7 +12,8 @@ Publishes (stamps are **sim time**, also on ``/clock``; run other nodes with
   - ``/joint_states`` (sensor_msgs/JointState: panda_joint1..7, panda_finger_joint1/2) and
     ``/panda_gripper/joint_states`` (fingers only) at ``joint_state_rate_hz``
   - ``/clock`` (rosgraph_msgs/Clock) at ``joint_state_rate_hz`` when ``publish_clock``
-  - ``/robot_r1/task`` (std_msgs/String, transient local): the task instruction
+  - ``task`` (std_msgs/String, transient local): the task instruction (relative: launch and
+    ``robot-r1 bringup`` remap it to ``/<namespace>/task``, the reasoning node's)
   - ``/sim/task_success`` (std_msgs/Bool, transient local): task solved, at ``success_rate_hz``
 
 Subscribes:
@@ -143,7 +144,8 @@ class SimNode(Node):
         self.pub_gripper = self.create_publisher(JointState, '/panda_gripper/joint_states', 10)
         self.pub_clock = self.create_publisher(Clock, '/clock', 10) if self.publish_clock \
             else None
-        self.pub_task = self.create_publisher(String, '/robot_r1/task', latched)
+        # Relative: launch remaps it into the reasoning node's namespace (system.py).
+        self.pub_task = self.create_publisher(String, 'task', latched)
         self.pub_success = self.create_publisher(Bool, '/sim/task_success', latched)
         self.create_subscription(JointTrajectory, JOINT_TRAJECTORY_TOPIC, self._on_trajectory,
                                  10)

@@ -25,7 +25,11 @@ PACKAGE = 'robot_r1_ros'
 
 @dataclass(frozen=True)
 class LaunchArgument:
-    """One launch argument (also a ``robot-r1 bringup`` option of the same name)."""
+    """One launch argument (also a ``robot-r1 bringup`` option of the same name).
+
+    ``choices`` are checked case-insensitively by :func:`resolve_arguments` for launch and
+    bringup alike (launch's own ``choices`` check is case-sensitive, so it is not used).
+    """
 
     name: str
     default: str
@@ -37,14 +41,16 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument('params_file', '', 'parameters file with one block per node (default: the '
                    'installed config/franka.yaml)'),
     LaunchArgument('namespace', 'robot_r1', 'namespace of the reasoning and executor nodes '
-                   '(topics /<namespace>/next_keypoint, /<namespace>/executor_state)'),
+                   '(topics /<namespace>/next_keypoint, /<namespace>/executor_state); / for the '
+                   'root namespace'),
     LaunchArgument('model', '', 'reasoning model: checkpoint folder, hub id (e.g. '
                    'Qwen/Qwen2.5-VL-7B-Instruct) or scripted:<mode>; empty keeps model.id from '
                    'the params file'),
     LaunchArgument('backend', 'direct', 'executor motion backend: direct (IK + '
-                   'JointTrajectory) or moveit (moveit_py)', ('direct', 'moveit')),
+                   'JointTrajectory) or moveit (moveit_py); any case', ('direct', 'moveit')),
     LaunchArgument('use_sim', 'true', 'start the MuJoCo sim node and run all nodes on its '
-                   '/clock (use_sim_time); false for a real robot', ('true', 'false')),
+                   '/clock (use_sim_time); false for a real robot; true/false in any case, '
+                   'or 1/0', ('true', 'false', '1', '0')),
 )
 
 
@@ -109,6 +115,16 @@ def parse_bool(value: str | bool, name: str) -> bool:
     raise ConfigError(f'argument {name} must be true or false, got {value!r}', name)
 
 
+def root_or_namespace(value: str) -> str:
+    """The namespace without its slashes; ``/``, empty, ``''`` and ``""`` all mean the root
+    namespace (``ros2 launch`` refuses an empty ``namespace:=``, so users type ``namespace:=/``;
+    a shell-quoted ``namespace:="''"`` arrives as the two quote characters)."""
+    text = value.strip()
+    if text in ("''", '""'):
+        return ''
+    return text.strip('/')
+
+
 def resolve_arguments(values: Mapping[str, str]) -> dict[str, str]:
     """Fill defaults and check choices of the launch arguments.
 
@@ -144,15 +160,18 @@ def describe_system(params_file: str = '', namespace: str = 'robot_r1', model: s
                               'model': model, 'backend': backend, 'use_sim': str(use_sim)})
     sim = parse_bool(args['use_sim'], 'use_sim')
     params = args['params_file'] or default_params_file()
-    ns = args['namespace'].strip('/')
+    ns = root_or_namespace(args['namespace'])
     clock = {'use_sim_time': True} if sim else {}
     reasoning_overrides: dict[str, Any] = dict(clock)
     if args['model']:
         reasoning_overrides['model.id'] = args['model']
     nodes = []
     if sim:
+        # The sim (root namespace: /joint_states, /camera/...) publishes the task on its relative
+        # `task`: remapped into the reasoning node's namespace, whichever that is.
         nodes.append(NodeDescription('sim_node', 'sim_node', f'{PACKAGE}.ros.sim_node', '',
-                                     params))
+                                     params, remappings=(('task', f'/{ns}/task' if ns
+                                                          else '/task'),)))
     nodes.append(NodeDescription('reasoning_node', 'reasoning_node',
                                  f'{PACKAGE}.ros.reasoning_node', ns, params,
                                  reasoning_overrides))

@@ -17,6 +17,7 @@ topic                           type                        required   content
 ``/panda_gripper/command``      std_msgs/msg/Float64        optional   commanded width, metres
 ``/sim/task_success``           std_msgs/msg/Bool           optional   episode outcome, at the end
 ``/tf_static``                  tf2_msgs/msg/TFMessage      optional   panda_link0 -> camera frame
+``/sim/object_poses``           tf2_msgs/msg/TFMessage      optional   objects (``sim.objects``)
 ==============================  ==========================  =========  ===========================
 
 On a real robot, record them with::
@@ -52,6 +53,8 @@ from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 from robot_r1_ros.core.gripper import PANDA_OPEN_WIDTH_M, current_gripper_state
 from robot_r1_ros.sim.bag_messages import (BagError, _deserialize,  # noqa: F401  (API)
                                            _image_to_rgb, _stamp_ns)
+from robot_r1_ros.sim.objects import (OBJECT_POSES_TOPIC, object_poses_message, object_positions,
+                                      positions_from_messages)
 from robot_r1_ros.sim.scene import FINGER_JOINTS, CameraModel, PandaScene
 
 _LOG = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ class BagTopics:
     task: str = '/robot_r1/task'
     success: str = '/sim/task_success'
     tf_static: str = '/tf_static'
+    object_poses: str = OBJECT_POSES_TOPIC
 
 
 _TYPES = {
@@ -87,6 +91,7 @@ _TYPES = {
     'joint_states': 'sensor_msgs/msg/JointState', 'gripper_state': 'sensor_msgs/msg/JointState',
     'gripper_command': 'std_msgs/msg/Float64', 'task': 'std_msgs/msg/String',
     'success': 'std_msgs/msg/Bool', 'tf_static': 'tf2_msgs/msg/TFMessage',
+    'object_poses': 'tf2_msgs/msg/TFMessage',
 }
 
 
@@ -210,6 +215,7 @@ class BagRecorder:
         if t + eps >= self._next_cam_s:
             self.write_image(scene.render(self.camera.name, self.camera.width,
                                           self.camera.height), t_ns)
+            self.write_objects(scene, t_ns)
             self._next_cam_s += self.camera_period_s * max(
                 1, int(np.floor((t + eps - self._next_cam_s) / self.camera_period_s)) + 1)
 
@@ -248,12 +254,18 @@ class BagRecorder:
         self._write('camera_info', t_ns, info)
         self.n_images += 1
 
+    def write_objects(self, scene: PandaScene, t_ns: int) -> None:
+        """One ``/sim/object_poses`` sample (every cube and the zone, base frame)."""
+        self._write('object_poses', t_ns, object_poses_message(
+            self.ts.types, _stamp(self.ts, t_ns), BASE_FRAME, object_positions(scene)))
+
     def finish(self, scene: PandaScene, success: bool) -> None:
         """Final joint state + image, then the episode outcome."""
         t_ns = SIM_EPOCH_NS + int(round(scene.time_s * 1e9))
         self.write_joint_state(scene, t_ns)
         self.write_image(scene.render(self.camera.name, self.camera.width, self.camera.height),
                          t_ns)
+        self.write_objects(scene, t_ns)
         self._write('success', t_ns, self.ts.types['std_msgs/msg/Bool'](data=bool(success)))
 
 
@@ -277,6 +289,8 @@ class EpisodeData:
         T_base_cam: 4x4 camera optical frame pose in the base frame, or None.
         success: episode outcome or None.
         metadata: ``custom_data`` of the bag.
+        object_stamps_ns, object_xyz_base_m: recorded object poses (``/sim/object_poses``):
+            stamps (K,) and name -> (K, 3) base-frame positions; empty when the bag has none.
     """
 
     path: Path
@@ -294,6 +308,8 @@ class EpisodeData:
     T_base_cam: np.ndarray | None = None
     success: bool | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    object_stamps_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    object_xyz_base_m: dict[str, np.ndarray] = field(default_factory=dict)
 
     def gripper_open_at(self, t_ns: int) -> bool:
         """Gripper state at time ``t_ns`` by the one rule (``core.gripper``).
@@ -413,11 +429,13 @@ def read_episode(path: str | Path, topics: BagTopics | None = None,
                 T = _transform_to_matrix(tf.transform)
     success = bool(out['success'][-1].data) if out['success'] else None
     instruction = out['task'][-1].data if out['task'] else ''
+    obj_stamps, obj_xyz = positions_from_messages(out['object_poses'])
     return EpisodeData(path=path, instruction=instruction, image_stamps_ns=img_stamps,
                        images=frames, joint_names=names, joint_stamps_ns=j_stamps,
                        joint_positions=pos, joint_velocities=vel, gripper_width_m=width,
                        gripper_command_stamps_ns=cmd_stamps, gripper_command_m=cmd_vals,
-                       K=K, T_base_cam=T, success=success, metadata=metadata)
+                       K=K, T_base_cam=T, success=success, metadata=metadata,
+                       object_stamps_ns=obj_stamps, object_xyz_base_m=obj_xyz)
 
 
 def _custom_data(path: Path) -> dict[str, str]:

@@ -65,14 +65,22 @@ class TextOnlyRules:
     movement_states: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     movement_labels: list[str] = field(default_factory=list)
     majority_movement: str = ''
+    object_mean: np.ndarray | None = None
 
     @classmethod
     def fit(cls, rows: Iterable[dict[str, Any]]) -> 'TextOnlyRules':
         """Fit on training rows (columns ``task_kind``, ``current_xyz_env_m``,
         ``current_gripper``, ``answer_xyz_env_m``, ``options``, ``answer_letter``)."""
         states, disp, grip, currents, mstates, mlabels = [], [], [], [], [], []
+        objects = []
         seen_obs = set()
         for row in rows:
+            if (row['task_kind'] == TaskKind.OBJECT_POSITION.value
+                    and row.get('answer_xyz_env_m') is not None):
+                objects.append(np.asarray(row['answer_xyz_env_m'], float))
+                continue
+            if TaskKind.parse(row['task_kind']).is_grounding:
+                continue
             cur = row.get('current_xyz_env_m')
             if cur is None:
                 continue
@@ -104,7 +112,8 @@ class TextOnlyRules:
                    target_gripper=np.array(grip, bool),
                    current_positions=np.array(currents).reshape(-1, 3),
                    movement_states=np.array(mstates).reshape(-1, 4), movement_labels=mlabels,
-                   majority_movement=majority[0][0] if majority else '')
+                   majority_movement=majority[0][0] if majority else '',
+                   object_mean=np.mean(objects, axis=0) if objects else None)
 
     @staticmethod
     def _nearest(table: np.ndarray, state: np.ndarray) -> int | None:
@@ -122,7 +131,12 @@ class TextOnlyRules:
                          else 0.0)
 
     def predict_position(self, row: dict[str, Any]) -> tuple[np.ndarray, bool] | None:
-        """Text-only guess of the next keypoint (env frame) and gripper open flag."""
+        """Text-only guess of the next keypoint (env frame) and gripper open flag; for a
+        grounding question, the mean object position of the training split."""
+        if TaskKind.parse(row['task_kind']).is_grounding:
+            if self.object_mean is None:
+                return None
+            return self.object_mean, True
         state = self._state(row)
         if state is None:
             return None
@@ -177,14 +191,15 @@ def baseline_scores(rows: Sequence[dict[str, Any]], rules: TextOnlyRules) -> dic
     """
     if not rows:
         return {}
-    if rows[0]['task_kind'] == TaskKind.OPEN_KEYPOINT.value:
+    if not TaskKind.parse(rows[0]['task_kind']).is_multiple_choice:
         l1, grip_ok, copy_l1 = [], [], []
         for row in rows:
             target = np.asarray(row['answer_xyz_env_m'], float)
             guess = rules.predict_position(row)
             if guess is not None:
                 l1.append(float(np.abs(guess[0] - target).sum()) * 100.0)
-                grip_ok.append(('open' if guess[1] else 'closed') == row.get('target_gripper'))
+                if row.get('target_gripper') is not None:
+                    grip_ok.append(('open' if guess[1] else 'closed') == row['target_gripper'])
             if row.get('current_xyz_env_m') is not None:
                 copy_l1.append(float(np.abs(np.asarray(row['current_xyz_env_m']) - target).sum())
                                * 100.0)

@@ -112,10 +112,14 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     """
     path = Path(path)
     if not path.is_file():
-        alt = REPO_ROOT / 'config' / 'train' / f'{path}.yaml'
-        if not alt.is_file():
-            raise ConfigError(f'no learn config {path}', 'config')
-        path = alt
+        root = REPO_ROOT
+        found = [d / f'{path}.yaml' for d in (root / 'config' / 'train',
+                                              root / 'experiments' / 'configs')
+                 if (d / f'{path}.yaml').is_file()]
+        if not found:
+            raise ConfigError(f'no learn config {path} (a path, or a name under config/train '
+                              'or experiments/configs)', 'config')
+        path = found[0]
     raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
     try:
         stages = [Stage(tasks=tuple(s['tasks']),

@@ -140,8 +140,15 @@ def episode_from_bag(bag: str | os.PathLike, arm_joints: int = 7) -> LoadedEpiso
     xyz = np.array([panda_fk(qi)[0] for qi in q])
     grip = np.array([data.gripper_open_at(int(t)) for t in data.image_stamps_ns])
     task_name = data.metadata.get('robot_r1_ros.task') or data.instruction
+    objects = {}
+    if len(data.object_stamps_ns):
+        # Object poses at each camera frame: the nearest recorded sample (the sim writes them
+        # with the image, at the same stamp).
+        near = np.abs(data.image_stamps_ns[:, None] - data.object_stamps_ns[None, :]).argmin(1)
+        objects = {name: track[near] for name, track in data.object_xyz_base_m.items()}
     episode = Episode(episode_id=Path(bag).name, instruction=data.instruction,
-                      ee_xyz_base_m=xyz, gripper_open=grip, joint_velocities=vel)
+                      ee_xyz_base_m=xyz, gripper_open=grip, joint_velocities=vel,
+                      object_xyz_base_m=objects)
     return LoadedEpisode(episode, data.images, task_name, Path(bag), data.success)
 
 
@@ -437,7 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--val-frac', type=float, default=0.1, help='validation episodes share')
     p.add_argument('--test-frac', type=float, default=0.1, help='test episodes share')
     p.add_argument('--seed', type=int, default=0, help='split and question seed')
-    p.add_argument('--tasks', default='', help='comma-separated task kinds (default: all four)')
+    p.add_argument('--tasks', default='',
+                   help='comma-separated task kinds (default: the paper\'s four; the grounding '
+                        'questions object_position,object_choice are opt-in)')
     p.add_argument('--frame-interval', type=int, default=None,
                    help=f'images between observations (default {DEFAULT_FRAME_INTERVAL})')
     p.add_argument('--keyframe-method', choices=('arm', 'hysteresis'), default=None,

@@ -10,8 +10,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from robot_r1_ros.core.parsing import OPTION_LETTERS
-from robot_r1_ros.training import baselines, runlog
-from robot_r1_ros.training.eval_scoring import INVALID, OPEN
+from robot_r1_ros.training import baselines, image_gap, runlog
+from robot_r1_ros.training.eval_scoring import INVALID, OPEN_KINDS
 
 _LOG = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def markdown_tables(report: dict[str, Any]) -> str:
     open_lines = []
     for key, g in report['groups'].items():
         b = g.get('baselines', {})
-        if g['task_kind'] == OPEN:
+        if g['task_kind'] in OPEN_KINDS:
             open_lines.append(
                 f'| {g["task_kind"]} | {g["n"]} | {num(g.get("l1_cm_mean"))} | '
                 f'{num(g.get("l1_cm_median"))} | {pct(g.get("gripper_accuracy"))} | '
@@ -128,6 +128,11 @@ def markdown_report(report: dict[str, Any]) -> str:
              'correct letter in the group (what a model stuck on one letter scores); text-only '
              'rule = nearest-neighbour rules on the train split that never see the image.', '',
              markdown_tables(report)]
+    if report.get('image_gap'):
+        parts += ['', '## Image gap: the same questions with another image', '',
+                  'The real image, an image of another held-out episode (a model that scores '
+                  'the same with it does not read the scene) and a blank grey image (only a '
+                  'fragility check).', '', image_gap.markdown(report['image_gap']['table'])]
     if 'closed_loop' in report:
         parts += ['', '## Closed loop in the MuJoCo scene', '',
                   closed_loop_table(report['closed_loop']), '',
@@ -145,7 +150,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     paths: list[str] = []
-    mcq = [(k, g) for k, g in report['groups'].items() if g['task_kind'] != OPEN]
+    mcq = [(k, g) for k, g in report['groups'].items() if g['task_kind'] not in OPEN_KINDS]
     if mcq:
         fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(mcq) + 2), 4.2))
         x = np.arange(len(mcq))

@@ -10,14 +10,20 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from robot_r1_ros.core.config import GenerationOptions
 from robot_r1_ros.core.errors import AnswerFormatError
 from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_open_keypoint,
-                                       parse_option)
+                                       parse_option, parse_xyz_answer)
 from robot_r1_ros.core.rewards import REWARDS
 from robot_r1_ros.core.types import TaskKind
 from robot_r1_ros.training import baselines, common
 
+NODE_GENERATION = GenerationOptions()
+"""The reasoning node's generation defaults (the evaluation's defaults too)."""
+
 OPEN = TaskKind.OPEN_KEYPOINT.value
+OPEN_KINDS = (OPEN, TaskKind.OBJECT_POSITION.value)
+"""Task kinds answered with a position (scored by L1), not a letter."""
 INVALID = 'invalid'
 # Dataset columns that scoring and baselines read (everything but the prompt and image).
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
@@ -41,17 +47,27 @@ class EvalSettings:
         image_max_pixels: Processor bound override (None: the checkpoint's).
         constrained: Decode with the reasoning node's answer constraint
             (:mod:`robot_r1_ros.model.constrained`) instead of free greedy decoding.
+        think_budget_tokens: Constrained decoding: reasoning tokens before the answer is
+            forced.
+        image_gap: Also answer every question with an image of another episode and with a
+            blank image (:mod:`robot_r1_ros.training.image_gap`).
+
+    Generation defaults (``max_new_tokens``, ``constrained``, ``think_budget_tokens``) are the
+    reasoning node's (``core.config.GenerationOptions``), so the figures are what the node
+    answers (a cap of 160 tokens cut the next-waypoint reasoning before).
     """
 
     split: str = 'test'
     tasks: tuple[str, ...] = ()
     max_rows_per_group: int | None = None
     batch_size: int = 16
-    max_new_tokens: int = 160
+    max_new_tokens: int = NODE_GENERATION.max_new_tokens
     seed: int = 0
     image_min_pixels: int | None = None
     image_max_pixels: int | None = None
-    constrained: bool = False
+    constrained: bool = NODE_GENERATION.constrained
+    think_budget_tokens: int = NODE_GENERATION.think_budget_tokens
+    image_gap: bool = True
 
 
 def group_key(row: dict[str, Any]) -> str:
@@ -91,13 +107,14 @@ def load_eval_model(model_dir: str | os.PathLike, settings: EvalSettings) -> tup
 
 
 def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: int = 16,
-                         max_new_tokens: int = 160, progress: bool = True,
-                         constrained: bool = False) -> list[dict[str, Any]]:
+                         max_new_tokens: int = NODE_GENERATION.max_new_tokens,
+                         progress: bool = True, constrained: bool = False,
+                         think_budget_tokens: int | None = None) -> list[dict[str, Any]]:
     """Greedy completions of every row (prompt messages + image).
 
     Unconstrained by default (format failures are the model's own); ``constrained`` applies the
     reasoning node's answer grammar per task kind (the reasoning may use every token the answer
-    leaves room for), as a deployed node decodes.
+    leaves room for, or ``think_budget_tokens``), as a deployed node decodes.
 
     Returns:
         One ``{'text', 'tokens', 'finished'}`` per row (``finished``: an end token was made).
@@ -141,7 +158,8 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
                         return_tensors='pt')
         kwargs: dict[str, Any] = {'suppress_tokens': suppress}
         if factory is not None:
-            kwargs = {'logits_processor': [factory.processor(kinds[chunk[0]], max_new_tokens,
+            budget = max_new_tokens if think_budget_tokens is None else think_budget_tokens
+            kwargs = {'logits_processor': [factory.processor(kinds[chunk[0]], budget,
                                                              max_new_tokens)]}
         with torch.inference_mode():
             seq = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
@@ -191,12 +209,15 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
             rec['think_chars'] = len(parsed.think)
         except AnswerFormatError:
             parsed = None
-        if row['task_kind'] == OPEN:
+        if row['task_kind'] in OPEN_KINDS:
             if parsed is not None and fmt[i]:
-                xyz, _gripper = parse_open_keypoint(parsed.answer)
+                if row['task_kind'] == OPEN:
+                    xyz, _gripper = parse_open_keypoint(parsed.answer)
+                    rec['gripper_ok'] = bool(grip[i])
+                else:
+                    xyz = parse_xyz_answer(parsed.answer)
                 rec['l1_cm'] = 100.0 * float(np.abs(np.subtract(
                     xyz, row['answer_xyz_env_m'])).sum())
-                rec['gripper_ok'] = bool(grip[i])
                 rec['position_reward'] = pos[i]
         else:
             rec['correct'] = bool(acc[i]) if acc[i] is not None else False
@@ -237,7 +258,7 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
             'mean_completion_tokens': mean_or_none(r['tokens'] for r in recs),
             'baselines': baselines.baseline_scores(grp_rows, rules),
         }
-        if first['task_kind'] == OPEN:
+        if first['task_kind'] in OPEN_KINDS:
             l1 = [r['l1_cm'] for r in recs if r['l1_cm'] is not None]
             m.update(l1_cm_mean=mean_or_none(l1),
                      l1_cm_median=float(np.median(l1)) if l1 else None,
@@ -258,7 +279,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
 
 def _group_order(key: str) -> tuple[int, str]:
     order = [TaskKind.NEXT_WAYPOINT.value, TaskKind.CURRENT_STATE.value,
-             TaskKind.MOVEMENT.value, OPEN]
+             TaskKind.MOVEMENT.value, OPEN, TaskKind.OBJECT_POSITION.value,
+             TaskKind.OBJECT_CHOICE.value]
     task = key.split('/')[0]
     return (order.index(task) if task in order else 9, key)
 

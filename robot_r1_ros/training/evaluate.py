@@ -43,7 +43,7 @@ import numpy as np
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.core.types import TaskKind
-from robot_r1_ros.training import baselines, common, runlog
+from robot_r1_ros.training import baselines, common, image_gap, runlog, seeds
 # The parts (scoring, closed loop, report) live in their own modules; their public names are
 # re-exported here, where callers of ``robot-r1 eval``'s functions look for them.
 from robot_r1_ros.training.closed_loop import ClosedLoopSettings, closed_loop  # noqa: F401
@@ -51,7 +51,7 @@ from robot_r1_ros.training.eval_report import (closed_loop_table, markdown_repor
                                                markdown_tables, num, pct, report_examples,
                                                training_curves, write_plots)
 from robot_r1_ros.training.eval_scoring import (INVALID, META_COLUMNS, OPEN,  # noqa: F401
-                                                EvalSettings, generate_completions, group_key,
+                                                NODE_GENERATION, EvalSettings, generate_completions, group_key,
                                                 load_eval_model, mean_or_none, score_rows,
                                                 select_eval_rows, summarize_groups)
 
@@ -84,12 +84,23 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
         dsd['train'].select_columns(list(META_COLUMNS)).to_list())
     model, processor = load_eval_model(model_dir, settings)
     t_gen = time.monotonic()
-    completions = generate_completions(model, processor, eval_ds, settings.batch_size,
-                                       settings.max_new_tokens, progress,
-                                       constrained=settings.constrained)
+    def answer(ds: Any) -> list[dict[str, Any]]:
+        return generate_completions(model, processor, ds, settings.batch_size,
+                                    settings.max_new_tokens, progress,
+                                    constrained=settings.constrained,
+                                    think_budget_tokens=settings.think_budget_tokens)
+
+    completions = answer(eval_ds)
     gen_s = time.monotonic() - t_gen
     records = score_rows(rows, completions)
     groups = summarize_groups(rows, records, rules)
+    gaps = None
+    if settings.image_gap:
+        donors = dsd['train'].select_columns(['image', 'episode_id'])
+        variant_groups = {v: summarize_groups(rows, score_rows(rows, answer(
+            image_gap.swap_images(eval_ds, v, settings.seed, donors=donors))), rules)
+            for v in image_gap.VARIANTS}
+        gaps = {'table': image_gap.gap_table(groups, variant_groups), 'groups': variant_groups}
     report: dict[str, Any] = {
         'model': str(model_dir), 'dataset': str(dataset_dir), 'split': settings.split,
         'settings': settings.__dict__ | {'tasks': list(settings.tasks)},
@@ -102,6 +113,8 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
             'generate_s': round(gen_s, 2),
         },
         'groups': groups,
+        'image_gap': gaps,
+        'seed_ranges': {'train': dict(seeds.TRAIN_SEEDS), 'eval': dict(seeds.EVAL_SEEDS)},
         'examples': [{'group': r['group'], 'completion': r['text'][:300]}
                      for r in report_examples(records)],
         # What the format failures look like (truncated, degenerate copy, ...): the first 10.
@@ -133,20 +146,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--tasks', default='', help='comma-separated task kinds (default: all)')
     p.add_argument('--max-rows-per-group', type=int, default=None)
     p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--max-new-tokens', type=int, default=160)
+    p.add_argument('--max-new-tokens', type=int, default=NODE_GENERATION.max_new_tokens,
+                   help='token cap (default: the reasoning node\'s generation.max_new_tokens)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--constrained', action='store_true',
-                   help='decode with the reasoning node\'s answer constraint (default: free '
-                        'greedy decoding, so format failures are the model\'s own)')
+    p.add_argument('--constrained', dest='constrained', action='store_true',
+                   default=NODE_GENERATION.constrained,
+                   help='decode with the reasoning node\'s answer constraint (the node\'s '
+                        'default, and this command\'s)')
+    p.add_argument('--free', dest='constrained', action='store_false',
+                   help='free greedy decoding, so format failures are the model\'s own')
+    p.add_argument('--no-image-gap', dest='image_gap', action='store_false',
+                   help='skip answering with another episode\'s image and a blank image')
     p.add_argument('--run-dir', nargs='*', default=[],
                    help='training run folders (log.jsonl) for the reward / accuracy curves')
     p.add_argument('--closed-loop-episodes', type=int, default=0,
                    help='closed-loop episodes in the sim (0: skip)')
     p.add_argument('--closed-loop-task', default='pick_place')
-    p.add_argument('--closed-loop-seed-offset', type=int, default=100_000)
+    p.add_argument('--closed-loop-seed-offset', type=int,
+                   default=seeds.EVAL_SEEDS['closed_loop'][0],
+                   help='first closed-loop seed (must not be a training seed)')
     p.add_argument('--closed-loop-max-keypoints', type=int, default=10)
-    p.add_argument('--closed-loop-constrained', action='store_true',
-                   help='constrained decoding in the closed loop (the node default)')
+    p.add_argument('--closed-loop-constrained', dest='closed_loop_constrained',
+                   action='store_true', default=NODE_GENERATION.constrained,
+                   help='constrained decoding in the closed loop (the node default, and this '
+                        'command\'s)')
+    p.add_argument('--closed-loop-free', dest='closed_loop_constrained', action='store_false',
+                   help='free decoding in the closed loop')
     p.add_argument('--closed-loop-gif', default=None, metavar='PATH',
                    help='write one closed-loop episode as an annotated GIF')
     p.add_argument('--closed-loop-gif-episode', type=int, default=0,
@@ -168,8 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = EvalSettings(split=args.split, tasks=tasks,
                                 max_rows_per_group=args.max_rows_per_group,
                                 batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                                seed=args.seed, constrained=args.constrained)
+                                seed=args.seed, constrained=args.constrained,
+                                image_gap=args.image_gap)
         cl = None
+        shared = [s for s in range(args.closed_loop_seed_offset,
+                                   args.closed_loop_seed_offset + args.closed_loop_episodes)
+                  if seeds.is_training_seed(s)]
+        if shared:
+            raise ConfigError(f'closed-loop seeds {shared[0]}.. are training seeds '
+                              f'(training.seeds.TRAIN_SEEDS); use seeds from '
+                              f'{seeds.EVAL_SEEDS["closed_loop"]}', 'closed_loop_seed_offset')
         if args.closed_loop_episodes > 0:
             cl = ClosedLoopSettings(task=args.closed_loop_task,
                                     episodes=args.closed_loop_episodes,
@@ -184,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RobotR1Error, ValueError) as exc:
         return common.cli_error('robot-r1 eval', exc)
     print(markdown_tables(report))
+    if report.get('image_gap'):
+        print()
+        print(image_gap.markdown(report['image_gap']['table']))
     if 'closed_loop' in report:
         print()
         print(closed_loop_table(report['closed_loop']))

@@ -41,7 +41,7 @@ from robot_r1_ros.training import common, curriculum, evaluate, runlog
 
 _LOG = logging.getLogger(__name__)
 _CONFIG_DIR = REPO_ROOT / 'config' / 'train'
-# The experiments table of docs/learning.md sits between these markers; the card repeats it.
+# The experiments table of experiments/README.md sits between these markers; the card repeats it.
 RESULTS_BEGIN, RESULTS_END = '<!-- experiments:begin -->', '<!-- experiments:end -->'
 
 
@@ -135,6 +135,14 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path) -> list[Path]:
     for i, name in enumerate(recipe.chain):
         run_dir = _link_dir(work, i, name)
         cfg = curriculum.load_config(name)
+        # The chain decides the data and (after the first link) the start model: say so, never
+        # replace a config's value silently.
+        overrides = {'data.path': (cfg.dataset, str(dataset))}
+        if previous is not None:
+            overrides['model.path'] = (cfg.model_path, str(previous / 'final'))
+        for key, (was, now) in overrides.items():
+            if was != now:
+                _say(f'{name}: {key} {was} -> {now} (set by the chain)')
         cfg.dataset = str(dataset)
         if previous is not None:
             cfg.model_path = str(previous / 'final')
@@ -174,7 +182,8 @@ def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dic
             final, dataset, out,
             evaluate.EvalSettings(split='test', batch_size=recipe.eval_batch_size,
                                   max_new_tokens=recipe.max_new_tokens,
-                                  constrained=mode == 'constrained'),
+                                  constrained=mode == 'constrained',
+                                  image_gap=mode == 'constrained'),
             closed_loop_settings=cl, progress=False)
     return reports
 
@@ -197,7 +206,7 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
 
 
 def _experiments_table() -> str:
-    doc = REPO_ROOT / 'docs' / 'learning.md'
+    doc = REPO_ROOT / 'experiments' / 'README.md'
     if not doc.is_file():
         return ''
     text = doc.read_text(encoding='utf-8')
@@ -244,7 +253,7 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
                       '![closed loop](closed_loop.gif)', '']
     table = _experiments_table()
     if table:
-        parts += ['## Every experiment (from docs/learning.md)', '', table, '']
+        parts += ['## Every experiment (from experiments/README.md)', '', table, '']
     parts += ['## Limits', '',
               '- Trained and evaluated only on this project\'s simulated pick-and-place scene '
               '(one camera, 112 x 112 input); it is a reference for the pipeline, not a model '

@@ -51,6 +51,8 @@ _LOG = logging.getLogger(__name__)
 
 RECIPE_DIR = REPO_ROOT / 'config' / 'train'
 """Folder of the shipped recipes; ``--recipe tiny_cpu`` means ``config/train/tiny_cpu.yaml``."""
+EXPERIMENTS_DIR = REPO_ROOT / 'experiments' / 'configs'
+"""Experiment configs (not the product's recipe): found by name too."""
 
 DTYPES = ('float32', 'bfloat16', 'float16', 'auto')
 DISTRACTOR_KINDS = ('random', 'hard', 'any')
@@ -450,7 +452,8 @@ def resolve_recipe_path(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    for candidate in (RECIPE_DIR / f'{name_or_path}.yaml', RECIPE_DIR / str(name_or_path)):
+    for candidate in (RECIPE_DIR / f'{name_or_path}.yaml', RECIPE_DIR / str(name_or_path),
+                      EXPERIMENTS_DIR / f'{name_or_path}.yaml'):
         if candidate.is_file():
             return candidate
     shipped = sorted(p.stem for p in RECIPE_DIR.glob('*.yaml') if _looks_like_recipe(p))

@@ -206,6 +206,7 @@ def test_enums():
     assert GripperState.from_opening(0.05) is GripperState.OPEN
     assert GripperState.from_bool(False) is GripperState.CLOSED
     assert TaskKind.parse(' Movement ') is TaskKind.MOVEMENT
-    assert [k.is_multiple_choice for k in TaskKind] == [True, True, True, False]
+    assert [k.is_multiple_choice for k in TaskKind] == [True, True, True, False, False, True]
+    assert [k.is_grounding for k in TaskKind] == [False] * 4 + [True, True]
     assert {k.value for k in TaskKind} == {'next_waypoint', 'current_state', 'movement',
-                                          'open_keypoint'}
+                                          'open_keypoint', 'object_position', 'object_choice'}

@@ -181,6 +181,10 @@ def test_answer_regex_matches_canonical_and_parser_accepts(kind):
     if kind.is_multiple_choice:
         gold = format_option('C')
         assert parse_option(gold) == 'C'
+    elif kind is TaskKind.OBJECT_POSITION:
+        gold = format_xyz((0.1234, -0.0456, 0.02))
+        assert parse_answer(kind, gold) == (0.123, -0.046, 0.02)
+        assert not pattern.fullmatch(gold + ' open')
     else:
         gold = format_open_keypoint((0.1234, -0.0456, 0.2), 'closed')
         assert gold == '[0.123, -0.046, 0.200] closed'

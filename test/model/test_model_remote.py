@@ -348,3 +348,13 @@ def test_scene_image_round_trips_losslessly(scene_image):
     from robot_r1_ros.model.openai_server import decode_data_url
     from robot_r1_ros.model.remote_request import image_data_url
     assert np.array_equal(decode_data_url(image_data_url(scene_image)), scene_image)
+
+
+def test_jpeg_option_sends_a_jpeg_the_server_decodes(scene_image):
+    from robot_r1_ros.model.openai_server import decode_data_url
+    from robot_r1_ros.model.remote_request import image_data_url
+    url = image_data_url(scene_image, 'jpeg', 90)
+    assert url.startswith('data:image/jpeg;base64,')
+    decoded = decode_data_url(url)
+    assert decoded.shape == scene_image.shape
+    assert np.abs(decoded.astype(int) - scene_image.astype(int)).mean() < 8  # lossy, close

@@ -56,7 +56,7 @@ def test_sim_node_end_to_end(spawn, rclpy_node):
                              qos_profile_sensor_data)
     node.create_subscription(JointState, '/joint_states', got['joints'].append, 10)
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    node.create_subscription(String, '/robot_r1/task', got['task'].append, latched)
+    node.create_subscription(String, '/task', got['task'].append, latched)  # relative, root ns
     node.create_subscription(Bool, '/sim/task_success', got['success'].append, latched)
     pub_traj = node.create_publisher(JointTrajectory, '/panda_arm_controller/joint_trajectory',
                                      10)

@@ -33,9 +33,13 @@ def _config(model: Path, dataset: Path, **extra) -> dict:
 
 def test_shipped_learn_configs_parse():
     from robot_r1_ros.training.curriculum import load_config
-    root = Path(__file__).resolve().parents[2] / 'config' / 'train'
-    paths = sorted(root.glob('learn_*.yaml'))
+    root = Path(__file__).resolve().parents[2]
+    paths = sorted((root / 'config' / 'train').glob('learn_*.yaml'))
     assert paths, 'no learn_*.yaml shipped'
+    experiments = sorted(p for p in (root / 'experiments' / 'configs').glob('*.yaml')
+                         if 'stages' in p.read_text(encoding='utf-8'))
+    assert experiments, 'no experiment configs'
+    paths += experiments
     for path in paths:
         cfg = load_config(path)
         assert cfg.stages and all(s.cpu_minutes > 0 for s in cfg.stages)

@@ -13,7 +13,7 @@ from robot_r1_ros.training import baselines, evaluate
 def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     out = tmp_path / 'eval'
     settings = evaluate.EvalSettings(split='test', max_rows_per_group=4, batch_size=8,
-                                     max_new_tokens=24)
+                                     max_new_tokens=72)
     cl = evaluate.ClosedLoopSettings(episodes=1, max_keypoints=2, max_new_tokens=48,
                                      gif_path=str(tmp_path / 'gif' / 'episode.gif'))
     report = evaluate.evaluate(sft_model, qa_dataset['path'], out, settings,
@@ -45,7 +45,19 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     assert len(saved['format_failure_examples']) == min(failures, 10)
     assert all(e['group'] in groups for e in saved['format_failure_examples'])
 
+    # The node's decoding by default, and the same questions with other images beside.
+    assert saved['settings']['constrained'] is True
+    assert saved['seed_ranges']['eval']['closed_loop'][0] <= cl_report_seed(saved)
+    gap = saved['image_gap']['table']
+    assert set(gap) == set(groups)
+    for key, row in gap.items():
+        assert set(saved['image_gap']['groups']) == {'other', 'blank'}
+        assert row['real'] == (groups[key].get('accuracy') if row['metric'] == 'accuracy'
+                               else groups[key]['l1_cm_mean'])
+        assert row['other'] is not None and row['blank'] is not None
+
     md = (out / 'report.md').read_text()
+    assert '## Image gap' in md and 'image of another episode' in md
     assert '| next_waypoint | hard |' in md and '| next_waypoint | random |' in md
     assert 'best constant letter' in md and 'text-only rule' in md
     assert '## Closed loop in the MuJoCo scene' in md
@@ -157,3 +169,8 @@ def test_eval_cli_reports_bad_inputs(tmp_path, capsys):
     assert evaluate.main(['--model', str(tmp_path), '--dataset', str(tmp_path / 'nope'),
                           '--out', str(tmp_path / 'o')]) == 2
     assert 'no dataset' in capsys.readouterr().err
+
+
+def cl_report_seed(report):
+    """The first closed-loop seed of a report."""
+    return report['closed_loop']['seeds'][0]
