@@ -97,7 +97,7 @@ def _wait_ok_prediction(sh: UserShell, topic: str, timeout_s: float, logs) -> di
                      timeout_s=max(5.0, deadline - time.monotonic()))
         if out.returncode == 0 and out.stdout.strip():
             last = yaml.safe_load(out.stdout.split('\n---')[0])
-            if last['status'] == 0:
+            if last['status'] == 1:                   # KeypointPrediction.STATUS_OK
                 return last
         else:
             time.sleep(1.0)
