@@ -89,8 +89,8 @@ def test_validation_accepts_only_what_every_rule_allows(xyz, quat, stamp, status
     p = PredictionInput(status, frame, stamp, xyz, quat, gripper)
     rejection = validate_prediction(p, CFG, WS, NOW, TCP)   # never raises
     values = [*xyz, *quat, stamp]
-    safe = (status == 0 and frame == 'panda_link0' and all(map(math.isfinite, values))
-            and abs(math.sqrt(sum(q * q for q in quat)) - 1) <= 0.01 and gripper in (0, 1)
+    safe = (status == OK and frame == 'panda_link0' and all(map(math.isfinite, values))
+            and abs(math.sqrt(sum(q * q for q in quat)) - 1) <= 0.01 and gripper in (1, 2)
             and -0.5 <= NOW - stamp <= 2.0 and WS.contains(xyz) and math.dist(xyz, TCP) <= 0.5)
     assert (rejection is None) == safe
 
