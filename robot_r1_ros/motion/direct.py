@@ -37,6 +37,8 @@ from robot_r1_ros.motion.types import (GripperCommandData, JointStateSample, Joi
                                        MotionGoal, MotionProgress, MotionState)
 
 _LOG = logging.getLogger(__name__)
+#: A preempted trajectory's commanded point counts as followed within this of the measured one.
+FOLLOWING_TOLERANCE_RAD = 0.2
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,11 @@ class DirectBackend(MotionBackend):
         # the follower sees no position jump; otherwise from the measured configuration.
         q_start = q_meas
         if self._state is MotionState.MOVING and self._phase == 'arm' and self._traj is not None:
-            q_start = self._traj.sample(now_s - self._t_start)
+            q_cmd = self._traj.sample(now_s - self._t_start)
+            # ... unless the arm is not following it (the controller refused it: a topic has
+            # no result): then from where the arm is, or every later plan would be refused too.
+            if float(np.max(np.abs(q_cmd - q_meas))) <= FOLLOWING_TOLERANCE_RAD:
+                q_start = q_cmd
         traj, _ = self.plan(goal, q_start)
         # A new goal replaces a running one (the controller preempts its goal itself); a
         # gripper action still running is cancelled.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from robot_r1_ros.core.errors import ConfigError
@@ -185,3 +186,18 @@ def test_gripper_config_rejects_bad_values():
     with pytest.raises(ConfigError) as info:
         GripperConfig(force_n=0.0)
     assert info.value.field == 'force_n'
+
+
+def test_preempting_a_trajectory_the_arm_did_not_follow_starts_from_the_measured_arm(rig):
+    """Topic interface, controller refused the first trajectory (no result to say so): the
+    next plan must start where the arm is, or the controller refuses every later one too."""
+    tr, backend = rig
+    tr.robot.frozen = True                      # the arm does not follow (refused)
+    backend = DirectBackend(DirectBackendConfig(), tr.robot.on_trajectory, tr.robot.on_gripper)
+    backend.update_joint_state(tr.robot.joint_state())
+    q0 = tr.robot.scene.arm_q().copy()
+    backend.start(goal(xyz=(0.6, -0.2, 0.15)), tr.robot.now_s)
+    tr.robot.step(100)                          # 2 s: the plan says the arm is far along
+    backend.update_joint_state(tr.robot.joint_state())
+    backend.start(goal(xyz=(0.45, 0.1, 0.3)), tr.robot.now_s)
+    np.testing.assert_allclose(tr.robot.trajectories[-1].positions_rad[0], q0, atol=0.02)
