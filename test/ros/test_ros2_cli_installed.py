@@ -51,7 +51,11 @@ def _echo_once(sh: UserShell, topic: str, timeout_s: float = 60.0) -> dict:
             break
         time.sleep(2.0)
     assert out.returncode == 0, f'rc {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}'
-    return yaml.safe_load(out.stdout.split('\n---')[0])
+    # ros2 topic echo reports lost messages ("A message was lost!!!" + tab-indented counts)
+    # before the message on a loaded machine: not part of the YAML.
+    text = '\n'.join(line for line in out.stdout.splitlines()
+                     if not line.startswith(('A message was lost', '\t')))
+    return yaml.safe_load(text.split('\n---')[0])
 
 
 def _declared_parameters() -> dict[str, set[str]]:
