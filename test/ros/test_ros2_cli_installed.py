@@ -24,7 +24,8 @@ from ros2_user import (UserShell, effective_parameters, launched_commands, plain
                        ros_arguments, user_shell)
 
 _domains = itertools.count()
-LAUNCH_TIMEOUT_S = 20.0      # launch: SIGINT, then SIGTERM after 5 s, then SIGKILL after 5 s more
+# launch: SIGINT, then SIGTERM after sigterm_timeout (STOP_TIMEOUT_S), then SIGKILL 5 s later
+LAUNCH_TIMEOUT_S = 25.0
 SCRIPTED = 'scripted:valid?xyz=0.1,0.05,0.2&gripper=open&delay_s=0.2&chunk_chars=4'
 
 
