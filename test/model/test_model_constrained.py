@@ -10,7 +10,7 @@ import pytest
 
 from robot_r1_ros.core import parsing
 from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.core.types import TaskKind
+from robot_r1_ros.core.types import PAPER_TASKS, TaskKind
 from robot_r1_ros.model import constrained
 from robot_r1_ros.model.constrained import (ConstraintFactory, full_completion_regex, post_regex,
                                             regex_alphabet, regex_width)
@@ -27,7 +27,7 @@ def test_200_sampled_generations_have_zero_format_failures(tiny_reasoner, make_r
                                          think_budget_tokens=16, max_new_tokens=96)
     failures, total, budget_hits = [], 0, 0
     for i, image in enumerate(_images(5)):
-        for kind in TaskKind:
+        for kind in PAPER_TASKS:  # the node's tasks (grounding questions are offline)
             req = make_request(kind, image=image, generation=gen.replace(seed=100 * i + len(
                 kind.value)))
             for out in tiny_reasoner.sample(req, 10):
@@ -117,6 +117,8 @@ def test_grammar_is_core_parsing_answer_regex(kind):
     for _ in range(50):
         if kind.is_multiple_choice:
             ans = parsing.format_option(rng.choice(parsing.OPTION_LETTERS))
+        elif kind is TaskKind.OBJECT_POSITION:
+            ans = parsing.format_xyz([rng.uniform(-99, 99) for _ in range(3)])
         else:
             ans = parsing.format_open_keypoint(
                 [rng.uniform(-99, 99) for _ in range(3)], rng.choice(['open', 'closed']))
