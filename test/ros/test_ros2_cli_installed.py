@@ -359,7 +359,8 @@ def test_launch_robot_fr3_drives_the_sim_as_an_fr3(install, tmp_path_factory):
                     extra_tools=('control_msgs', 'franka_msgs'))
     try:
         proc, log = sh.start('ros2', 'launch', 'robot_r1_ros', 'franka.launch.py', 'robot:=fr3',
-                             'use_sim:=true', f'model:={SCRIPTED}', log_name='launch_fr3')
+                             'use_sim:=true', 'model:=scripted:valid?xyz=0.1,0.05,0.2&gripper=open',
+                             log_name='launch_fr3')
         joints = _echo_once(sh, '/joint_states', timeout_s=120.0)
         assert joints['name'] == [f'fr3_joint{i}' for i in range(1, 8)] + [
             'fr3_finger_joint1', 'fr3_finger_joint2'], joints['name']
