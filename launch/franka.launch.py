@@ -16,7 +16,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from robot_r1_ros.ros.system import LAUNCH_ARGUMENTS, PACKAGE, describe_system
+from robot_r1_ros.ros.system import LAUNCH_ARGUMENTS, PACKAGE, STOP_TIMEOUT_S, describe_system
 
 
 def _nodes(context, *args, **kwargs):
@@ -30,7 +30,7 @@ def _nodes(context, *args, **kwargs):
         actions.append(Node(package=PACKAGE, executable=node.executable, name=node.name,
                             namespace=node.namespace, parameters=parameters,
                             remappings=list(node.remappings), output='screen',
-                            emulate_tty=True))
+                            emulate_tty=True, sigterm_timeout=str(STOP_TIMEOUT_S)))
     return actions
 
 

@@ -6,9 +6,10 @@
 #   1. Jazzy: a second environment from the Jazzy wheels (ROBOT_R1_ROS_DISTRO=jazzy) builds the
 #      package and runs the ROS tests and the launch/CLI tests with the jazzy tools
 #      (ROBOT_R1_JAZZY=0 skips this step);
-#   2. Kilted: the whole suite through `colcon test --return-code-on-test-failure` (the package's
-#      ament_add_pytest_test), then `colcon test-result --verbose`; the last line printed is the
-#      suite's own pytest summary line. The exit status is non-zero if any step failed.
+#   2. Kilted: the whole suite with pytest (its summary line closes the output); with
+#      ROBOT_R1_COLCON_TEST=1 through `colcon test --return-code-on-test-failure` (the package's
+#      ament_add_pytest_test) and `colcon test-result --verbose` instead, the suite's pytest
+#      summary line re-printed last. The exit status is non-zero if any step failed.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -18,12 +19,12 @@ if [ "${CI:-}" = true ] && [ $# -eq 0 ]; then
   export ROBOT_R1_BUILD_TESTING=ON   # the ament_add_pytest_test that colcon test runs
 fi
 bash scripts/setup.sh
-# shellcheck disable=SC1091
-source scripts/env.sh
 # A fresh domain per run so concurrent runs on one machine never see each other.
 export ROS_DOMAIN_ID=$(( (RANDOM % 90) + 10 ))
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 if [ "$ci_form" = 0 ]; then
+  # shellcheck disable=SC1091
+  source scripts/env.sh
   exec python -m pytest "${@:-test}"
 fi
 
@@ -35,6 +36,8 @@ if [ "${ROBOT_R1_JAZZY:-1}" != 0 ]; then
   echo "[test] Jazzy: set-up, build and ${JAZZY_TESTS[*]}"
   ROBOT_R1_ROS_DISTRO=jazzy ROBOT_R1_BUILD_TESTING=OFF bash scripts/setup.sh || rc=1
   if [ "$rc" = 0 ]; then
+    # Before the Kilted environment is sourced: its overlay on PYTHONPATH/LD_LIBRARY_PATH would
+    # shadow the Jazzy build's interfaces.
     ( export ROBOT_R1_ROS_DISTRO=jazzy
       set +u; source scripts/env.sh; set -u
       exec python -m pytest -p no:cacheprovider "${JAZZY_TESTS[@]}" ) || rc=1
@@ -42,7 +45,21 @@ if [ "${ROBOT_R1_JAZZY:-1}" != 0 ]; then
   echo "[test] Jazzy done in $((SECONDS - t0)) s (rc $rc)"
 fi
 
+# shellcheck disable=SC1091
+source scripts/env.sh
 t0=$SECONDS
+if [ "${ROBOT_R1_COLCON_TEST:-0}" != 1 ]; then
+  # The whole suite with pytest (its summary line closes the output). `colcon test` of the
+  # package is exercised by test/ros/test_ros2_cli_installed.py on a plain build.
+  echo "[test] Kilted: the whole suite"
+  set +e
+  python -m pytest test
+  test_rc=$?
+  set -e
+  echo "[test] Kilted done in $((SECONDS - t0)) s (rc $test_rc); Jazzy rc $rc"
+  [ "$test_rc" = 0 ] && [ "$rc" = 0 ] && exit 0
+  exit 1
+fi
 echo "[test] Kilted: colcon test (the whole suite)"
 log=log/colcon_test.out
 set +e

@@ -1,5 +1,6 @@
 """No import circles between the package's modules (lazy imports inside functions count: a
-circle there is still two modules that each need the other)."""
+circle there is still two modules that each need the other; imports under ``if TYPE_CHECKING:``
+are for annotations only and do not)."""
 from __future__ import annotations
 
 import ast
@@ -22,7 +23,13 @@ def import_graph(root: Path = PKG) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
+        tree = ast.parse(path.read_text(encoding='utf-8'))
+        typing_only = {id(n) for stmt in ast.walk(tree) if isinstance(stmt, ast.If)
+                       and getattr(stmt.test, 'id', getattr(stmt.test, 'attr', '')) ==
+                       'TYPE_CHECKING' for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -80,3 +87,12 @@ def test_the_check_finds_a_circle(tmp_path):
     (pkg / 'model' / 'a.py').write_text('from robot_r1_ros.model.b import x\n')
     (pkg / 'model' / 'b.py').write_text('def f():\n    from robot_r1_ros.model import a\n')
     assert cycles(import_graph(pkg)) == [['robot_r1_ros.model.a', 'robot_r1_ros.model.b']]
+
+
+def test_annotation_only_imports_do_not_count(tmp_path):
+    pkg = tmp_path / 'robot_r1_ros'
+    (pkg / 'core').mkdir(parents=True)
+    (pkg / 'core' / 'a.py').write_text('from robot_r1_ros.core.b import x\n')
+    (pkg / 'core' / 'b.py').write_text('from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n'
+                                       '    from robot_r1_ros.core.a import A\n')
+    assert cycles(import_graph(pkg)) == []

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from robot_r1_ros.core.errors import BadInputError
-from robot_r1_ros.core.parsing import format_option, format_xyz
+from robot_r1_ros.core.parsing import format_number, format_option, format_xyz
 from robot_r1_ros.core.prompts import PromptMetadata, build_messages
 from robot_r1_ros.core.types import QASample, TaskKind
 
@@ -43,8 +43,9 @@ def object_label(name: str) -> str:
 
 
 def _rounded_env(builder: 'QABuilder', xyz_base_m: Any) -> tuple[float, float, float]:
-    from robot_r1_ros.core.qa import _rounded
-    return _rounded(builder.env_frame.base_to_env(np.asarray(xyz_base_m, float)))
+    """Env-frame coordinates as they read back from the prompt (3 decimals, as qa's)."""
+    xyz = builder.env_frame.base_to_env(np.asarray(xyz_base_m, float))
+    return tuple(float(format_number(v)) for v in xyz)  # type: ignore[return-value]
 
 
 def grounding_samples(builder: 'QABuilder', objects_base_m: Mapping[str, np.ndarray],

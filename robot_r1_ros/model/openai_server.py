@@ -29,6 +29,7 @@ import base64
 import io
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -143,7 +144,7 @@ def generation_options(body: Mapping[str, Any], defaults: GenerationOptions
     if pattern is not None:
         try:
             answer_regex, max_chars = split_grammar_regex(str(pattern))
-        except (ValueError, Exception) as exc:  # noqa: BLE001  (re.error too)
+        except (ValueError, re.error) as exc:
             raise RequestError(f'structured_outputs.regex: {exc}') from None
         changes.update(constrained=True, answer_regex=answer_regex,
                        think_budget_chars=max_chars,

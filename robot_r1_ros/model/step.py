@@ -20,7 +20,7 @@ cancelled generation raises ``GenerationCancelledError`` to the caller.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -124,7 +124,6 @@ class StepResult:
     output: ReasonerOutput | None = None
     inference_s: float = 0.0
     judge_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.ros.system import (LAUNCH_ARGUMENTS, PACKAGE, NodeDescription,
-                                     describe_system)
+from robot_r1_ros.ros.system import (LAUNCH_ARGUMENTS, PACKAGE, STOP_TIMEOUT_S,
+                                     NodeDescription, describe_system)
 
 SYSTEMS = ('franka',)
 
@@ -247,7 +247,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                                  f'{choices})')
     parser.add_argument('--print', action='store_true',
                         help='print the commands and exit without starting anything')
-    parser.add_argument('--sigterm-timeout-s', type=float, default=5.0,
+    parser.add_argument('--sigterm-timeout-s', type=float, default=STOP_TIMEOUT_S,
                         help='seconds between SIGINT, SIGTERM and SIGKILL on shutdown')
     parser.add_argument('--log-dir', default=None, help='also write <node>.log files here')
     # launch-style name:=value arguments

@@ -8,6 +8,7 @@ runs the checks and then the prediction step, and records what the publishing ne
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -54,16 +55,11 @@ class Job:
     source: str  # 'trigger' or 'action'
     task: str = ''
     on_text: Callable[[str], None] | None = None
-    cancel: Any = None   # threading.Event, set to stop generation
-    done: Any = None     # threading.Event, set when the job is over
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: stop generating
+    done: threading.Event = field(default_factory=threading.Event)    # set: the job is over
     wait_inputs_s: float = 0.0
     result: Any = None   # the KeypointPrediction (or None when cancelled)
     status: int = PredictionStatus.OK
-
-    def __post_init__(self) -> None:
-        import threading
-        self.cancel = self.cancel or threading.Event()
-        self.done = self.done or threading.Event()
 
 
 @dataclass

@@ -21,6 +21,10 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.paths import REPO_ROOT
 
 PACKAGE = 'robot_r1_ros'
+#: Seconds a node gets to exit after SIGINT before SIGTERM (launch's ``sigterm_timeout``, the
+#: bringup's ``--sigterm-timeout-s``): the reasoning node releases its model on the way out,
+#: which took 4-7 s on a loaded 2-core machine, more than launch's default 5 s.
+STOP_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)

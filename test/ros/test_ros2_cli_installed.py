@@ -24,7 +24,8 @@ from ros2_user import (UserShell, effective_parameters, launched_commands, plain
                        ros_arguments, user_shell)
 
 _domains = itertools.count()
-LAUNCH_TIMEOUT_S = 20.0      # launch: SIGINT, then SIGTERM after 5 s, then SIGKILL after 5 s more
+# launch: SIGINT, then SIGTERM after sigterm_timeout (STOP_TIMEOUT_S), then SIGKILL 5 s later
+LAUNCH_TIMEOUT_S = 25.0
 SCRIPTED = 'scripted:valid?xyz=0.1,0.05,0.2&gripper=open&delay_s=0.2&chunk_chars=4'
 
 
@@ -43,6 +44,14 @@ def install(tmp_path_factory):
     return plain_colcon_build(root, env)
 
 
+def _echo_yaml(text: str) -> dict:
+    """The first message of `ros2 topic echo` output, without the tool's notices (Jazzy's echo
+    prints 'A message was lost!!!' and a tab-indented count when DDS reports a lost sample)."""
+    lines = text.split('\n---')[0].splitlines()
+    kept = [ln for ln in lines if not ln.startswith(('A message was lost', '\ttotal count'))]
+    return yaml.safe_load('\n'.join(kept))
+
+
 def _echo_once(sh: UserShell, topic: str, timeout_s: float = 60.0) -> dict:
     """``ros2 topic echo --once <topic>`` parsed (the YAML the user sees)."""
     for _ in range(3):   # right after the CLI daemon starts it may not know the topic yet
@@ -51,7 +60,7 @@ def _echo_once(sh: UserShell, topic: str, timeout_s: float = 60.0) -> dict:
             break
         time.sleep(2.0)
     assert out.returncode == 0, f'rc {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}'
-    return yaml.safe_load(out.stdout.split('\n---')[0])
+    return _echo_yaml(out.stdout)
 
 
 def _declared_parameters() -> dict[str, set[str]]:
@@ -96,7 +105,7 @@ def _wait_ok_prediction(sh: UserShell, topic: str, timeout_s: float, logs) -> di
         out = sh.run('ros2', 'topic', 'echo', '--once', topic,
                      timeout_s=max(5.0, deadline - time.monotonic()))
         if out.returncode == 0 and out.stdout.strip():
-            last = yaml.safe_load(out.stdout.split('\n---')[0])
+            last = _echo_yaml(out.stdout)
             if last['status'] == 0:
                 return last
         else:
