@@ -19,7 +19,7 @@ Subjects are every object the episode recorded (``red_cube``, ``green_cube``, ``
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -27,9 +27,6 @@ from robot_r1_ros.core.errors import BadInputError
 from robot_r1_ros.core.parsing import format_number, format_option, format_xyz
 from robot_r1_ros.core.prompts import PromptMetadata, build_messages
 from robot_r1_ros.core.types import QASample, TaskKind
-
-if TYPE_CHECKING:  # pragma: no cover
-    from robot_r1_ros.core.qa import QABuilder
 
 ZONE_NAME = 'target_zone'
 """The yellow zone's name in recorded object poses."""
@@ -42,20 +39,21 @@ def object_label(name: str) -> str:
     return name.replace('_', ' ').strip()
 
 
-def _rounded_env(builder: 'QABuilder', xyz_base_m: Any) -> tuple[float, float, float]:
+def _rounded_env(builder: Any, xyz_base_m: Any) -> tuple[float, float, float]:
     """Env-frame coordinates as they read back from the prompt (3 decimals, as qa's)."""
     xyz = builder.env_frame.base_to_env(np.asarray(xyz_base_m, float))
     return tuple(float(format_number(v)) for v in xyz)  # type: ignore[return-value]
 
 
-def grounding_samples(builder: 'QABuilder', objects_base_m: Mapping[str, np.ndarray],
+def grounding_samples(builder: Any, objects_base_m: Mapping[str, np.ndarray],
                       other_episodes_base_m: Mapping[str, np.ndarray],
                       metadata: PromptMetadata, common: dict[str, Any],
                       extra: dict[str, Any]) -> list[QASample]:
     """The grounding questions of one observation frame.
 
     Args:
-        builder: The QA builder (config, env frame, seeded generator, letter dealer, stats).
+        builder: The ``core.qa.QABuilder`` (config, env frame, seeded generator, letter dealer,
+            stats); typed ``Any`` because ``core.qa`` imports this module.
         objects_base_m: name -> (3,) position of every recorded object at this frame.
         other_episodes_base_m: name -> (N, 3) positions of the same object in other episodes
             (hard distractors; may be empty).
@@ -96,7 +94,7 @@ def grounding_samples(builder: 'QABuilder', objects_base_m: Mapping[str, np.ndar
     return out
 
 
-def _choice_distractors(builder: 'QABuilder', answer: tuple[float, float, float],
+def _choice_distractors(builder: Any, answer: tuple[float, float, float],
                         others_base_m: list[np.ndarray], pool_base_m: np.ndarray
                         ) -> list[tuple[float, float, float]]:
     """Three positions at the answer's height: other objects, the object elsewhere, random."""
