@@ -162,8 +162,12 @@ class SimControllers:
         goal = _ArmGoal(handle, plan, serial, tol, goal_time, Future())
         self._arm = goal
         status, code, text = await goal.done
-        getattr(handle, {'succeeded': 'succeed', 'aborted': 'abort',
-                         'canceled': 'canceled'}[status])()
+        if status == 'succeeded':
+            handle.succeed()
+        elif status == 'canceled' and handle.is_cancel_requested:
+            handle.canceled()
+        else:                 # aborted, or preempted by a new goal (EXECUTING cannot cancel)
+            handle.abort()
         result.error_code, result.error_string = code, text
         return result
 

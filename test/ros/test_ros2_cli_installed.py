@@ -364,16 +364,19 @@ def test_launch_robot_fr3_drives_the_sim_as_an_fr3(install, tmp_path_factory):
         joints = _echo_once(sh, '/joint_states', timeout_s=120.0)
         assert joints['name'] == [f'fr3_joint{i}' for i in range(1, 8)] + [
             'fr3_finger_joint1', 'fr3_finger_joint2'], joints['name']
-        reached = []
+        import numpy as np
 
-        def reached_once() -> bool:
-            state = _echo_once(sh, '/robot_r1/executor_state')
-            if state['state'] == 2:                   # ExecutorState.STATE_REACHED
-                reached.append(state)
-            return bool(reached)
+        from robot_r1_ros.core.geometry import panda_fk   # an FR3 has the Panda's kinematics
+        target = np.array([0.45, 0.05, 0.2])               # env (0.1, 0.05, 0.2) in fr3_link0
 
-        assert sh.wait_until(reached_once, 180.0, period_s=2.0), log.read_text()[-5000:]
-        assert reached[0]['header']['frame_id'] == 'fr3_link0'
+        def arrived() -> bool:
+            q = dict(zip(*(lambda m: (m['name'], m['position']))(
+                _echo_once(sh, '/joint_states'))))
+            xyz, _ = panda_fk(np.array([q[f'fr3_joint{i}'] for i in range(1, 8)]))
+            return float(np.linalg.norm(xyz - target)) < 0.01
+
+        assert sh.wait_until(arrived, 180.0, period_s=2.0), log.read_text()[-5000:]
+        assert _echo_once(sh, '/robot_r1/executor_state')['header']['frame_id'] == 'fr3_link0'
         text = log.read_text()
         assert 'arm: action /fr3_arm_controller/follow_joint_trajectory' in text, text[-4000:]
         assert 'gripper: franka /franka_gripper/grasp, /franka_gripper/move' in text
