@@ -173,13 +173,15 @@ class ExecutorNode(Node):
         rejection = self.executor_logic.submit(pred, self.now_s())
         if rejection is None:
             logic = self.executor_logic
-            log = self.get_logger().warning if logic.state.name == 'FAILED' else \
-                self.get_logger().info
             opening = ('open' if pred.gripper_command == KeypointPrediction.GRIPPER_OPEN
                        else 'closed')
-            log(f'accepted keypoint [{pred.xyz_base_m[0]:.3f}, {pred.xyz_base_m[1]:.3f}, '
-                f'{pred.xyz_base_m[2]:.3f}] gripper {opening}'
-                f' -> {logic.state.name.lower()}' + (f': {logic.reason}' if logic.reason else ''))
+            text = (f'accepted keypoint [{pred.xyz_base_m[0]:.3f}, {pred.xyz_base_m[1]:.3f}, '
+                    f'{pred.xyz_base_m[2]:.3f}] gripper {opening} -> {logic.state.name.lower()}'
+                    + (f': {logic.reason}' if logic.reason else ''))
+            if logic.state.name == 'FAILED':
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().info(text)
         else:
             counts = self.executor_logic.rejections.nonzero()
             self.get_logger().warning(f'rejected prediction: {rejection} (rejections so far: '
@@ -191,8 +193,11 @@ class ExecutorNode(Node):
         after = self.executor_logic.state
         if after is not before:
             snap = self.executor_logic.snapshot()
-            log = self.get_logger().warning if snap.reason else self.get_logger().info
-            log(f'goal {after.name.lower()}' + (f': {snap.reason}' if snap.reason else ''))
+            # (one call site per severity: rclpy refuses a call site changing severity)
+            if snap.reason:
+                self.get_logger().warning(f'goal {after.name.lower()}: {snap.reason}')
+            else:
+                self.get_logger().info(f'goal {after.name.lower()}')
 
     def _on_set_parameters(self, params):
         """``ros2 param set``: apply a live parameter now, refuse the rest with the reason."""
