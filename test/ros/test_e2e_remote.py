@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from r1_testing import REPO, require_ros_interfaces
+from ros2_tools import tools_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'peers'))
 from executor_probe import ExecutorProbe  # noqa: E402
@@ -54,8 +55,10 @@ def _start_server(spawn, port: int):
     return server
 
 
-def test_e2e_remote_backend_cycles_survives_a_server_kill_and_recovers(spawn, rclpy_node):
+def test_e2e_remote_backend_cycles_survives_a_server_kill_and_recovers(spawn, rclpy_node, ros_env):
     require_ros_interfaces()
+    # The executor's default arm interface is the FollowJointTrajectory action (control_msgs).
+    env = tools_env(ros_env, extra=('control_msgs', 'franka_msgs'))
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.parameter import Parameter
 
@@ -70,11 +73,12 @@ def test_e2e_remote_backend_cycles_survives_a_server_kill_and_recovers(spawn, rc
         'remote.backoff_s': '0.1', 'trigger.mode': 'on_reached'}
     children = {
         'sim': spawn('robot_r1_ros.ros.sim_node', *_node_args('sim_node', '', ['franka.yaml'],
-                                                              {})),
+                                                              {}), env=env),
         'reasoning': spawn('robot_r1_ros.ros.reasoning_node', *_node_args(
-            'reasoning_node', 'robot_r1', ['franka.yaml', 'remote.yaml'], reasoning_params)),
+            'reasoning_node', 'robot_r1', ['franka.yaml', 'remote.yaml'], reasoning_params),
+            env=env),
         'executor': spawn('robot_r1_ros.ros.executor_node', *_node_args(
-            'executor_node', 'robot_r1', ['franka.yaml'], clock)),
+            'executor_node', 'robot_r1', ['franka.yaml'], clock), env=env),
     }
     node = rclpy_node('e2e_remote_probe')
     node.set_parameters([Parameter('use_sim_time', value=True)])

@@ -39,12 +39,12 @@ def test_show_has_every_field_of_the_generated_message(capsys):
     except ImportError:
         pytest.skip('generated interfaces not built')
     assert fields == set(KeypointPrediction.get_fields_and_field_types())
-    assert 'uint8 STATUS_OUT_OF_WORKSPACE=2' in out
+    assert 'uint8 STATUS_OUT_OF_WORKSPACE=3' in out
     assert '# One next-keypoint prediction' in out  # top-level comments kept
     # nested types expanded one tab per level, nested comments dropped
     assert re.search(r'\nstd_msgs/Header header[^\n]*\n\tbuiltin_interfaces/Time stamp\n'
                      r'\t\tint32 sec\n', out)
-    assert '\tPoint position\n\t\tfloat64 x\n' in out
+    assert re.search(r'\ngeometry_msgs/Point position[^\n]*\n\tfloat64 x\n', out)
     assert not any(line.startswith('\t') and '#' in line for line in out.splitlines())
 
 
