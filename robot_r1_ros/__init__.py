@@ -7,4 +7,4 @@ pytest`` run from the repository root puts the source first).
 """
 __path__ = __import__('pkgutil').extend_path(__path__, __name__)
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
