@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.core.status import GripperCommand
+from robot_r1_ros.core.status import ExecutorStateCode, GripperCommand
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionBackend, MotionError
 from robot_r1_ros.motion.types import MotionGoal, MotionState
@@ -29,14 +29,8 @@ from robot_r1_ros.motion.validation import (PredictionInput, Rejection, Rejectio
 _LOG = logging.getLogger(__name__)
 
 
-class ExecState(enum.IntEnum):
-    """Values of ``ExecutorState.state``."""
-
-    IDLE = 0
-    MOVING = 1
-    REACHED = 2
-    FAILED = 3
-    REJECTED = 4
+# ``ExecutorState.state`` values: the one ROS-free definition (checked against the message).
+ExecState = ExecutorStateCode
 
 
 class NewGoalPolicy(str, enum.Enum):
