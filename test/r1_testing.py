@@ -86,3 +86,14 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, spin=None,
         if spin is None:
             time.sleep(period_s)
     return predicate()
+
+
+def readme_ros_commands() -> list[str]:
+    """The commands of the README's full-ROS block ("Using it with a full ROS 2 install", its
+    first ```bash block), one a line, without comment lines and trailing ``  # ...`` notes."""
+    import re
+    readme = (REPO / 'README.md').read_text(encoding='utf-8')
+    section = readme.split('## Using it with a full ROS 2 install', 1)[1].split('\n## ', 1)[0]
+    block = re.search(r'```bash\n(.*?)```', section, re.S).group(1)
+    return [line.split('  #')[0].strip() for line in block.splitlines()
+            if line.strip() and not line.lstrip().startswith('#')]

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import re
 
-from r1_testing import REPO
+from r1_testing import REPO, readme_ros_commands
 
-README = (REPO / 'README.md').read_text(encoding='utf-8')
-SECTION = README.split('## Using it with a full ROS 2 install', 1)[1].split('\n## ', 1)[0]
-BLOCK = re.search(r'```bash\n(.*?)```', SECTION, re.S).group(1)
-COMMANDS = [line.split('  #')[0].strip() for line in BLOCK.splitlines()
-            if line.strip() and not line.lstrip().startswith('#')]
+COMMANDS = readme_ros_commands()
+BLOCK = '\n'.join(COMMANDS)
 
 
 def test_every_pip_dependency_of_the_set_up_is_in_the_block():

@@ -18,14 +18,12 @@ import subprocess
 import time
 
 import pytest
-import yaml
 from r1_testing import require_ros_interfaces
-from ros2_user import (UserShell, effective_parameters, launched_commands, plain_colcon_build,
-                       ros_arguments, user_shell)
+from ros2_user import (LAUNCH_TIMEOUT_S, UserShell, assert_clean_exit, echo_yaml,
+                       effective_parameters, launched_commands, plain_colcon_build, ros_arguments,
+                       user_shell)
 
 _domains = itertools.count()
-# launch: SIGINT, then SIGTERM after sigterm_timeout (STOP_TIMEOUT_S), then SIGKILL 5 s later
-LAUNCH_TIMEOUT_S = 25.0
 SCRIPTED = 'scripted:valid?xyz=0.1,0.05,0.2&gripper=open&delay_s=0.2&chunk_chars=4'
 
 
@@ -44,14 +42,6 @@ def install(tmp_path_factory):
     return plain_colcon_build(root, env)
 
 
-def _echo_yaml(text: str) -> dict:
-    """The first message of `ros2 topic echo` output, without the tool's notices (Jazzy's echo
-    prints 'A message was lost!!!' and a tab-indented count when DDS reports a lost sample)."""
-    lines = text.split('\n---')[0].splitlines()
-    kept = [ln for ln in lines if not ln.startswith(('A message was lost', '\ttotal count'))]
-    return yaml.safe_load('\n'.join(kept))
-
-
 def _echo_once(sh: UserShell, topic: str, timeout_s: float = 60.0) -> dict:
     """``ros2 topic echo --once <topic>`` parsed (the YAML the user sees)."""
     for _ in range(3):   # right after the CLI daemon starts it may not know the topic yet
@@ -60,7 +50,7 @@ def _echo_once(sh: UserShell, topic: str, timeout_s: float = 60.0) -> dict:
             break
         time.sleep(2.0)
     assert out.returncode == 0, f'rc {out.returncode}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}'
-    return _echo_yaml(out.stdout)
+    return echo_yaml(out.stdout)
 
 
 def _declared_parameters() -> dict[str, set[str]]:
@@ -105,7 +95,7 @@ def _wait_ok_prediction(sh: UserShell, topic: str, timeout_s: float, logs) -> di
         out = sh.run('ros2', 'topic', 'echo', '--once', topic,
                      timeout_s=max(5.0, deadline - time.monotonic()))
         if out.returncode == 0 and out.stdout.strip():
-            last = _echo_yaml(out.stdout)
+            last = echo_yaml(out.stdout)
             if last['status'] == 1:                   # KeypointPrediction.STATUS_OK
                 return last
         else:
@@ -124,13 +114,6 @@ def _stop_launch(proc: subprocess.Popen, log_path) -> str:
     out = log_path.read_text()
     assert rc == 0, f'ros2 launch exited {rc}\n{out[-4000:]}'
     return out
-
-
-def _assert_clean_exit(out: str, nodes: tuple[str, ...]) -> None:
-    for node in nodes:
-        assert re.search(rf'\[INFO\] \[{node}-\d+\]: process has finished cleanly', out), \
-            f'{node} did not exit cleanly:\n{out[-4000:]}'
-    assert 'escalating to' not in out and 'SIGKILL' not in out, out[-4000:]
 
 
 @pytest.fixture(scope='module')
@@ -242,7 +225,7 @@ def test_5_lifecycle_deactivate_stops_predictions(default_launch):
 
 def test_6_sigint_to_launch_ends_every_node_cleanly(default_launch):
     out = _stop_launch(default_launch.launch, default_launch.launch_log)
-    _assert_clean_exit(out, ('sim_node', 'reasoning_node', 'executor_node'))
+    assert_clean_exit(out, ('sim_node', 'reasoning_node', 'executor_node'))
 
 
 def test_launch_arguments_use_sim_true_model_backend_in_another_namespace(install,
@@ -263,7 +246,7 @@ def test_launch_arguments_use_sim_true_model_backend_in_another_namespace(instal
         _assert_launch_matches_bringup(proc.pid, {'use_sim': 'True', 'model': SCRIPTED,
                                                   'backend': 'direct', 'namespace': 'arm2'},
                                        sh.cwd)
-        _assert_clean_exit(_stop_launch(proc, log), ('sim_node', 'reasoning_node',
+        assert_clean_exit(_stop_launch(proc, log), ('sim_node', 'reasoning_node',
                                                      'executor_node'))
     finally:
         sh.close()
@@ -291,7 +274,7 @@ def test_launch_in_the_root_namespace_matches_bringup(install, tmp_path_factory)
                 assert f'__node:={name}' in printed.stdout
             assert '__ns:=' not in printed.stdout   # bringup: the root namespace too
         _assert_launch_matches_bringup(proc.pid, {'namespace': '/', 'model': SCRIPTED}, sh.cwd)
-        _assert_clean_exit(_stop_launch(proc, log), ('sim_node', 'reasoning_node',
+        assert_clean_exit(_stop_launch(proc, log), ('sim_node', 'reasoning_node',
                                                      'executor_node'))
     finally:
         sh.close()
