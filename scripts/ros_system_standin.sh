@@ -19,7 +19,7 @@
 # - PYTHONPATH: the venv's site-packages, pip/setuptools/wheel uninstalled once built (a system
 #   install puts no pip on the user's PYTHONPATH); PATH: bin/ (colcon only) and the tools.
 # Cache: ${ROBOT_R1_ROS_STANDIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/robot_r1_ros/ros_standin}/
-#   <distro>-<sha256 of (python version, requirement pins, fix_ros_wheel_cmake.py, this script)>.
+#   <distro>-<sha256 of (interpreter version and prefix, requirement pins, fix_ros_wheel_cmake.py, this script)>.
 # Environment: PYTHON (default python3: the interpreter the user's venv will use),
 #   ROBOT_R1_ROS2_TOOLS_SRC (see scripts/ros2_tools_overlay.sh).
 # Exit codes: 0 ok, 2 usage error, 3 vendored source absent, 1 build failure.
@@ -44,11 +44,12 @@ esac
 PYTHON="${PYTHON:-python3}"
 command -v "$PYTHON" >/dev/null || die 2 "no '$PYTHON' on PATH"
 pyver="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+pyid="$("$PYTHON" -c 'import sys; print(sys.version.split()[0], sys.base_prefix)')"
 # The ROS tools' pure-Python dependencies (apt packages on a system install), as test.txt pins them.
 tool_reqs="$(grep -E '^(osrf-pycommon|importlib-metadata|argcomplete|packaging|pyyaml|psutil)==' \
              "$REPO/requirements/test.txt" "$REPO/requirements/ros.txt" | sed 's/^[^:]*://; s/[[:space:]].*//' | sort -u)"
 
-key="$({ echo "$distro python=$pyver"; grep -vE '^\s*(#|$)' "$ros_req"; echo "$tool_reqs"
+key="$({ echo "$distro python=$pyid"; grep -vE '^\s*(#|$)' "$ros_req"; echo "$tool_reqs"
          cat "$REPO/scripts/fix_ros_wheel_cmake.py" "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
 cache="${ROBOT_R1_ROS_STANDIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/robot_r1_ros/ros_standin}"
 prefix="$cache/$distro-$key"

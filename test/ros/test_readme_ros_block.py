@@ -21,7 +21,9 @@ asserted to have happened:
   ``ros2 action send_goal ...`` gets a 240 s timeout.
 
 The environment is the caller's minus everything the repository's set-up adds (its venv, the ROS
-and tools variables, MUJOCO_GL, HF_HUB_OFFLINE, ...), plus a private ROS_DOMAIN_ID and
+and tools variables, MUJOCO_GL, HF_HUB_OFFLINE, ...), with ``python3`` the OS interpreter
+(/usr/bin/python3, as on the Ubuntu the README targets; see _system_python_path), a private
+ROS_DOMAIN_ID and
 loopback-only discovery (this machine's DDS policy) and OMP_NUM_THREADS=1 (shared CPU). pip keeps
 the machine's own configuration: PIP_* variables and the real user's pip.conf (PIP_CONFIG_FILE),
 which on this machine is what resolves the ``torch==2.13.0`` pin of requirements/ml.txt to the
@@ -35,6 +37,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +73,7 @@ def _standin_prefix() -> Path:
             pytest.fail(f'CI=true and the ROS 2 tools are unavailable: {msg}')
         pytest.skip(msg)
     env = {k: v for k, v in os.environ.items() if not _DROP.match(k)}
-    env.update(PATH=_user_path(), ROBOT_R1_ROS2_TOOLS_SRC=str(vendor_root()))
+    env.update(PATH=_system_python_path(), ROBOT_R1_ROS2_TOOLS_SRC=str(vendor_root()))
     proc = subprocess.run(['bash', str(STANDIN), '--distro', _distro()], env=env,
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f'stand-in build failed (rc {proc.returncode}):\n' \
@@ -87,10 +90,31 @@ def _user_path() -> str:
                            if p and not any(p == b or p.startswith(b + os.sep) for b in banned))
 
 
+def _system_python_path() -> str:
+    """PATH with ``python3`` = the OS interpreter (a stable symlink folder first on PATH).
+
+    The README targets Ubuntu, whose ``python3`` is the system one; a ``--system-site-packages``
+    venv of it sees only apt's Python packages. This machine's first ``python3`` is a pyenv build
+    with ~100 pip packages in its base (sympy, jinja2, networkx, ...) that would hide a missing
+    requirement. ROBOT_R1_README_PYTHON overrides the choice."""
+    chosen = os.environ.get('ROBOT_R1_README_PYTHON', '/usr/bin/python3')
+    ok = Path(chosen).is_file() and subprocess.run(
+        [chosen, '-c', 'import venv, ensurepip'], capture_output=True).returncode == 0
+    if not ok:
+        return _user_path()
+    folder = _cache_root() / 'readme_home' / 'system-python'
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / 'python3'
+    if not link.is_symlink() or os.readlink(link) != chosen:
+        link.unlink(missing_ok=True)
+        link.symlink_to(chosen)
+    return os.pathsep.join([str(folder), _user_path()])
+
+
 def _user_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not _DROP.match(k)}
     domain = 10 + (int(os.environ.get('ROS_DOMAIN_ID', '42')) + 53) % 90
-    env.update(PATH=_user_path(), HOME=str(home), ROS_DOMAIN_ID=str(domain),
+    env.update(PATH=_system_python_path(), HOME=str(home), ROS_DOMAIN_ID=str(domain),
                ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', OMP_NUM_THREADS='1',
                PYTHONUNBUFFERED='1', RCUTILS_COLORIZED_OUTPUT='0')
     real_home = Path.home()
@@ -137,7 +161,8 @@ def _home(standin: Path, commands: list[str]) -> Path:
             digest.update(command.encode())
     for req in ('ml.txt', 'sim.txt'):
         digest.update((REPO / 'requirements' / req).read_bytes())
-    digest.update(f'{sys.version_info[:2]} {standin.name}'.encode())
+    digest.update(f'{os.path.realpath(shutil.which("python3", path=_system_python_path()))} '
+                  f'{standin.name}'.encode())
     root = _cache_root() / 'readme_home'
     home = root / f'{_distro()}-{digest.hexdigest()[:16]}'
     root.mkdir(parents=True, exist_ok=True)
@@ -148,6 +173,10 @@ def _home(standin: Path, commands: list[str]) -> Path:
     for fresh in ('ros2_ws', '.ros'):
         shutil.rmtree(home / fresh, ignore_errors=True)
     return home
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope='module')
@@ -166,8 +195,9 @@ def session(tmp_path_factory) -> dict:
         env['R1_LOGS'] = str(logs)
         env['R1_LAUNCH_TIMEOUT_S'] = str(int(LAUNCH_TIMEOUT_S) + 10)
         with open(logs / 'session.log', 'w') as log:
+            # (SIGINT as in a terminal: not ignored, whatever this process inherited)
             proc = subprocess.Popen(['bash', str(script)], cwd=home, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT)
+                                    stderr=subprocess.STDOUT, preexec_fn=_default_sigint)
             try:
                 rc = proc.wait(1500)
             except subprocess.TimeoutExpired:
