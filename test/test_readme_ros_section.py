@@ -1,9 +1,11 @@
-"""The README's full-ROS section against what the project installs and tests.
+"""The README's full-ROS section against what the project installs and tests: consistency checks
+that need no ROS install and run everywhere.
 
-Not a literal run of the block (that needs a system ROS install; test_ros2_cli_installed.py runs
-its ros2 commands, from outside the repository, against a plain colcon build): here every pip
+The block itself is run literally by test/ros/test_readme_ros_block.py (against a stand-in for a
+system ROS install built from the PyPI wheels, scripts/ros_system_standin.sh); here: every pip
 requirement the set-up installs appears in the block with the same pins, PEP 668 is handled with
-a venv, and each ros2 command of the block is one that test runs."""
+a venv, the build is a plain one run from another directory, and each ros2 command of the block is
+one that test_ros2_cli_installed.py runs too."""
 from __future__ import annotations
 
 import re

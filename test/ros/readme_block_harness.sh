@@ -58,7 +58,7 @@ r1_stop_launch() {
   wait "$pid"
   rc=$?
   if r1_alive "$watchdog"; then
-    kill -- "-$watchdog" 2>/dev/null
+    kill -- "-$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
     echo "@@@ launch rc $rc after SIGINT"
   else
     echo "@@@ launch rc $rc KILLED ${R1_LAUNCH_TIMEOUT_S:-35} s after SIGINT"

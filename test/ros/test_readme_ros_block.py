@@ -205,7 +205,7 @@ def session(tmp_path_factory) -> dict:
                 rc = proc.wait(120)
     out = (logs / 'session.log').read_text(errors='replace')
     sections = {}
-    for m in re.finditer(r'^@@@ (\d+) \$ (.*)\n(.*?)^@@@ rc (\d+)$', out, re.M | re.S):
+    for m in re.finditer(r'^@@@ (\d+) \$ ([^\n]*)\n(.*?)^@@@ rc (\d+)$', out, re.M | re.S):
         sections[int(m.group(1))] = (m.group(2), m.group(3), int(m.group(4)))
     launch_log = logs / 'launch.log'
     result = {'out': out, 'rc': rc, 'sections': sections, 'commands': commands,
