@@ -13,10 +13,14 @@ Usage::
     from ros2_tools import tools_env
     env = tools_env(base_env)                                  # default tools
     env = tools_env(base_env, extra=('control_msgs', 'franka_msgs'))  # + interface packages
+
+Also what their output tests share: :func:`echo_yaml` (``ros2 topic echo``),
+:func:`assert_clean_exit` and ``LAUNCH_TIMEOUT_S`` (``ros2 launch`` after SIGINT).
 """
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -25,6 +29,8 @@ import pytest
 from r1_testing import IN_CI, REPO
 
 SCRIPT = REPO / 'scripts' / 'ros2_tools_overlay.sh'
+# launch: SIGINT, then SIGTERM after sigterm_timeout (STOP_TIMEOUT_S), then SIGKILL 5 s later
+LAUNCH_TIMEOUT_S = 25.0
 _cache: dict[tuple, str] = {}
 
 
@@ -86,3 +92,20 @@ def tools_env(base: Mapping[str, str] | None = None, extra: Sequence[str] = (),
     env = sourced_env(Path(prefix) / 'setup.bash', os.environ if base is None else base)
     env['ROBOT_R1_ROS2_TOOLS_OVERLAY'] = prefix
     return env
+
+
+def echo_yaml(text: str) -> dict:
+    """The first message of `ros2 topic echo` output, without the tool's notices (Jazzy's echo
+    prints 'A message was lost!!!' and a tab-indented count when DDS reports a lost sample)."""
+    import yaml
+    lines = text.split('\n---')[0].splitlines()
+    kept = [ln for ln in lines if not ln.startswith(('A message was lost', '\ttotal count'))]
+    return yaml.safe_load('\n'.join(kept))
+
+
+def assert_clean_exit(out: str, nodes: Sequence[str]) -> None:
+    """`ros2 launch` output: each node's process finished cleanly, nothing escalated."""
+    for node in nodes:
+        assert re.search(rf'\[INFO\] \[{node}-\d+\]: process has finished cleanly', out), \
+            f'{node} did not exit cleanly:\n{out[-4000:]}'
+    assert 'escalating to' not in out and 'SIGKILL' not in out, out[-4000:]

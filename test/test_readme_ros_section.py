@@ -1,7 +1,7 @@
 """The README's full-ROS section against what the project installs and tests: consistency checks
 that need no ROS install and run everywhere.
 
-The block itself is run literally by test/ros/test_readme_ros_block.py (against a stand-in for a
+The block itself is run literally by test_readme_ros_block.py (against a stand-in for a
 system ROS install built from the PyPI wheels, scripts/ros_system_standin.sh); here: every pip
 requirement the set-up installs appears in the block with the same pins, PEP 668 is handled with
 a venv, the build is a plain one run from another directory, and each ros2 command of the block is

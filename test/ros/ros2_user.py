@@ -10,7 +10,6 @@ environment, so nothing resolves through the checkout.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
@@ -21,8 +20,6 @@ import pytest
 from r1_testing import REPO
 from ros2_tools import sourced_env, tools_env
 
-# launch: SIGINT, then SIGTERM after sigterm_timeout (STOP_TIMEOUT_S), then SIGKILL 5 s later
-LAUNCH_TIMEOUT_S = 25.0
 _PATH_VARS = ('PATH', 'PYTHONPATH', 'AMENT_PREFIX_PATH', 'CMAKE_PREFIX_PATH', 'LD_LIBRARY_PATH',
               'COLCON_PREFIX_PATH')
 
@@ -186,20 +183,3 @@ def effective_parameters(node_fqn: str, files: list[str]) -> dict:
             if isinstance(block, dict):
                 out.update(_flatten(block.get('ros__parameters', {})))
     return out
-
-
-def echo_yaml(text: str) -> dict:
-    """The first message of `ros2 topic echo` output, without the tool's notices (Jazzy's echo
-    prints 'A message was lost!!!' and a tab-indented count when DDS reports a lost sample)."""
-    import yaml
-    lines = text.split('\n---')[0].splitlines()
-    kept = [ln for ln in lines if not ln.startswith(('A message was lost', '\ttotal count'))]
-    return yaml.safe_load('\n'.join(kept))
-
-
-def assert_clean_exit(out: str, nodes: Sequence[str]) -> None:
-    """`ros2 launch` output: each node's process finished cleanly, nothing escalated."""
-    for node in nodes:
-        assert re.search(rf'\[INFO\] \[{node}-\d+\]: process has finished cleanly', out), \
-            f'{node} did not exit cleanly:\n{out[-4000:]}'
-    assert 'escalating to' not in out and 'SIGKILL' not in out, out[-4000:]

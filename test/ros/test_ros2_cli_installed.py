@@ -19,9 +19,9 @@ import time
 
 import pytest
 from r1_testing import require_ros_interfaces
-from ros2_user import (LAUNCH_TIMEOUT_S, UserShell, assert_clean_exit, echo_yaml,
-                       effective_parameters, launched_commands, plain_colcon_build, ros_arguments,
-                       user_shell)
+from ros2_tools import LAUNCH_TIMEOUT_S, assert_clean_exit, echo_yaml
+from ros2_user import (UserShell, effective_parameters, launched_commands, plain_colcon_build,
+                       ros_arguments, user_shell)
 
 _domains = itertools.count()
 SCRIPTED = 'scripted:valid?xyz=0.1,0.05,0.2&gripper=open&delay_s=0.2&chunk_chars=4'
