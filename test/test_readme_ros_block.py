@@ -170,7 +170,12 @@ def _home(standin: Path, commands: list[str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for old in root.glob(f'{_distro()}-*'):
         if old.is_dir() and old != home:
-            shutil.rmtree(old, ignore_errors=True)
+            with open(old.parent / f'{old.name}.lock', 'w') as lock:
+                try:                        # not while another run uses it
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue
+                shutil.rmtree(old, ignore_errors=True)
     home.mkdir(exist_ok=True)
     for fresh in ('ros2_ws', '.ros'):
         shutil.rmtree(home / fresh, ignore_errors=True)
