@@ -6,10 +6,10 @@
 #   1. Jazzy: a second environment from the Jazzy wheels (ROBOT_R1_ROS_DISTRO=jazzy) builds the
 #      package and runs the ROS tests and the launch/CLI tests with the jazzy tools
 #      (ROBOT_R1_JAZZY=0 skips this step);
-#   2. Kilted: the whole suite with pytest (its summary line closes the output); with
-#      ROBOT_R1_COLCON_TEST=1 through `colcon test --return-code-on-test-failure` (the package's
-#      ament_add_pytest_test) and `colcon test-result --verbose` instead, the suite's pytest
-#      summary line re-printed last. The exit status is non-zero if any step failed.
+#   2. Kilted: the whole suite through `colcon test --return-code-on-test-failure` (the
+#      package's ament_add_pytest_test) and `colcon test-result --verbose`, the suite's pytest
+#      summary line re-printed last (ROBOT_R1_COLCON_TEST=0: plain pytest instead).
+#   The exit status is non-zero if any step failed.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -30,14 +30,6 @@ fi
 
 # The ROS tests for the second distribution: everything that talks ROS 2 or runs ros2 tools.
 JAZZY_TESTS=(test/ros test/test_interfaces.py test/sim/test_sim_node.py)
-# Known open Jazzy-only failures (issue 14), deselected by name here and run on Kilted below:
-# - the FR3 launch test: the sim refused a trajectory whose first point was 0.086 rad from the
-#   measured state (a start-state race between executor and sim on Jazzy);
-# - the remote e2e test: executed_count stayed below 2 within 240 s on Jazzy.
-JAZZY_KNOWN_FAILURES=(
-  --deselect test/ros/test_ros2_cli_installed.py::test_launch_robot_fr3_drives_the_sim_as_an_fr3
-  --deselect test/ros/test_e2e_remote.py::test_e2e_remote_backend_cycles_survives_a_server_kill_and_recovers
-)
 rc=0
 if [ "${ROBOT_R1_JAZZY:-1}" != 0 ]; then
   t0=$SECONDS
@@ -48,7 +40,7 @@ if [ "${ROBOT_R1_JAZZY:-1}" != 0 ]; then
     # shadow the Jazzy build's interfaces.
     ( export ROBOT_R1_ROS_DISTRO=jazzy
       set +u; source scripts/env.sh; set -u
-      exec python -m pytest -p no:cacheprovider "${JAZZY_KNOWN_FAILURES[@]}" "${JAZZY_TESTS[@]}" ) || rc=1
+      exec python -m pytest -p no:cacheprovider "${JAZZY_TESTS[@]}" ) || rc=1
   fi
   echo "[test] Jazzy done in $((SECONDS - t0)) s (rc $rc)"
 fi
@@ -56,9 +48,8 @@ fi
 # shellcheck disable=SC1091
 source scripts/env.sh
 t0=$SECONDS
-if [ "${ROBOT_R1_COLCON_TEST:-0}" != 1 ]; then
-  # The whole suite with pytest (its summary line closes the output). `colcon test` of the
-  # package is exercised by test/ros/test_ros2_cli_installed.py on a plain build.
+if [ "${ROBOT_R1_COLCON_TEST:-1}" = 0 ]; then
+  # The whole suite with plain pytest (its summary line closes the output).
   echo "[test] Kilted: the whole suite"
   set +e
   python -m pytest test

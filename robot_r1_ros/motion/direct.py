@@ -39,6 +39,11 @@ from robot_r1_ros.motion.types import (GripperCommandData, JointStateSample, Joi
 _LOG = logging.getLogger(__name__)
 #: A preempted trajectory's commanded point counts as followed within this of the measured one.
 FOLLOWING_TOLERANCE_RAD = 0.2
+#: A trajectory that preempts a moving one starts this far ahead of "now", on the old one, and
+#: its first point is that far in the future: the controller (JTC, the sim) interpolates from its
+#: own set-point on receipt. A first point at t=0 would be behind the set-point by the message
+#: latency times the joint speed: a jump back on the robot, a start-state refusal in the sim.
+PREEMPT_LEAD_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -259,14 +264,19 @@ class DirectBackend(MotionBackend):
                               f'(max {self.cfg.joint_state_timeout_s:.2f} s)')
         # When preempting a running trajectory, start from where it commands the arm now, so
         # the follower sees no position jump; otherwise from the measured configuration.
-        q_start = q_meas
+        q_start, lead_s = q_meas, 0.0
         if self._state is MotionState.MOVING and self._phase == 'arm' and self._traj is not None:
-            q_cmd = self._traj.sample(now_s - self._t_start)
+            t_old = now_s - self._t_start
+            q_cmd = self._traj.sample(t_old)
             # ... unless the arm is not following it (the controller refused it: a topic has
             # no result): then from where the arm is, or every later plan would be refused too.
             if float(np.max(np.abs(q_cmd - q_meas))) <= FOLLOWING_TOLERANCE_RAD:
-                q_start = q_cmd
+                moving = t_old < self._traj.duration_s
+                lead_s = PREEMPT_LEAD_S if moving else 0.0
+                q_start = self._traj.sample(t_old + lead_s)
         traj, _ = self.plan(goal, q_start)
+        if lead_s:
+            traj = delayed(traj, lead_s)
         # A new goal replaces a running one (the controller preempts its goal itself); a
         # gripper action still running is cancelled.
         self._cancel_gripper()
@@ -365,3 +375,9 @@ class DirectBackend(MotionBackend):
                 np.array([self.cfg.stop_time_s])))
         self._goal, self._traj = None, None
         self._state, self._reason, self._phase = MotionState.IDLE, '', ''
+
+
+def delayed(traj: JointTrajectoryData, lead_s: float) -> JointTrajectoryData:
+    """``traj`` with every point ``lead_s`` later (its first point no longer at t=0)."""
+    return replace(traj, time_from_start_s=np.asarray(traj.time_from_start_s, float)
+                   + float(lead_s))

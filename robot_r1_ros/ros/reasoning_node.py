@@ -121,7 +121,7 @@ class ReasoningNode(LifecycleNode):
         self._step_settings = StepSettings(env_frame=config.env_frame,
                                            workspace=config.workspace)
         self._trigger = TriggerPolicy(config.trigger_mode, config.max_rate_hz,
-                                      config.reached_timeout_s)
+                                      config.reached_timeout_s, config.ack_timeout_s)
         self._task = config.task
         t0 = time.perf_counter()
         try:
@@ -359,10 +359,9 @@ class ReasoningNode(LifecycleNode):
         if decision.note == 'waiting_for_joint_states':
             self.get_logger().info(f'waiting for joint states on {cfg.joint_states_topic}',
                                    throttle_duration_sec=5.0)
-        elif decision.note == 'reached_timeout':
-            self.get_logger().warning(
-                f'no executor report on the last goal after {cfg.reached_timeout_s:.1f} s; '
-                'predicting again')
+        elif decision.note:   # reached_timeout, or not_acknowledged: the goal was lost
+            self.get_logger().warning(f'{decision.note}: no executor report on the last goal '
+                                      'in time; predicting again')
         if decision.wait_s == 0.0:
             self._trigger.started(now_ns)
             return Job(source='trigger'), None

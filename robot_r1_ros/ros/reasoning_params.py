@@ -108,6 +108,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'predictions per second [Hz]'),
     ParamSpec('trigger.reached_timeout_s', 0.0, 'on_reached: predict again if the executor has '
               'not reported on the last goal after this long [s]; 0 = wait forever'),
+    ParamSpec('trigger.ack_timeout_s', 5.0, 'on_reached: predict again if the executor has '
+              'not reported on the last goal at all (not even MOVING or REJECTED) after this '
+              'long: the prediction was lost on the way [s]; 0 = never'),
     # inputs
     ParamSpec('topics.image', '/camera/image_raw', 'camera image (sensor_msgs/Image: rgb8, '
               'bgr8, rgba8, bgra8 or mono8; sensor-data QoS)'),
@@ -175,6 +178,7 @@ class ReasoningNodeConfig:
         trigger_mode: One of :data:`TRIGGER_MODES`.
         max_rate_hz: Prediction rate cap.
         reached_timeout_s: on_reached re-trigger timeout (0 = none).
+        ack_timeout_s: on_reached re-trigger timeout for a goal never reported on (0 = none).
         image_topic, camera_info_topic, joint_states_topic, task_topic, executor_state_topic:
             Input topic names.
         max_image_age_s: Image age limit at prediction start.
@@ -200,6 +204,7 @@ class ReasoningNodeConfig:
     trigger_mode: str = 'continuous'
     max_rate_hz: float = 2.0
     reached_timeout_s: float = 0.0
+    ack_timeout_s: float = 5.0
     image_topic: str = '/camera/image_raw'
     camera_info_topic: str = '/camera/camera_info'
     joint_states_topic: str = '/joint_states'
@@ -236,6 +241,7 @@ class ReasoningNodeConfig:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise bad(name, 'must be a finite number > 0', value)
         non_negative = {'trigger.reached_timeout_s': self.reached_timeout_s,
+                        'trigger.ack_timeout_s': self.ack_timeout_s,
                         'input.action_wait_s': self.action_wait_s,
                         'markers.lifetime_s': self.marker_lifetime_s,
                         'robot.tcp_offset_m': self.tcp_offset_m}
@@ -330,6 +336,7 @@ def config_from_values(values: Mapping[str, Any]) -> ReasoningNodeConfig:
         warmup=bool(g('model.warmup')), trigger_mode=g('trigger.mode'),
         max_rate_hz=float(g('trigger.max_rate_hz')),
         reached_timeout_s=float(g('trigger.reached_timeout_s')),
+        ack_timeout_s=float(g('trigger.ack_timeout_s')),
         image_topic=g('topics.image'), camera_info_topic=g('topics.camera_info'),
         joint_states_topic=g('topics.joint_states'), task_topic=g('topics.task'),
         gripper_joint_states_topic=g('topics.gripper_joint_states'),

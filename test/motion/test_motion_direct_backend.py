@@ -10,7 +10,7 @@ import pytest
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.types import GripperState
 from robot_r1_ros.motion.backend import MotionError
-from robot_r1_ros.motion.direct import DirectBackend, DirectBackendConfig
+from robot_r1_ros.motion.direct import PREEMPT_LEAD_S, DirectBackend, DirectBackendConfig
 from robot_r1_ros.motion.types import MotionGoal, MotionState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -135,10 +135,20 @@ def test_direct_preempt_continues_from_the_commanded_point(rig):
                   robot.now_s)
     robot.step(40)
     backend.update_joint_state(robot.joint_state())
-    commanded = robot.plan.sample(robot.now_s)
+    # the new trajectory starts PREEMPT_LEAD_S ahead on the old one, its first point that far in
+    # the future, so the follower interpolates from its own set-point whatever the latency
+    old_plan, t0 = robot.plan, robot.now_s
+    ahead = old_plan.sample(t0 + PREEMPT_LEAD_S)
     backend.start(MotionGoal((0.4, 0.2, 0.3), GripperState.OPEN, down_quat(robot)), robot.now_s)
+    second = robot.trajectories[1]
+    assert second.time_from_start_s[0] == pytest.approx(PREEMPT_LEAD_S)
     # (linear vs the follower's Hermite interpolation differ by well under 1 mrad)
-    np.testing.assert_allclose(robot.trajectories[1].positions_rad[0], commanded, atol=1e-3)
+    np.testing.assert_allclose(second.positions_rad[0], ahead, atol=1e-3)
+    # ... and the follower takes it without a jump: over the lead its set-point stays on the
+    # old path (a t=0 first point sent with any latency would jump back along it)
+    assert robot.plan is not old_plan
+    for t in np.linspace(t0, t0 + PREEMPT_LEAD_S, 6):
+        assert np.max(np.abs(robot.plan.sample(t) - old_plan.sample(t))) < 0.01
     assert run(robot, backend).state is MotionState.REACHED
     assert np.linalg.norm(robot.tcp() - [0.4, 0.2, 0.3]) < 0.005
 

@@ -56,6 +56,26 @@ def test_on_reached_timeout_and_on_demand():
         TriggerPolicy('sometimes')
 
 
+def test_on_reached_predicts_again_when_the_goal_was_never_reported_on():
+    # a prediction published before the executor's subscription matched is lost: without an
+    # acknowledgement timeout on_reached would wait for its report forever
+    p = TriggerPolicy('on_reached', max_rate_hz=100.0, ack_timeout_s=5.0)
+    p.published_ok(b"lost", now_ns=0)
+    assert p.decide(2 * S, image_seq=1, have_joint_state=True).wait_s == pytest.approx(3.0)
+    d = p.decide(6 * S, image_seq=1, have_joint_state=True)
+    assert d.wait_s == 0.0 and d.note == 'not_acknowledged' and p.wait_goal_id is None
+    # an acknowledged goal (MOVING) is waited for, however long it moves
+    p.published_ok(b"slow", now_ns=10 * S)
+    assert not p.executor_report(b"slow", ends_goal=False)
+    assert p.decide(100 * S, image_seq=2, have_joint_state=True).wait_s is None
+    assert p.executor_report(b"slow", ends_goal=True)
+    # both timeouts: the earlier deadline decides
+    q = TriggerPolicy('on_reached', reached_timeout_s=2.0, ack_timeout_s=5.0)
+    q.published_ok(b"g", now_ns=0)
+    assert q.decide(0, image_seq=1, have_joint_state=True).wait_s == pytest.approx(2.0)
+    assert q.decide(3 * S, image_seq=1, have_joint_state=True).note == 'reached_timeout'
+
+
 def test_stats_and_diagnostics_levels():
     from robot_r1_ros.core.status import PredictionStatus
     from robot_r1_ros.ros.reasoning_stats import (CANCELLED, NodeState, ReasoningStats,
