@@ -25,8 +25,8 @@
 #   ROBOT_R1_ROS2_TOOLS_CACHE  cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/robot_r1_ros/ros2_tools)
 #   VIRTUAL_ENV                the Python environment (ROS wheels) to build for; default <repo>/.venv
 # The overlay is one merged colcon install prefix:
-#   <cache>/<distro>-<sha256 of (selected sources, python version, ros-* wheel versions, this
-#   script)>. A finished overlay holds .robot_r1_complete; concurrent callers wait on a lock.
+#   <cache>/<distro>-<sha256 of (selected sources, python version, ros-* wheel versions, the
+#   build recipe's RECIPE_ID)>. A finished overlay holds .robot_r1_complete; concurrent callers wait on a lock.
 # Exit codes: 0 ok, 2 usage error, 3 vendored source absent, 1 build failure (log path printed).
 # Needs the venv to hold the tools' pure-Python dependencies (requirements/test.txt:
 # osrf-pycommon, importlib-metadata, argcomplete, lark, packaging, psutil) and colcon.
@@ -95,7 +95,9 @@ EOF
   fi
   local p
   for p in $selection; do
-    printf '%s\n' "$all" | grep -qx "$p" || die 2 "package '$p' is not in $src (have: $(echo $all))"
+    # (a here-string, not `printf | grep -q`: under pipefail grep's early exit can SIGPIPE the
+    # writer and fail the pipeline although the package is there)
+    grep -qx -- "$p" <<< "$all" || die 2 "package '$p' is not in $src (have: $(echo $all))"
   done
   # name -> folder, from one listing
   local listing; listing="$("$colcon" --log-base /dev/null list --base-paths "$src")"
@@ -106,10 +108,14 @@ EOF
   if [ "$list_only" = 1 ]; then printf '%s\n' "$closure"; exit 0; fi
 
   # Cache key: the selected packages' files, the environment's versions and this recipe.
+  # RECIPE_ID names the build recipe (the colcon flags, the install layout, the shebang rewrite):
+  # change it with any edit that changes what gets built. (It is the sha256 of this script when
+  # the recipe last changed, so overlays cached since then stay valid across edits that do not.)
+  local RECIPE_ID=0b4156bb14307a68f39574710dfe4039f71d990abe7845b51d680b4ae1916ea5
   local key
   key="$({
     printf '%s\n' "$pyinfo"
-    sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1
+    printf '%s\n' "$RECIPE_ID"
     local pkg_path
     for p in $closure; do
       pkg_path="$(pkg_dir "$p")"
@@ -151,7 +157,8 @@ EOF
     local f
     for f in "$prefix"/bin/* "$prefix"/lib/*/*; do
       [ -f "$f" ] || continue
-      if head -c 2 "$f" | grep -q '#!' && head -n 1 "$f" | grep -q 'python'; then
+      local first; first="$(head -n 1 "$f" | tr -d '\0')"
+      if [[ "$first" == '#!'*python* ]]; then
         sed -i '1s|^#!.*python[0-9.]*.*$|#!/usr/bin/env python3|' "$f"
       fi
     done
