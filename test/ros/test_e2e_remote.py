@@ -99,7 +99,9 @@ def test_e2e_remote_backend_cycles_survives_a_server_kill_and_recovers(spawn, rc
 
     # 1. Cycles against the real server: OK predictions, executed and reached.
     assert probe.wait_state(lambda s: s.executed_count >= 2, 240.0), logs()
-    assert statuses().count(KeypointPrediction.STATUS_OK) >= 2, logs()
+    # (the executor runs OK predictions only; this probe, a late joiner on a volatile topic,
+    # may have missed the first of them)
+    assert probe.wait(lambda: KeypointPrediction.STATUS_OK in statuses(), 30.0), logs()
     assert all(m.model_id == SERVED for _, m in received)
 
     # 2. Kill the server mid-run: MODEL_ERROR with the reason, diagnostics ERROR, no motion.
