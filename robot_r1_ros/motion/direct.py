@@ -262,8 +262,9 @@ class DirectBackend(MotionBackend):
         if now_s - js.stamp_s > self.cfg.joint_state_timeout_s:
             raise MotionError(f'joint state is {now_s - js.stamp_s:.2f} s old '
                               f'(max {self.cfg.joint_state_timeout_s:.2f} s)')
-        # When preempting a running trajectory, start from where it commands the arm now, so
-        # the follower sees no position jump; otherwise from the measured configuration.
+        # When preempting a running trajectory, start on it (PREEMPT_LEAD_S ahead while it
+        # still moves), so the follower sees no position jump; otherwise from the measured
+        # configuration.
         q_start, lead_s = q_meas, 0.0
         if self._state is MotionState.MOVING and self._phase == 'arm' and self._traj is not None:
             t_old = now_s - self._t_start
