@@ -14,6 +14,12 @@ two auxiliary heads on its merged tokens, both regressing every object's (x, y) 
 - ``attend``: per object, a learned query attends over the tokens and a linear map reads the
   attended token. This is the readout the language model itself has (attention, then a
   linear map), so it pushes the tower to write *where* into the token that shows the object.
+- ``digits`` (``digit_weight`` > 0): the attended token of each object also classifies the
+  sign, tenths and hundredths digits of its env-frame x and y, as the prompt writes them. The
+  language model answers in those digits through the same attention, so the tower learns to write
+  the position in a form one linear map turns into the answer's tokens.
+
+``init`` continues from an earlier run's ``resume.pt`` (tower and heads; new heads start fresh).
 
 Export (``final/``): the base checkpoint (tokenizer, language model, processor) with its vision
 tower replaced by the trained one; a plain ``Qwen2_5_VLForConditionalGeneration``; the heads are
@@ -35,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_r1_ros.core.config import DEFAULT_WORKSPACE
 from robot_r1_ros.training.seeds import seed_range
 
 _LOG = logging.getLogger(__name__)
@@ -57,6 +64,8 @@ class VisionPretrainConfig:
     cpu_minutes: float = 10.0
     checkpoint_minutes: float = 2.0
     seed: int = 0
+    digit_weight: float = 0.0
+    init: str = ''
 
     def __post_init__(self) -> None:
         for name in ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'batch_size'):
@@ -64,6 +73,8 @@ class VisionPretrainConfig:
                 raise ValueError(f'{name} must be positive, got {getattr(self, name)}')
         if self.hidden % self.heads:
             raise ValueError(f'hidden ({self.hidden}) must be a multiple of heads ({self.heads})')
+        if self.digit_weight < 0:
+            raise ValueError(f'digit_weight must be >= 0, got {self.digit_weight}')
         if self.lr <= 0 or self.cpu_minutes <= 0 or self.checkpoint_minutes <= 0:
             raise ValueError('lr, cpu_minutes and checkpoint_minutes must be positive')
 
@@ -99,6 +110,29 @@ def vision_config(cfg: VisionPretrainConfig, out_hidden: int) -> dict[str, Any]:
                 tokens_per_second=4)
 
 
+DIGIT_CLASSES = 22
+"""Per coordinate: sign (2 classes), tenths (10), hundredths (10)."""
+
+
+def digit_targets(xy_env_m: np.ndarray) -> np.ndarray:
+    """(..., 2) env-frame x, y -> (..., 2, 3) class indices: sign, tenths, hundredths.
+
+    The digits are those of the 3-decimal text the prompt and answer use (``-0.102`` -> 1, 1, 0).
+    """
+    thousandths = np.rint(np.abs(xy_env_m) * 1000).astype(np.int64)
+    sign = (np.rint(xy_env_m * 1000) < 0).astype(np.int64)
+    return np.stack([sign, (thousandths // 100) % 10, (thousandths // 10) % 10], axis=-1)
+
+
+def _digit_loss(logits: Any, target: Any) -> Any:
+    """Summed cross-entropy of the three digit groups; logits (B, K, 2, 22), target (B, K, 2, 3)."""
+    import torch.nn.functional as F
+
+    parts = (logits[..., :2], logits[..., 2:12], logits[..., 12:])
+    return sum(F.cross_entropy(part.reshape(-1, part.shape[-1]), target[..., i].reshape(-1))
+               for i, part in enumerate(parts))
+
+
 class _Heads:
     """The two auxiliary readouts (built lazily so importing this module needs no torch)."""
 
@@ -114,12 +148,14 @@ class _Heads:
                 self.query = nn.Parameter(torch.randn(n_objects, width) * 0.1)
                 self.key = nn.Linear(width, width)
                 self.read = nn.Linear(width, 2)
+                self.digits = nn.Linear(width, 2 * DIGIT_CLASSES)
 
-            def forward(self, tokens: Any) -> tuple[Any, Any]:  # tokens (B, T, W)
+            def forward(self, tokens: Any) -> tuple[Any, Any, Any]:  # tokens (B, T, W)
                 flat = self.flatten(tokens.flatten(1)).view(len(tokens), -1, 2)
                 scores = torch.einsum('kw,btw->bkt', self.query, self.key(tokens))
                 attended = torch.einsum('bkt,btw->bkw', scores.softmax(-1), tokens)
-                return flat, self.read(attended)
+                digits = self.digits(attended).view(len(tokens), -1, 2, DIGIT_CLASSES)
+                return flat, self.read(attended), digits
 
         return Heads()
 
@@ -166,7 +202,16 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     tr_xy = torch.tensor(data['tr_pos'][..., :2])
     te_xy = torch.tensor(data['te_pos'][..., :2])
     mean, std = tr_xy.mean(0), tr_xy.std(0)
+    env = DEFAULT_WORKSPACE.env_frame()
+    tr_dig, te_dig = (torch.tensor(digit_targets(
+        env.base_to_env(data[k].reshape(-1, 3)).reshape(data[k].shape)[..., :2]))
+        for k in ('tr_pos', 'te_pos'))
     heads = _Heads.build(n_tokens, width, len(names))
+    if cfg.init:
+        state = torch.load(Path(cfg.init) / 'resume.pt', weights_only=False)
+        tower.load_state_dict(state['tower'])
+        kept = heads.load_state_dict(state['heads'], strict=False)
+        _LOG.info('initialised from %s (new heads: %s)', cfg.init, kept.missing_keys)
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     step, cpu_used, log = 0, 0.0, out / 'log.jsonl'
@@ -180,7 +225,7 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(cfg.seed + step)
     tr_pix = tr_pix.view(len(tr_xy), per_image, -1)
 
-    def forward(pix: Any, n: int) -> tuple[Any, Any]:
+    def forward(pix: Any, n: int) -> tuple[Any, Any, Any]:
         grid = tr_grid[:1].repeat(n, 1)
         tokens = tower(pix.reshape(n * per_image, -1), grid_thw=grid).pooler_output
         return heads(tokens.view(n, n_tokens, -1))
@@ -188,9 +233,11 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     def evaluate() -> dict[str, float]:
         tower.eval()
         with torch.no_grad():
-            flat, att = forward(te_pix, len(te_xy))
+            flat, att, dig = forward(te_pix, len(te_xy))
         tower.train()
-        res = {}
+        res = {'attend_digits_acc': round(float((torch.stack(
+            [dig[..., :2].argmax(-1), dig[..., 2:12].argmax(-1), dig[..., 12:].argmax(-1)],
+            -1) == te_dig).float().mean()), 3)}
         for head, pred in (('flatten', flat), ('attend', att)):
             err = ((pred * std + mean - te_xy).norm(dim=-1) * 100)  # (N, K) cm
             for k, name in enumerate(names):
@@ -203,9 +250,11 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     last_ckpt = cpu_used
     while cpu_used < budget_s:
         idx = torch.randint(len(tr_xy), (cfg.batch_size,), generator=gen)
-        flat, att = forward(tr_pix[idx], cfg.batch_size)
+        flat, att, dig = forward(tr_pix[idx], cfg.batch_size)
         target = (tr_xy[idx] - mean) / std
         loss = ((flat - target) ** 2).mean() + ((att - target) ** 2).mean()
+        if cfg.digit_weight:
+            loss = loss + cfg.digit_weight * _digit_loss(dig, tr_dig[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -277,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--checkpoint-minutes', type=float, default=2.0)
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--digit-weight', type=float, default=0.0,
+                   help='weight of the attended-token digit classification (0: off)')
+    p.add_argument('--init', default='', help='an earlier run folder to continue from')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     import torch
@@ -284,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = VisionPretrainConfig(base=args.base, frames=args.frames, test_frames=args.test_frames,
                                hidden=args.hidden, depth=args.depth, cpu_minutes=args.cpu_minutes,
                                checkpoint_minutes=args.checkpoint_minutes,
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size, digit_weight=args.digit_weight,
+                               init=args.init)
     report = train(cfg, args.out)
     print(json.dumps(report['held_out'], indent=1))
     return 0

@@ -36,6 +36,31 @@ def test_vision_stage_renders_trains_resumes_and_exports(tiny_model, tmp_path):
     assert all((lm[k] == base_lm[k]).all() for k in base_lm)
     assert json.loads((out / 'report.json').read_text())['tower_params'] > 0
 
+    # A digit-head run continues from this one: its tower starts from the saved weights.
+    import torch
+    digits = vision_pretrain.train(vision_pretrain.VisionPretrainConfig(
+        **{**cfg.__dict__, 'digit_weight': 1.0, 'init': str(out)}), tmp_path / 'digits')
+    assert 0.0 <= digits['held_out']['attend_digits_acc'] <= 1.0
+    first = torch.load(out / 'resume.pt', weights_only=False)['tower']
+    second = torch.load(tmp_path / 'digits' / 'resume.pt', weights_only=False)['tower']
+    assert first.keys() == second.keys()
+
+
+def test_digit_targets_follow_the_prompt_text():
+    import numpy as np
+
+    from robot_r1_ros.core.parsing import format_number
+    from robot_r1_ros.training.vision_pretrain import digit_targets
+
+    xy = np.array([[-0.102, 0.262], [0.0996, -0.0004]])
+    got = digit_targets(xy)
+    assert got.tolist() == [[[1, 1, 0], [0, 2, 6]], [[0, 1, 0], [0, 0, 0]]]
+    # The classes spell the 3-decimal text: sign, then the first two decimals.
+    for value, (sign, tenths, hundredths) in zip(xy.ravel(), got.reshape(-1, 3)):
+        text = format_number(value).lstrip('-')
+        assert (format_number(value).startswith('-'), text[2], text[3]) == (
+            bool(sign), str(tenths), str(hundredths))
+
 
 def test_bad_vision_config_is_refused():
     from robot_r1_ros.training.vision_pretrain import VisionPretrainConfig

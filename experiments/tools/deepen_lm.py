@@ -1,0 +1,89 @@
+"""Experiments E18/E19 (issue 13): give the small language model more layers without forgetting.
+
+E16/E17 showed the 2-layer language model reading a coarse position from the vision tower and
+stalling far above the tower's own accuracy. With two layers, the first can only gather the text
+context (which object, which coordinate is next) and the second must both attend to the image
+and turn what it read into a digit. This tool appends ``--add`` decoder layers to a checkpoint's
+language model. Each new layer starts as the identity (its attention output projection and MLP
+down projection are zero, so the residual stream passes through unchanged): the deepened model
+answers exactly as the original until training moves the new layers.
+
+    python experiments/tools/deepen_lm.py --model outputs/learn/e17_see_scenes_cont/final \\
+        --add 2 --out outputs/learn/e19_deep/init
+
+``--tower DIR`` also replaces the vision tower with the one of checkpoint ``DIR`` (same tower
+size; E18: a tower pre-trained further with digit heads, ``training.vision_pretrain``).
+
+The result is a plain ``Qwen2_5_VLForConditionalGeneration`` checkpoint (tokenizer and
+processor files copied), loadable by the node and by ``training.curriculum``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+_LOG = logging.getLogger('deepen_lm')
+_FILES = ('tokenizer.json', 'tokenizer_config.json', 'chat_template.json',
+          'preprocessor_config.json', 'generation_config.json')
+
+
+def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None) -> Path:
+    """Write ``model_dir`` with ``add`` identity-initialised decoder layers appended to ``out``.
+
+    ``tower``: a checkpoint whose vision tower (weights and config) replaces ``model_dir``'s.
+    """
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    if add <= 0:
+        raise ValueError(f'--add must be positive, got {add}')
+    old = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
+    cfg = Qwen2_5_VLConfig.from_pretrained(model_dir).to_dict()
+    if tower is not None:
+        cfg['vision_config'] = Qwen2_5_VLConfig.from_pretrained(tower).to_dict()['vision_config']
+    text = dict(cfg['text_config'])
+    n_old = int(text['num_hidden_layers'])
+    text['num_hidden_layers'] = n_old + add
+    text['layer_types'] = list(text.get('layer_types') or ['full_attention'] * n_old)
+    text['layer_types'] += [text['layer_types'][-1]] * add
+    new = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**{**cfg, 'text_config': text}))
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    if unexpected:
+        raise RuntimeError(f'unexpected weights: {unexpected[:5]}')
+    new_prefixes = tuple(f'layers.{i}.' for i in range(n_old, n_old + add))
+    if any(not any(p in k for p in new_prefixes) for k in missing):
+        raise RuntimeError(f'weights missing outside the new layers: {missing[:5]}')
+    with torch.no_grad():
+        for layer in new.model.language_model.layers[n_old:]:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    if tower is not None:
+        donor = Qwen2_5_VLForConditionalGeneration.from_pretrained(tower)
+        new.model.visual.load_state_dict(donor.model.visual.state_dict())
+    new.generation_config = old.generation_config
+    out.mkdir(parents=True, exist_ok=True)
+    new.save_pretrained(out)
+    for name in _FILES:
+        if (model_dir / name).exists() and not (out / name).exists():
+            shutil.copy(model_dir / name, out / name)
+    _LOG.info('%s: %d -> %d language-model layers -> %s', model_dir, n_old, n_old + add, out)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--model', required=True, type=Path)
+    p.add_argument('--add', type=int, default=2)
+    p.add_argument('--out', required=True, type=Path)
+    p.add_argument('--tower', type=Path, default=None,
+                   help='a checkpoint whose vision tower replaces the model\'s')
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    deepen(args.model, args.add, args.out, args.tower)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
