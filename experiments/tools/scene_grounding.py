@@ -10,6 +10,10 @@ with that object's position there. Validation and test splits are copied unchang
 
     python experiments/tools/scene_grounding.py --dataset outputs/tiny/dataset_ground \
         --scenes 1500 --out outputs/tiny/dataset_ground_scenes
+
+``--test-scenes N`` (E18/E19) replaces the test split with the same kind of rows from N scenes of
+the ``vision_test`` evaluation range (never used in training), which measures object position on
+many unseen scenes instead of a few held-out episodes; ``--scenes 0`` then leaves train as is.
 """
 from __future__ import annotations
 
@@ -45,10 +49,11 @@ def _templates(train, labels: list[str]) -> dict[str, dict]:
     return out
 
 
-def scene_rows(train, scenes: int) -> list[dict]:
-    """The new rows: one per (scene, object)."""
+def scene_rows(train, scenes: int, seeds: str = 'vision_pretrain',
+               prefix: str = 'scene') -> list[dict]:
+    """The new rows: one per (scene, object), scenes from the ``seeds`` range."""
     from PIL import Image
-    images, positions, names = render_frames('pick_place', seed_range('vision_pretrain', scenes))
+    images, positions, names = render_frames('pick_place', seed_range(seeds, scenes))
     labels = [object_label(n) for n in names]
     templates = _templates(train, labels)
     missing = sorted(set(labels) - set(templates))
@@ -65,7 +70,7 @@ def scene_rows(train, scenes: int) -> list[dict]:
                        gold_think=f'The {label} is at {answer}.', answer_xyz_env_m=xyz_env,
                        target_xyz_env_m=xyz_env, next_xyz_env_m=xyz_env,
                        target_xyz_base_m=[float(v) for v in xyz_base_m],
-                       episode_id=f'scene_{s:06d}', frame_index=0)
+                       episode_id=f'{prefix}_{s:06d}', frame_index=0)
             rows.append(row)
     return rows
 
@@ -75,14 +80,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--dataset', required=True)
     ap.add_argument('--scenes', type=int, default=1500)
+    ap.add_argument('--test-scenes', type=int, default=0,
+                    help='replace the test split with rows of this many vision_test scenes')
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
     dsd = load_from_disk(args.dataset)
     train = dsd['train']
-    rows = scene_rows(train, args.scenes)
-    extra = Dataset.from_list(rows, features=train.features)
-    out = DatasetDict({**dsd, 'train': concatenate_datasets([train, extra])})
+    rows = scene_rows(train, args.scenes) if args.scenes > 0 else []
+    splits = dict(dsd)
+    if rows:
+        splits['train'] = concatenate_datasets(
+            [train, Dataset.from_list(rows, features=train.features)])
+    if args.test_scenes > 0:
+        test = scene_rows(train, args.test_scenes, 'vision_test', 'test_scene')
+        splits['test'] = Dataset.from_list(test, features=train.features)
+        _LOG.info('test split: %d rows from %d vision_test scenes', len(test), args.test_scenes)
+    out = DatasetDict(splits)
     out.save_to_disk(str(Path(args.out)))
     _LOG.info('%d scene rows added to %d train rows -> %s', len(rows), len(train), args.out)
     return 0
