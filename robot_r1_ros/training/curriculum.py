@@ -446,7 +446,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
            'cpu_s': cpu_total})
     log.close()
-    info = {'name': cfg.name, 'steps': step, 'parameters': n_params,
+    info = {'name': cfg.name, 'model_path': cfg.model_path, 'steps': step,
+            'parameters': n_params,
             'cpu_minutes_total': cpu_total / 60, 'cpu_minutes_encode': encode_s / 60,
             'cpu_minutes_train_steps': cpu_train / 60,
             'samples_per_cpu_s': step * cfg.batch_size / max(cpu_train, 1e-9),

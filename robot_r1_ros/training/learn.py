@@ -8,6 +8,10 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
 - ``data.recipe``: the TRL recipe whose ``pipeline`` section says which expert demos to record
   and how to build the dataset (issue 8's ``tiny_cpu``: 60 pick-and-place demos); ``--dataset``
   uses an existing ``robot-r1 dataset`` folder instead;
+- ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`:
+  rendered scenes, object positions as dense targets) that gives the first link's model a
+  trained, larger vision tower before any language stage; its keys are that stage's settings
+  (``frames``, ``hidden``, ``depth``, ``cpu_minutes``, ``digit_weight``, ...);
 - ``chain``: curriculum configs (``config/train/learn_*.yaml``, see
   :mod:`robot_r1_ros.training.curriculum`) run one after the other, each from the previous
   one's ``final/`` (the first from its own ``model.path``);
@@ -60,6 +64,11 @@ class LearnRecipe:
     gif_episode: int = 0
     source: str = ''
     extra: dict[str, Any] = field(default_factory=dict)
+    vision: dict[str, Any] | None = None
+
+
+_VISION_KEYS = ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'lr', 'batch_size',
+                'cpu_minutes', 'checkpoint_minutes', 'seed', 'digit_weight')
 
 
 def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
@@ -85,9 +94,12 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
             closed_loop_task=str(ev.get('closed_loop_task', 'pick_place')),
             closed_loop_episodes=int(ev.get('closed_loop_episodes', 20)),
             closed_loop_max_keypoints=int(ev.get('closed_loop_max_keypoints', 10)),
-            gif_episode=int(ev.get('gif_episode', 0)), source=str(path))
+            gif_episode=int(ev.get('gif_episode', 0)), source=str(path),
+            vision=raw.get('vision'))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn recipe ({exc!r})', 'recipe') from exc
+    if recipe.vision is not None:
+        _vision_config(recipe, 'base-checked-later')  # fail before hours of training
     if not recipe.chain:
         raise ConfigError(f'{path}: chain needs at least one curriculum config', 'chain')
     if recipe.max_new_tokens < 80 or recipe.closed_loop_episodes < 0:
@@ -96,6 +108,44 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
     for name in recipe.chain:
         curriculum.load_config(name)  # fail before hours of training, not after
     return recipe
+
+
+def _vision_config(recipe: LearnRecipe, base: str) -> Any:
+    """The recipe's ``vision`` section as a validated ``VisionPretrainConfig``.
+
+    Raises:
+        ConfigError: The section is not a mapping, names an unknown key or a bad value.
+    """
+    from robot_r1_ros.training.vision_pretrain import VisionPretrainConfig
+    raw = recipe.vision
+    if not isinstance(raw, dict):
+        raise ConfigError(f'vision must be a mapping of stage settings, got {raw!r}', 'vision')
+    unknown = sorted(set(raw) - set(_VISION_KEYS))
+    if unknown:
+        raise ConfigError(f'vision: unknown keys {unknown}; known: {", ".join(_VISION_KEYS)}',
+                          'vision')
+    try:
+        return VisionPretrainConfig(base=base, **raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f'vision: {exc}', 'vision') from None
+
+
+def run_vision(recipe: LearnRecipe, work: Path) -> Path | None:
+    """The vision stage (when the recipe has one): its ``final/`` checkpoint, the first link's
+    start. Its base is the first link's ``model.path`` (language model and tokenizer kept)."""
+    if recipe.vision is None:
+        return None
+    from robot_r1_ros.training import vision_pretrain
+    base = curriculum.load_config(recipe.chain[0]).model_path
+    cfg = _vision_config(recipe, base)
+    out = work / '00_vision'
+    if (out / 'report.json').is_file() and (out / 'final' / 'config.json').is_file():
+        _say('vision stage: done before, kept')
+    else:
+        _say(f'vision stage: {cfg.cpu_minutes:g} CPU-minutes, {cfg.frames} rendered scenes, '
+             f'tower hidden {cfg.hidden} depth {cfg.depth}, from {base}')
+        vision_pretrain.train(cfg, out)
+    return out / 'final'
 
 
 def _say(message: str) -> None:
@@ -128,8 +178,13 @@ def ensure_dataset(recipe: LearnRecipe, work: Path, dataset: Path | None) -> Pat
     return work / 'dataset'
 
 
-def run_chain(recipe: LearnRecipe, work: Path, dataset: Path) -> list[Path]:
-    """Train every curriculum config of the chain; returns the run folders."""
+def run_chain(recipe: LearnRecipe, work: Path, dataset: Path,
+              start: Path | None = None) -> list[Path]:
+    """Train every curriculum config of the chain; returns the run folders.
+
+    ``start``: the first link's start checkpoint instead of its ``model.path`` (the vision
+    stage's output).
+    """
     runs: list[Path] = []
     previous: Path | None = None
     for i, name in enumerate(recipe.chain):
@@ -138,14 +193,15 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path) -> list[Path]:
         # The chain decides the data and (after the first link) the start model: say so, never
         # replace a config's value silently.
         overrides = {'data.path': (cfg.dataset, str(dataset))}
-        if previous is not None:
-            overrides['model.path'] = (cfg.model_path, str(previous / 'final'))
+        begin = previous / 'final' if previous is not None else start
+        if begin is not None:
+            overrides['model.path'] = (cfg.model_path, str(begin))
         for key, (was, now) in overrides.items():
             if was != now:
                 _say(f'{name}: {key} {was} -> {now} (set by the chain)')
         cfg.dataset = str(dataset)
-        if previous is not None:
-            cfg.model_path = str(previous / 'final')
+        if begin is not None:
+            cfg.model_path = str(begin)
         if _link_done(run_dir):
             _say(f'{i + 1}/{len(recipe.chain)} {name}: done before, kept')
         else:
@@ -192,6 +248,15 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
     lines = ['| # | config | think | stages (tasks, CPU min, lr) | steps | CPU min |',
              '|---|---|---|---|---:|---:|']
     total_steps, total_cpu = 0, 0.0
+    vision = runs[0].parent / '00_vision' / 'report.json' if runs else None
+    if recipe.vision is not None and vision is not None and vision.is_file():
+        rep = json.loads(vision.read_text())
+        c = rep['config']
+        total_steps += int(rep['steps'])
+        total_cpu += float(rep['cpu_minutes'])
+        lines.append(f"| 0 | vision stage | - | tower hidden {c['hidden']} depth {c['depth']}, "
+                     f"{c['frames']} rendered scenes, lr {c['lr']:g} | {rep['steps']:,} | "
+                     f"{rep['cpu_minutes']:.1f} |")
     for i, (name, run_dir) in enumerate(zip(recipe.chain, runs)):
         info = json.loads((run_dir / 'run_info.json').read_text())
         stages = '; '.join(
@@ -314,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(args.work_dir)
         work.mkdir(parents=True, exist_ok=True)
         dataset = ensure_dataset(recipe, work, Path(args.dataset) if args.dataset else None)
-        runs = run_chain(recipe, work, dataset)
+        runs = run_chain(recipe, work, dataset, run_vision(recipe, work))
         reports = run_eval(recipe, runs[-1] / 'final', dataset, work)
         out = export(recipe, runs, reports, work, Path(args.checkpoint_dir), command)
     except (RobotR1Error, ValueError) as exc:

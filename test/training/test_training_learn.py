@@ -36,6 +36,9 @@ def test_shipped_learn_recipe_parses_and_names_existing_configs():
     ({'chain': ['no_such_config']}, 'no_such_config'),
     ({'eval': {'max_new_tokens': 20}}, 'max_new_tokens'),
     ({'data': {}}, 'bad learn recipe'),
+    ({'vision': {'frames': 10, 'resolution': 224}}, 'unknown keys'),
+    ({'vision': {'frames': 0}}, 'frames must be positive'),
+    ({'vision': 'yes'}, 'mapping'),
 ])
 def test_bad_learn_recipes_fail_before_training(tmp_path, change, match):
     raw = {'name': 'x', 'data': {'recipe': 'tiny_cpu'}, 'chain': ['learn_compare']}
@@ -100,3 +103,34 @@ def test_learn_rejects_a_folder_that_is_not_a_dataset(tmp_path):
     assert learn.main(['--recipe', 'recipe_learn', '--work-dir', str(tmp_path / 'w'),
                        '--checkpoint-dir', str(tmp_path / 'c'),
                        '--dataset', str(tmp_path)]) == 2
+
+
+def test_learn_vision_stage_starts_the_chain(tiny_model, qa_dataset, tmp_path, capsys):
+    """A recipe's ``vision`` section pre-trains a new tower on rendered scenes first; the first
+    link starts from that checkpoint (said aloud), and the card's table counts the stage."""
+    from transformers import Qwen2_5_VLConfig
+
+    dataset = Path(qa_dataset['path'])
+    first = _link(tmp_path, 'first', tiny_model, dataset, ['next_waypoint'])
+    path = tmp_path / 'recipe.yaml'
+    path.write_text(yaml.safe_dump({
+        'name': 'vision-test', 'data': {'recipe': 'tiny_cpu'}, 'chain': [str(first)],
+        'vision': {'frames': 4, 'test_frames': 2, 'hidden': 32, 'depth': 2, 'heads': 2,
+                   'mlp': 64, 'batch_size': 2, 'cpu_minutes': 0.02,
+                   'checkpoint_minutes': 0.01}}), encoding='utf-8')
+    recipe = learn.load_learn_recipe(path)
+    work = tmp_path / 'work'
+    start = learn.run_vision(recipe, work)
+    assert start == work / '00_vision' / 'final'
+    runs = learn.run_chain(recipe, work, dataset, start)
+    said = capsys.readouterr().out
+    assert f'model.path {tiny_model} -> {start} (set by the chain)' in said
+    info = json.loads((runs[0] / 'run_info.json').read_text())
+    assert info['model_path'] == str(start)
+    trained = Qwen2_5_VLConfig.from_pretrained(runs[0] / 'final')
+    assert trained.vision_config.hidden_size == 32 and trained.vision_config.depth == 2
+    table = learn._chain_table(recipe, runs)
+    assert '| 0 | vision stage | - | tower hidden 32 depth 2, 4 rendered scenes' in table
+    # Run again: the stage is kept, not retrained.
+    assert learn.run_vision(recipe, work) == start
+    assert 'vision stage: done before, kept' in capsys.readouterr().out
