@@ -10,7 +10,10 @@ encodes ``--rows`` training rows of the stage's tasks once (as the run does), th
 weights included) after 2 warm-up steps, through ``robot_r1_ros.training.curriculum`` (one
 torch thread unless ``--threads``). A chain link whose start checkpoint is not on this machine
 (``outputs/`` of an earlier link) is timed on ``models/tiny-qwen2.5-vl``: the same architecture,
-so the same cost per step. Prints samples per CPU-second and per wall-second per stage (the CPU
+so the same cost per step. With ``--vision`` (or a recipe that has a ``vision`` section) the
+vision pre-training stage is timed too: a short real run of ``training.vision_pretrain`` on
+``--vision-frames`` rendered scenes (its settings from the recipe, else the stage's defaults),
+one sample = one image. Prints samples per CPU-second and per wall-second per stage (the CPU
 is shared: the load average is recorded beside them) and writes bench/results/curriculum.json.
 """
 from __future__ import annotations
@@ -79,6 +82,32 @@ def bench_stage(cfg, stage, args) -> dict:
     }
 
 
+def bench_vision(settings: dict, args) -> dict:
+    """Time the vision stage: a real ``vision_pretrain`` run of ``args.vision_cpu_s``."""
+    import tempfile
+
+    from robot_r1_ros.training import vision_pretrain
+
+    fields = {**settings, 'frames': args.vision_frames, 'test_frames': 8,
+              'cpu_minutes': args.vision_cpu_s / 60, 'checkpoint_minutes': 1e6}
+    cfg = vision_pretrain.VisionPretrainConfig(base=str(REPO / 'models' / 'tiny-qwen2.5-vl'),
+                                               **fields)
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        report = vision_pretrain.train(cfg, Path(tmp))
+        wall = time.time() - t0
+    step_s = report['cpu_minutes'] * 60 / max(report['steps'], 1)
+    return {'config': 'vision stage', 'tasks': ['object positions (rendered scenes)'],
+            'samples_per_cpu_s': report['frames_per_cpu_s'],
+            'samples_per_wall_s': report['steps'] * cfg.batch_size / max(wall, 1e-9),
+            's_per_step_cpu': step_s, 'tokens_per_cpu_s': 0.0, 'steps': report['steps'],
+            'batch_size': cfg.batch_size, 'tower': f'hidden {cfg.hidden} depth {cfg.depth}',
+            'digit_weight': cfg.digit_weight, 'load_avg_start': load0,
+            'load_avg_end': os.getloadavg()[0],
+            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def main() -> int:
     """Run the benchmark, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -88,6 +117,10 @@ def main() -> int:
     parser.add_argument('--rows', type=int, default=256)
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--vision', action='store_true',
+                        help='also time the vision stage (always, when the recipe has one)')
+    parser.add_argument('--vision-frames', type=int, default=64)
+    parser.add_argument('--vision-cpu-s', type=float, default=20.0)
     parser.add_argument('--out', type=Path,
                         default=REPO / 'bench' / 'results' / 'curriculum.json')
     args = parser.parse_args()
@@ -98,12 +131,15 @@ def main() -> int:
     from robot_r1_ros.training.learn import load_learn_recipe
 
     torch.set_num_threads(args.threads)
+    vision = {} if args.vision else None
     if args.config:
         names, title = [args.config], args.config
     else:
         recipe = load_learn_recipe(args.recipe or 'recipe_learn')
         names, title = recipe.chain, recipe.name
-    results = []
+        if recipe.vision is not None:
+            vision = dict(recipe.vision)
+    results = [bench_vision(vision, args)] if vision is not None else []
     for name in names:
         cfg = load_config(name)
         if args.dataset:
