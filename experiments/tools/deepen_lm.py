@@ -11,6 +11,11 @@ answers exactly as the original until training moves the new layers.
     python experiments/tools/deepen_lm.py --model outputs/learn/e17_see_scenes_cont/final \\
         --add 2 --out outputs/learn/e19_deep/init
 
+``--mlp N`` (E22) also widens every layer's MLP to N hidden units, the new ones starting silent
+(their down-projection columns are zero), so again the answers do not change at step 0. E18/E19
+showed the language model reading the tenths digit and guessing the hundredths: turning a
+position feature into a 1 cm digit takes many more MLP units than 128 per layer.
+
 ``--tower DIR`` also replaces the vision tower with the one of checkpoint ``DIR`` (same tower
 size; E18: a tower pre-trained further with digit heads, ``training.vision_pretrain``).
 
@@ -29,7 +34,8 @@ _FILES = ('tokenizer.json', 'tokenizer_config.json', 'chat_template.json',
           'preprocessor_config.json', 'generation_config.json')
 
 
-def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None) -> Path:
+def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None,
+           mlp: int = 0) -> Path:
     """Write ``model_dir`` with ``add`` identity-initialised decoder layers appended to ``out``.
 
     ``tower``: a checkpoint whose vision tower (weights and config) replaces ``model_dir``'s.
@@ -37,21 +43,37 @@ def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None) -> P
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    if add <= 0:
-        raise ValueError(f'--add must be positive, got {add}')
+    if add < 0:
+        raise ValueError(f'--add must be >= 0, got {add}')
     old = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
     cfg = Qwen2_5_VLConfig.from_pretrained(model_dir).to_dict()
     if tower is not None:
         cfg['vision_config'] = Qwen2_5_VLConfig.from_pretrained(tower).to_dict()['vision_config']
     text = dict(cfg['text_config'])
     n_old = int(text['num_hidden_layers'])
+    old_mlp = int(text['intermediate_size'])
+    if mlp and mlp < old_mlp:
+        raise ValueError(f'--mlp {mlp} is narrower than the model\'s {old_mlp}')
+    text['intermediate_size'] = mlp or old_mlp
     text['num_hidden_layers'] = n_old + add
     text['layer_types'] = list(text.get('layer_types') or ['full_attention'] * n_old)
     text['layer_types'] += [text['layer_types'][-1]] * add
     new = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**{**cfg, 'text_config': text}))
-    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
-    if unexpected:
-        raise RuntimeError(f'unexpected weights: {unexpected[:5]}')
+    state = new.state_dict()
+    for key, value in old.state_dict().items():
+        if key not in state:
+            raise RuntimeError(f'unexpected weight: {key}')
+        target = state[key]
+        if target.shape == value.shape:
+            target.copy_(value)
+        elif key.endswith(('gate_proj.weight', 'up_proj.weight')):
+            target[:value.shape[0]] = value  # the new units' rows keep their random init
+        elif key.endswith('down_proj.weight'):
+            target.zero_()
+            target[:, :value.shape[1]] = value  # the new units start silent
+        else:
+            raise RuntimeError(f'{key}: shape {tuple(value.shape)} -> {tuple(target.shape)}')
+    missing = [k for k in state if k not in old.state_dict()]
     new_prefixes = tuple(f'layers.{i}.' for i in range(n_old, n_old + add))
     if any(not any(p in k for p in new_prefixes) for k in missing):
         raise RuntimeError(f'weights missing outside the new layers: {missing[:5]}')
@@ -77,11 +99,12 @@ def main() -> int:
     p.add_argument('--model', required=True, type=Path)
     p.add_argument('--add', type=int, default=2)
     p.add_argument('--out', required=True, type=Path)
+    p.add_argument('--mlp', type=int, default=0, help='widen every MLP to this many units')
     p.add_argument('--tower', type=Path, default=None,
                    help='a checkpoint whose vision tower replaces the model\'s')
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-    deepen(args.model, args.add, args.out, args.tower)
+    deepen(args.model, args.add, args.out, args.tower, args.mlp)
     return 0
 
 

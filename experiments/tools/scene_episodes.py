@@ -14,8 +14,9 @@ same prompts, answers and reasoning as ``robot-r1 dataset``, for the tasks asked
     python experiments/tools/scene_episodes.py --dataset outputs/tiny/dataset_ground \\
         --scenes 1000 --seeds vision_pretrain --out outputs/tiny/dataset_scene_keys
 
-Rows are appended to ``--dataset``'s train split; with ``--test`` they replace its test split
-instead (use an evaluation seed range such as ``vision_test`` for that).
+Rows are appended to ``--dataset``'s train split (``--only-scenes``: they replace it, so that no
+demo episode is left to memorise); with ``--test`` they replace its test split instead (use an
+evaluation seed range such as ``vision_test`` for that).
 """
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ def main() -> int:
     ap.add_argument('--seeds', default='vision_pretrain', help='a training.seeds range name')
     ap.add_argument('--tasks', default='open_keypoint,object_position,next_waypoint')
     ap.add_argument('--test', action='store_true', help='replace the test split instead')
+    ap.add_argument('--only-scenes', action='store_true', help='replace the train split')
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
@@ -138,7 +140,7 @@ def main() -> int:
     if args.test:
         splits['test'] = new
     else:
-        splits['train'] = concatenate_datasets([dsd['train'], new])
+        splits['train'] = new if args.only_scenes else concatenate_datasets([dsd['train'], new])
     DatasetDict(splits).save_to_disk(str(Path(args.out)))
     _LOG.info('%d rows from %d scenes (%s) -> %s (%s)', len(rows), args.scenes, args.seeds,
               args.out, 'test split' if args.test else 'added to train')
