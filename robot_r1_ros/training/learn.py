@@ -99,7 +99,7 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn recipe ({exc!r})', 'recipe') from exc
     if recipe.vision is not None:
-        _vision_config(recipe, 'base-checked-later')  # fail before hours of training
+        _vision_config(recipe, base='')  # fail before hours of training (base set at run)
     if not recipe.chain:
         raise ConfigError(f'{path}: chain needs at least one curriculum config', 'chain')
     if recipe.max_new_tokens < 80 or recipe.closed_loop_episodes < 0:

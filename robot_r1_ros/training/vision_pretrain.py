@@ -8,7 +8,7 @@ Why: a tiny VLM trained only on text answers never needs the image (research not
 tower locates the cube to ~1 cm in 10 CPU-minutes; a mean-pooled readout learns nothing). This
 stage trains a fresh, larger tower (``--hidden``/``--depth``) on rendered ``pick_place`` scenes
 (seeds of ``training.seeds``: ``vision_pretrain`` for training, ``vision_test`` held out) with
-two auxiliary heads on its merged tokens, both regressing every object's (x, y) in the base frame:
+auxiliary heads on its merged tokens; two regress every object's (x, y) in the base frame:
 
 - ``flatten``: one linear map over all merged tokens (position-preserving, learns fast);
 - ``attend``: per object, a learned query attends over the tokens and a linear map reads the
@@ -134,7 +134,8 @@ def _digit_loss(logits: Any, target: Any) -> Any:
 
 
 class _Heads:
-    """The two auxiliary readouts (built lazily so importing this module needs no torch)."""
+    """The auxiliary readouts: flatten, attend and the attended token's digits (built lazily so
+    importing this module needs no torch)."""
 
     @staticmethod
     def build(n_tokens: int, width: int, n_objects: int) -> Any:
