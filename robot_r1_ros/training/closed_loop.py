@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from robot_r1_ros.core.grounding import ZONE_NAME
 from robot_r1_ros.core.reading import reading_from_joints
 from robot_r1_ros.core.status import GripperCommand, PredictionStatus
 from robot_r1_ros.core.types import Keypoint
@@ -213,11 +214,53 @@ class _GifRecorder:
         return str(write_gif(self.frames, path, fps=4.0))
 
 
+def first_keypoint_aim(keypoint_xyz_base_m: Sequence[float],
+                       objects_xyz_base_m: dict[str, Sequence[float]],
+                       task_object: str | None) -> dict[str, Any]:
+    """Which object an episode's first keypoint went for (x-y distance, base frame).
+
+    Why: in pick_place the first keypoint is the pre-grasp pose over the task's cube, so it says
+    apart the two ways a closed loop fails: aiming at the wrong object (the instruction's colour
+    not bound to the image) or at the right one too coarsely (the grasp needs ~2 cm).
+
+    Returns:
+        ``nearest`` (object name), ``aimed_at`` (``task_object``, ``zone``, ``other_object``) and
+        ``to_task_object_cm`` (None without a task object).
+    """
+    xy = np.asarray(keypoint_xyz_base_m, dtype=float)[:2]
+    dist_cm = {name: float(np.linalg.norm(xy - np.asarray(p, dtype=float)[:2]) * 100)
+               for name, p in objects_xyz_base_m.items()}
+    nearest = min(dist_cm, key=dist_cm.__getitem__)
+    aimed = ('task_object' if nearest == task_object else
+             'zone' if nearest == ZONE_NAME else 'other_object')
+    return {'nearest': nearest, 'aimed_at': aimed,
+            'to_task_object_cm': (round(dist_cm[task_object], 2)
+                                  if task_object in dist_cm else None)}
+
+
+def aim_summary(episodes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Counts of :func:`first_keypoint_aim` over episodes, and the median distance to the task
+    object of those aimed at it (None when no episode has a first keypoint)."""
+    aims = [e['first_keypoint_aim'] for e in episodes if e.get('first_keypoint_aim')]
+    if not aims:
+        return None
+    counts = {k: sum(a['aimed_at'] == k for a in aims)
+              for k in ('task_object', 'other_object', 'zone')}
+    hits = [a['to_task_object_cm'] for a in aims
+            if a['aimed_at'] == 'task_object' and a['to_task_object_cm'] is not None]
+    return {'episodes': len(aims), 'aimed_at': counts,
+            'task_object_median_cm': round(float(np.median(hits)), 2) if hits else None,
+            'within_2cm': sum(d < 2.0 for d in hits)}
+
+
 def _run_episode(rig: SimRig, reasoner: Any, step_settings: StepSettings, task: Any,
                  episode: Any, seed: int, settings: ClosedLoopSettings,
                  gif: _GifRecorder | None) -> dict[str, Any]:
     """One episode: predict (the node's step) -> execute, until success or a stop."""
+    from robot_r1_ros.sim.objects import object_positions
+
     scene = rig.scene
+    objects_at_start = object_positions(scene)
     rec: dict[str, Any] = {'seed': seed, 'success': False, 'keypoints': 0,
                            'format_failures': 0, 'model_errors': 0, 'rejected': 0,
                            'predictions': []}
@@ -238,6 +281,9 @@ def _run_episode(rig: SimRig, reasoner: Any, step_settings: StepSettings, task: 
         keypoint: Keypoint = result.keypoint
         entry: dict[str, Any] = {'xyz_base_m': [round(v, 4) for v in keypoint.xyz_base_m],
                                  'gripper': keypoint.gripper.value}
+        if not rec['predictions']:
+            rec['first_keypoint_aim'] = first_keypoint_aim(
+                keypoint.xyz_base_m, objects_at_start, episode.objects.get('object'))
         caption = (f'cycle {rec["keypoints"] + 1}: {keypoint.gripper.value} at '
                    + '[' + ', '.join(f'{v:.3f}' for v in (out.xyz_env_m or ())) + ']')
         last_frame = [scene.time_s]
@@ -339,7 +385,7 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
         'model_error_episodes': int(sum(e['model_errors'] > 0 for e in episodes_out)),
         'rejected_keypoints': int(sum(e['rejected'] for e in episodes_out)),
         'mean_keypoints': mean_or_none(e['keypoints'] for e in episodes_out),
-        'expert': expert,
+        'expert': expert, 'first_keypoint_aim': aim_summary(episodes_out),
         'controller': 'model.step.predict_step (the reasoning node\'s prediction step) + '
                       'motion.GoalExecutor + motion.DirectBackend (the executor node\'s code), '
                       'trajectories played by the sim\'s follower in-process',

@@ -111,7 +111,18 @@ def closed_loop_table(cl: dict[str, Any]) -> str:
             f'| {cl["task"]} | {cl["episodes"]} ({cl["seeds"][0]}..{cl["seeds"][-1]}) | '
             f'{pct(cl["success_rate"])} | {pct(expert.get("success_rate"))} | '
             f'{cl["format_failure_episodes"]} | {cl.get("rejected_keypoints", 0)} | '
-            f'{num(cl.get("mean_keypoints"))} |')
+            f'{num(cl.get("mean_keypoints"))} |' + _aim_line(cl.get('first_keypoint_aim')))
+
+
+def _aim_line(aim: dict[str, Any] | None) -> str:
+    """Where the first keypoints went (``closed_loop.aim_summary``), as a sentence."""
+    if not aim:
+        return ''
+    c = aim['aimed_at']
+    return (f'\n\nFirst keypoint nearest (x-y) to the task\'s object in {c["task_object"]} of '
+            f'{aim["episodes"]} episodes (median distance {num(aim["task_object_median_cm"])} '
+            f'cm, {aim["within_2cm"]} within 2 cm), to another object in {c["other_object"]}, '
+            f'to the zone in {c["zone"]}.')
 
 
 def markdown_report(report: dict[str, Any]) -> str:

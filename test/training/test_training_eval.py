@@ -73,6 +73,14 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     assert cl_report['success_rate'] in (0.0, 1.0)
     assert cl_report['expert']['success_rate'] == 1.0  # the scripted reference solves it
     assert cl_report['gif_seed'] == cl_report['seeds'][0]
+    # Where the first keypoint went: one object per episode that predicted a keypoint.
+    ep = cl_report['per_episode'][0]
+    if ep['keypoints'] or ep['rejected']:
+        aim = cl_report['first_keypoint_aim']
+        assert aim['episodes'] == 1 and sum(aim['aimed_at'].values()) == 1
+        assert ep['first_keypoint_aim']['nearest'] in (
+            'red_cube', 'green_cube', 'blue_cube', 'target_zone')
+        assert 'First keypoint nearest (x-y) to the task' in md
     with Image.open(cl_report['gif']) as gif:
         # One frame per prediction at least, plus the held end frame; 2x the camera + caption.
         assert gif.n_frames >= 2 and gif.size[0] >= 2 * 112
@@ -174,3 +182,24 @@ def test_eval_cli_reports_bad_inputs(tmp_path, capsys):
 def cl_report_seed(report):
     """The first closed-loop seed of a report."""
     return report['closed_loop']['seeds'][0]
+
+
+def test_first_keypoint_aim_names_the_object_it_went_for():
+    from robot_r1_ros.training.closed_loop import aim_summary, first_keypoint_aim
+
+    objects = {'red_cube': (0.40, 0.10, 0.02), 'blue_cube': (0.55, -0.10, 0.02),
+               'target_zone': (0.50, 0.20, 0.0)}
+    near_red = first_keypoint_aim((0.41, 0.10, 0.14), objects, 'red_cube')
+    assert near_red == {'nearest': 'red_cube', 'aimed_at': 'task_object',
+                        'to_task_object_cm': 1.0}
+    wrong = first_keypoint_aim((0.55, -0.09, 0.14), objects, 'red_cube')
+    assert wrong['aimed_at'] == 'other_object' and wrong['nearest'] == 'blue_cube'
+    assert wrong['to_task_object_cm'] > 20
+    zone = first_keypoint_aim((0.50, 0.19, 0.14), objects, 'red_cube')
+    assert zone['aimed_at'] == 'zone'
+    summary = aim_summary([{'first_keypoint_aim': a} for a in (near_red, wrong, zone)]
+                          + [{'seed': 1}])  # an episode without a keypoint is not counted
+    assert summary == {'episodes': 3, 'aimed_at': {'task_object': 1, 'other_object': 1,
+                                                   'zone': 1},
+                       'task_object_median_cm': 1.0, 'within_2cm': 1}
+    assert aim_summary([]) is None
