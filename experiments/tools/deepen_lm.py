@@ -16,6 +16,11 @@ answers exactly as the original until training moves the new layers.
 showed the language model reading the tenths digit and guessing the hundredths: turning a
 position feature into a 1 cm digit takes many more MLP units than 128 per layer.
 
+``--hidden N`` (E26) widens the residual stream itself (64 -> N), with more heads of the same
+size: the tiny stream has to carry the text context and a position read to 1 cm at once. New
+dimensions start at zero (everything that writes into them is zero, the RMS norms are rescaled
+for the wider mean), so again the answers do not change at step 0.
+
 ``--tower DIR`` also replaces the vision tower with the one of checkpoint ``DIR`` (same tower
 size; E18: a tower pre-trained further with digit heads, ``training.vision_pretrain``).
 
@@ -34,8 +39,14 @@ _FILES = ('tokenizer.json', 'tokenizer_config.json', 'chat_template.json',
           'preprocessor_config.json', 'generation_config.json')
 
 
+_WRITES_STREAM = ('down_proj.weight', 'o_proj.weight', 'embed_tokens.weight',
+                  'merger.mlp.2.weight', 'merger.mlp.2.bias')
+_READS_STREAM = ('gate_proj.weight', 'up_proj.weight', 'q_proj.weight', 'k_proj.weight',
+                 'v_proj.weight', 'q_proj.bias', 'k_proj.bias', 'v_proj.bias', 'lm_head.weight')
+
+
 def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None,
-           mlp: int = 0) -> Path:
+           mlp: int = 0, hidden: int = 0) -> Path:
     """Write ``model_dir`` with ``add`` identity-initialised decoder layers appended to ``out``.
 
     ``tower``: a checkpoint whose vision tower (weights and config) replaces ``model_dir``'s.
@@ -55,6 +66,21 @@ def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None,
     if mlp and mlp < old_mlp:
         raise ValueError(f'--mlp {mlp} is narrower than the model\'s {old_mlp}')
     text['intermediate_size'] = mlp or old_mlp
+    old_hidden = int(text['hidden_size'])
+    if hidden and (hidden < old_hidden or hidden % (old_hidden // int(text['num_attention_heads']))):
+        raise ValueError(f'--hidden {hidden}: not a widening of {old_hidden} by whole heads')
+    if hidden and hidden != old_hidden:
+        # Same head size, more heads (and key/value heads in the same ratio), so the rotary
+        # sections stay valid; the image tokens (the merger's output) widen with the stream.
+        head_dim = old_hidden // int(text['num_attention_heads'])
+        kv_ratio = int(text['num_attention_heads']) // int(text['num_key_value_heads'])
+        text['hidden_size'] = hidden
+        # RMS norm: mean over the wider stream is old/new times the old one; the same factor on
+        # eps keeps the normalised values exact (token embeddings are small, eps matters).
+        text['rms_norm_eps'] = float(text['rms_norm_eps']) * old_hidden / hidden
+        text['num_attention_heads'] = hidden // head_dim
+        text['num_key_value_heads'] = hidden // head_dim // kv_ratio
+        cfg['vision_config'] = {**cfg['vision_config'], 'out_hidden_size': hidden}
     text['num_hidden_layers'] = n_old + add
     text['layer_types'] = list(text.get('layer_types') or ['full_attention'] * n_old)
     text['layer_types'] += [text['layer_types'][-1]] * add
@@ -64,13 +90,21 @@ def deepen(model_dir: Path, add: int, out: Path, tower: Path | None = None,
         if key not in state:
             raise RuntimeError(f'unexpected weight: {key}')
         target = state[key]
+        block = tuple(slice(0, n) for n in value.shape)
         if target.shape == value.shape:
             target.copy_(value)
-        elif key.endswith(('gate_proj.weight', 'up_proj.weight')):
-            target[:value.shape[0]] = value  # the new units' rows keep their random init
-        elif key.endswith('down_proj.weight'):
+        elif key.endswith(_WRITES_STREAM):
+            # Writes into the residual stream: new units/heads write nothing and nothing is
+            # written into the new stream dimensions, so the answers do not change at step 0.
             target.zero_()
-            target[:, :value.shape[1]] = value  # the new units start silent
+            target[block] = value
+        elif key.endswith(_READS_STREAM):
+            target[block] = value  # new rows/columns keep their random init (they read zeros)
+        elif key.endswith('layernorm.weight') or key.endswith('language_model.norm.weight'):
+            # RMS over the wider stream (new dimensions zero) is sqrt(old/new) times smaller.
+            scale = (value.shape[0] / target.shape[0]) ** 0.5
+            target.fill_(scale)
+            target[block] = value * scale
         else:
             raise RuntimeError(f'{key}: shape {tuple(value.shape)} -> {tuple(target.shape)}')
     missing = [k for k in state if k not in old.state_dict()]
@@ -100,11 +134,13 @@ def main() -> int:
     p.add_argument('--add', type=int, default=2)
     p.add_argument('--out', required=True, type=Path)
     p.add_argument('--mlp', type=int, default=0, help='widen every MLP to this many units')
+    p.add_argument('--hidden', type=int, default=0,
+                   help='widen the language model\'s residual stream to this width (more heads)')
     p.add_argument('--tower', type=Path, default=None,
                    help='a checkpoint whose vision tower replaces the model\'s')
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-    deepen(args.model, args.add, args.out, args.tower, args.mlp)
+    deepen(args.model, args.add, args.out, args.tower, args.mlp, args.hidden)
     return 0
 
 

@@ -280,7 +280,8 @@ def _run_episode(rig: SimRig, reasoner: Any, step_settings: StepSettings, task: 
             break
         keypoint: Keypoint = result.keypoint
         entry: dict[str, Any] = {'xyz_base_m': [round(v, 4) for v in keypoint.xyz_base_m],
-                                 'gripper': keypoint.gripper.value}
+                                 'gripper': keypoint.gripper.value,
+                                 'completion': out.completion if out else ''}
         if not rec['predictions']:
             rec['first_keypoint_aim'] = first_keypoint_aim(
                 keypoint.xyz_base_m, objects_at_start, episode.objects.get('object'))
