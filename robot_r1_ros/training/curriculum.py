@@ -22,6 +22,8 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``stages``: the curriculum: per stage the tasks, optional per-task sampling ``weights``
   (replay of earlier tasks), distractor kinds, learning rate and a CPU-time budget
   (``time.process_time``, so a neighbour on the other core does not shorten a stage).
+- ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
+  the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
 ``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
@@ -48,6 +50,7 @@ import yaml
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training import common
+from robot_r1_ros.training.number_loss import digit_token_ids, with_number_loss
 from robot_r1_ros.training.recipe import ModelSpec
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
 from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F401  (API)
@@ -96,12 +99,14 @@ class LearnConfig:
     eval_rows_per_group: int = 24
     seed: int = 0
     checkpoint_every_cpu_s: float = 300.0
+    digit_loss_weight: float = 0.0  # training.number_loss on the digits, added to the CE
 
 
 # ``train:`` keys and their types (YAML reads ``1e9`` as a string: convert, or fail clearly).
 _TRAIN_KEYS: dict[str, type] = {
     'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
-    'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float}
+    'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
+    'digit_loss_weight': float}
 
 
 def load_config(path: str | os.PathLike) -> LearnConfig:
@@ -142,7 +147,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     for key in ('batch_size', 'eval_rows_per_group', 'image_pixels'):
         if getattr(cfg, key) < 1:
             raise ConfigError(f'{path}: {key} must be >= 1, got {getattr(cfg, key)}', key)
-    for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s'):
+    for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s',
+                'digit_loss_weight'):
         if not getattr(cfg, key) >= 0:
             raise ConfigError(f'{path}: {key} must be >= 0, got {getattr(cfg, key)}', key)
     if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
@@ -350,6 +356,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.stages[0].learning_rate,
                             betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
+    digit_ids = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
            'cpu_before': 0.0}
@@ -414,7 +421,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                 g['lr'] = lr
             batch = enc.batch(draw(), pad_id)
             c0 = time.process_time()
-            loss = model(**batch).loss
+            loss = with_number_loss(model(**batch), batch['labels'], digit_ids,
+                                    cfg.digit_loss_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

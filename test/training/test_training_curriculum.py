@@ -54,7 +54,7 @@ def test_bad_configs_raise_config_error(tmp_path):
     with pytest.raises(ConfigError):
         load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
     for train in ({'batch_size': 0}, {'eval_every_cpu_s': 'often'}, {'warmup_steps': -1},
-                  {'batch_size': 4, 'epochs': 3}):
+                  {'batch_size': 4, 'epochs': 3}, {'digit_loss_weight': -0.5}):
         data = _config(Path('m'), Path('d'))
         data['train'].update(train)
         with pytest.raises(ConfigError):
@@ -123,7 +123,10 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
 
     from robot_r1_ros.training.curriculum import load_config, train
 
-    cfg = load_config(_write(tmp_path, _config(tiny_model, qa_dataset['path'])))
+    data = _config(tiny_model, qa_dataset['path'])
+    data['train']['digit_loss_weight'] = 0.3  # the ordinal digit loss rides along
+    cfg = load_config(_write(tmp_path, data))
+    assert cfg.digit_loss_weight == 0.3
     before = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
     final = train(cfg, tmp_path / 'run')
     records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]

@@ -1,0 +1,58 @@
+"""The number-token loss (training.number_loss): ordinal on digits, blind to everything else."""
+from __future__ import annotations
+
+import math
+
+import torch
+from r1_testing import REPO
+
+from robot_r1_ros.training.number_loss import digit_token_ids, number_token_loss, with_number_loss
+
+DIGIT_IDS = list(range(15, 25))  # the shipped tokenizer's ids of 0..9 (checked below)
+VOCAB = 40
+
+
+def _logits_for(next_tokens: list[int]) -> torch.Tensor:
+    """(1, T, V) logits that put (almost) all mass on ``next_tokens[t]`` at position t."""
+    logits = torch.full((1, len(next_tokens), VOCAB), -30.0)
+    for t, tok in enumerate(next_tokens):
+        logits[0, t, tok] = 30.0
+    return logits
+
+
+def test_the_shipped_tokenizer_writes_each_digit_as_one_token():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(REPO / 'checkpoints' / 'robot-r1-tiny-learn')
+    assert digit_token_ids(tokenizer) == DIGIT_IDS
+
+
+def test_the_loss_grows_with_the_distance_between_digits():
+    labels = torch.tensor([[-100, 15 + 3]])  # the target at position 1 is the digit 3
+    for predicted, expected in ((3, 0.0), (4, 1.0), (2, 1.0), (8, 5.0), (0, 3.0)):
+        loss = number_token_loss(_logits_for([15 + predicted, 0]), labels, DIGIT_IDS)
+        assert math.isclose(float(loss), expected, abs_tol=1e-4), (predicted, float(loss))
+
+
+def test_non_digit_and_masked_labels_add_nothing():
+    logits = _logits_for([7, 7, 7]).requires_grad_()
+    # Non-digit targets and -100 only: the loss is zero and still backpropagates.
+    loss = number_token_loss(logits, torch.tensor([[-100, 7, -100]]), DIGIT_IDS)
+    assert float(loss) == 0.0
+    loss.backward()
+    assert logits.grad is not None and float(logits.grad.abs().sum()) == 0.0
+    # One digit among other tokens: only it counts (predicted 5 for a true 1: distance 4).
+    labels = torch.tensor([[-100, 9, 15 + 1]])
+    assert math.isclose(float(number_token_loss(_logits_for([9, 15 + 5, 0]), labels,
+                                                DIGIT_IDS)), 4.0, abs_tol=1e-4)
+
+
+def test_with_number_loss_adds_the_weighted_term_only_when_asked():
+    class Result:
+        loss = torch.tensor(2.0)
+        logits = _logits_for([15 + 9, 0])
+
+    labels = torch.tensor([[-100, 15 + 7]])
+    assert float(with_number_loss(Result, labels, DIGIT_IDS, 0.0)) == 2.0
+    assert math.isclose(float(with_number_loss(Result, labels, DIGIT_IDS, 0.5)), 3.0,
+                        abs_tol=1e-4)
