@@ -14,11 +14,9 @@ What a config sets (``config/train/learn_*.yaml``):
 
 - ``model``: the start checkpoint, optionally re-initialised with other text/vision dimensions
   (same tokenizer, chat template and processor: still a ``Qwen2_5_VLForConditionalGeneration``).
-- ``think``: the reasoning the SFT targets contain (:func:`reasoning`): ``template`` (the
-  dataset's ``gold_think``), ``empty``, ``compare``: the current state, then every option
-  copied with a verdict, so that the letter is read off the single ``yes`` line, or ``plan``:
-  ``compare``, except that a movement question first states the expected movement
-  (``expect move forward and move down.``) so that its verdicts are string matches.
+- ``think``: the reasoning the SFT targets contain (:func:`reasoning`, one of
+  :data:`THINK_KINDS`: ``template`` is the dataset's ``gold_think``; ``compare``, ``plan`` and
+  ``aim`` copy the options with verdicts; ``aim`` names what an open keypoint goes to).
 - ``stages``: the curriculum: per stage the tasks, optional per-task sampling ``weights``
   (replay of earlier tasks), distractor kinds, learning rate and a CPU-time budget
   (``time.process_time``, so a neighbour on the other core does not shorten a stage).

@@ -2,14 +2,19 @@
 answer (:data:`THINK_KINDS`) and the gold completion of a dataset row."""
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.parsing import format_completion
 
-THINK_KINDS = ('template', 'empty', 'compare', 'plan')
+THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim')
 LETTERS = 'ABCD'
 MC_TASKS = ('next_waypoint', 'current_state', 'movement')
+# An object statement of the template reasoning (``core.qa.template_reasoning``).
+_SEEN_RE = re.compile(r'The ([a-z][a-z ]*?) is at (\[[^\]]*\])\.')
+# A target whose x-y is within this of an object's (or the gripper's) is "at" it (metres).
+AIM_XY_TOL_M = 0.01
 
 
 def _fmt_xyz(xyz: Sequence[float]) -> str:
@@ -27,6 +32,13 @@ def reasoning(row: dict[str, Any], think: str) -> str:
     coordinates it judges, and the final letter is the one before the single ``yes``. Other
     tasks fall back to the template reasoning.
 
+    ``aim`` is ``plan`` for multiple-choice tasks; an open keypoint with recorded objects says
+    where the objects are, where the gripper is, then what the keypoint goes to, named the way it
+    was stated, right before the target: ``The red cube is at [..]. The yellow zone is at [..].
+    The gripper is at [..], open. Next: the red cube at [x, y, z'], open.`` The keypoint's x-y is
+    then a copy of the numbers that followed the same name earlier (an induction copy); in the
+    template the keypoint follows a movement phrase and must find the right object by itself.
+
     ``plan`` is ``compare``, except that a movement question states the gold movement before the
     verdicts (``now [..] open. expect move forward and move down. A move up no. ...``): the
     movement is predicted once, with a supervised token per axis word, and each verdict is then
@@ -39,8 +51,10 @@ def reasoning(row: dict[str, Any], think: str) -> str:
         return ''
     if think == 'template':
         return str(row.get('gold_think') or '')
-    if think not in ('compare', 'plan'):
+    if think not in ('compare', 'plan', 'aim'):
         raise ConfigError(f'unknown think kind {think!r}', 'think')
+    if think == 'aim' and row.get('task_kind') == 'open_keypoint':
+        return _aim_reasoning(row)
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
         return str(row.get('gold_think') or '')
@@ -49,11 +63,32 @@ def reasoning(row: dict[str, Any], think: str) -> str:
     # The current-state prompt has no state in its text (the answer is in the image).
     if row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
-    if think == 'plan' and row.get('task_kind') == 'movement':
+    if think in ('plan', 'aim') and row.get('task_kind') == 'movement':
         parts.append(f"expect {options[LETTERS.index(answer)]}.")
     for letter, opt in zip(LETTERS, options):
         parts.append(f"{letter} {opt} {'yes' if letter == answer else 'no'}.")
     return ' '.join(parts)
+
+
+def _aim_reasoning(row: dict[str, Any]) -> str:
+    """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects)."""
+    gold = str(row.get('gold_think') or '')
+    seen = [(name, xyz) for name, xyz in _SEEN_RE.findall(gold) if name != 'gripper']
+    target, current = row.get('target_xyz_env_m'), row.get('current_xyz_env_m')
+    if not seen or target is None or current is None:
+        return gold
+    # A target that keeps the gripper's x-y (descend, grasp, lift) is aimed from the gripper,
+    # checked first: there the gripper and the object it holds or touches share their x-y.
+    near = max(abs(current[0] - target[0]), abs(current[1] - target[1])) <= AIM_XY_TOL_M
+    aim = 'gripper'
+    for name, xyz in ([] if near else seen):
+        obj = [float(v) for v in xyz.strip('[]').split(',')]
+        if max(abs(obj[0] - target[0]), abs(obj[1] - target[1])) <= AIM_XY_TOL_M:
+            aim = name
+            break
+    stated = ' '.join(f'The {name} is at {xyz}.' for name, xyz in seen)
+    return (f"{stated} The gripper is at {_fmt_xyz(current)}, {row.get('current_gripper')}. "
+            f"Next: the {aim} at {_fmt_xyz(target)}, {row.get('target_gripper')}.")
 
 
 def completion(row: dict[str, Any], think: str) -> str:

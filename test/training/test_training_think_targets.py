@@ -1,0 +1,60 @@
+"""The curriculum's SFT reasoning kinds (``training.think_targets``), on rows whose template
+reasoning is written by ``core.qa.template_reasoning`` itself."""
+from __future__ import annotations
+
+import pytest
+
+from robot_r1_ros.core.grounding import ZONE_NAME
+from robot_r1_ros.core.qa import template_reasoning
+from robot_r1_ros.core.types import QASample, TaskKind
+from robot_r1_ros.training.think_targets import completion, reasoning
+
+CUBE = (0.107, -0.149, 0.020)
+ZONE = (0.247, 0.044, 0.000)
+
+
+def _row(current, target, current_gripper, target_gripper, objects=True) -> dict:
+    """An open-keypoint dataset row as ``training.dataset`` writes it."""
+    sample = QASample(
+        kind=TaskKind.OPEN_KEYPOINT, episode_id='scene_1', frame_index=0, image_index=0,
+        keyframe_index=1, phase=0, instruction='put the green cube in the yellow zone',
+        messages=[], answer_text='', target_xyz_env_m=target, target_gripper=target_gripper,
+        current_xyz_env_m=current,
+        extra={'movement_parts': (1, -1, -2),
+               'objects_env_m': {'green_cube': CUBE, ZONE_NAME: ZONE} if objects else {}})
+    return {'task_kind': 'open_keypoint', 'gold_think': template_reasoning(sample),
+            'target_xyz_env_m': list(target), 'current_xyz_env_m': list(current),
+            'current_gripper': current_gripper, 'target_gripper': target_gripper,
+            'answer_text': f'[{target[0]:.3f}, {target[1]:.3f}, {target[2]:.3f}] {target_gripper}'}
+
+
+@pytest.mark.parametrize('current, target, grippers, aim', [
+    ((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), ('open', 'open'), 'green cube'),
+    ((0.107, -0.149, 0.022), (0.107, -0.149, 0.022), ('open', 'closed'), 'gripper'),
+    ((0.107, -0.149, 0.022), (0.247, 0.043, 0.146), ('closed', 'closed'), 'yellow zone'),
+    ((0.247, 0.044, 0.146), (0.247, 0.044, 0.026), ('closed', 'closed'), 'gripper'),
+])
+def test_aim_reasoning_names_what_the_keypoint_goes_to_right_before_it(
+        current, target, grippers, aim):
+    row = _row(current, target, *grippers)
+    think = reasoning(row, 'aim')
+    stated = ('The green cube is at [0.107, -0.149, 0.020]. '
+              'The yellow zone is at [0.247, 0.044, 0.000]. ')
+    assert think.startswith(stated)
+    xyz = ', '.join(f'{v:.3f}' for v in target)
+    assert think.endswith(f'Next: the {aim} at [{xyz}], {grippers[1]}.')
+    assert f'The gripper is at [{current[0]:.3f}, {current[1]:.3f}, {current[2]:.3f}], ' \
+           f'{grippers[0]}.' in think
+    # The named object's stated x-y is the keypoint's x-y (what the copy relies on).
+    if aim != 'gripper':
+        named = think.split(f'The {aim} is at [')[1].split(',')[:2]
+        assert [float(v) for v in named] == pytest.approx(list(target[:2]), abs=0.01)
+    assert completion(row, 'aim').endswith(f'<answer>{row["answer_text"]}</answer>')
+
+
+def test_aim_reasoning_falls_back_to_the_template_without_objects():
+    row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open', objects=False)
+    assert reasoning(row, 'aim') == row['gold_think']
+    mc = {'task_kind': 'movement', 'options': ['move up', 'move down', 'move left', 'stay'],
+          'answer_letter': 'B', 'current_xyz_env_m': [0.0, 0.0, 0.3], 'current_gripper': 'open'}
+    assert reasoning(mc, 'aim') == reasoning(mc, 'plan')
