@@ -22,7 +22,7 @@ import sys
 from typing import Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
@@ -38,6 +38,7 @@ from robot_r1_ros.msg import ExecutorState, KeypointPrediction
 from robot_r1_ros.ros.executor_live import plan_change
 from robot_r1_ros.ros.executor_params import (ExecutorNodeConfig, declare_parameters, read_config,
                                               read_values)
+from robot_r1_ros.ros.spin import spin_until_shutdown
 
 NODE_NAME = 'executor_node'
 
@@ -251,10 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+        spin_until_shutdown(executor)
         return 0
     finally:
         if node is not None:

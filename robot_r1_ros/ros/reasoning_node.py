@@ -60,6 +60,7 @@ from robot_r1_ros.ros.reasoning_stats import (CANCELLED, STAGES,  # noqa: F401  
                                               NodeState, ReasoningStats, diagnostic_summary)
 from robot_r1_ros.ros.reasoning_trigger import TriggerPolicy
 from robot_r1_ros.ros.reasoning_worker import PredictionWorker
+from robot_r1_ros.ros.spin import spin_until_shutdown
 
 NODE_NAME = 'reasoning_node'
 DEFAULT_NAMESPACE = 'robot_r1'
@@ -464,10 +465,8 @@ class ReasoningNode(LifecycleNode):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Run the node until Ctrl-C (``ros2 run robot_r1_ros reasoning_node --ros-args ...``).
-
     With ``autostart`` (default true) the node configures and activates itself; otherwise it
-    waits for lifecycle requests. Returns 0 on a clean shutdown.
-    """
+    waits for lifecycle requests. Returns 0 on a clean shutdown."""
     rclpy.init(args=args)
     node = None
     code = 0
@@ -481,9 +480,9 @@ def main(args: Sequence[str] | None = None) -> int:
             else:
                 node.get_logger().error('autostart: configure failed; fix the parameters and '
                                         'call the configure transition')
-        executor.spin()
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        pass  # Ctrl-C while the model was still loading
     except RobotR1Error as exc:
         sys.stderr.write(f'reasoning_node: {exc}\n')
         code = 1

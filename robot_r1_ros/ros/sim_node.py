@@ -50,7 +50,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')   # before anything imports mujoco
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
@@ -64,6 +64,7 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
 from robot_r1_ros.ros.sim_params import (DEFAULTS, PARAMETERS,  # noqa: F401  (API: DEFAULTS)
                                          config_from_values, declare_parameters, read_config)
+from robot_r1_ros.ros.spin import spin_until_shutdown
 from robot_r1_ros.sim.recording import CAMERA_FRAME
 from robot_r1_ros.sim.scene import (GRIPPER_MAX_WIDTH_M, JOINT_NAMES, PandaScene, SceneConfig,
                                     SnapshotRenderer)
@@ -437,9 +438,11 @@ def main(args=None) -> int:
     node = None
     try:
         node = SimNode()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        pass  # Ctrl-C while the node was still being constructed
     except ConfigError as exc:
         sys.stderr.write(f'sim_node: {exc}\n')
         return 2

@@ -1,0 +1,39 @@
+"""spin_until_shutdown: an error raised by a shutdown in progress ends the spin quietly (the Jazzy
+Ctrl-C race that made the bringup exit 1); the same error while the context is ok propagates."""
+import pytest
+
+
+def _spin_with_timer(rclpy_node, callback):
+    from rclpy.executors import SingleThreadedExecutor
+
+    from robot_r1_ros.ros.spin import spin_until_shutdown
+    node = rclpy_node('spin_test')
+    node.create_timer(0.01, callback)
+    executor = SingleThreadedExecutor(context=rclpy_node.context)
+    executor.add_node(node)
+    try:
+        spin_until_shutdown(executor, context=rclpy_node.context)
+    finally:
+        executor.shutdown()
+
+
+def test_error_after_shutdown_ends_the_spin(rclpy_node):
+    calls = []
+
+    def shut_down_then_fail():
+        calls.append(1)
+        rclpy_node.context.shutdown()
+        raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    _spin_with_timer(rclpy_node, shut_down_then_fail)
+    assert calls == [1]
+    assert not rclpy_node.context.ok()
+
+
+def test_error_while_running_propagates(rclpy_node):
+    def fail():
+        raise RuntimeError('a real fault')
+
+    with pytest.raises(RuntimeError, match='a real fault'):
+        _spin_with_timer(rclpy_node, fail)
+    assert rclpy_node.context.ok()
