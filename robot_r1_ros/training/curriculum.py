@@ -13,7 +13,8 @@ checkpoint trained here is evaluated by ``robot-r1 eval`` and run by the reasoni
 What a config sets (``config/train/learn_*.yaml``):
 
 - ``model``: the start checkpoint, optionally re-initialised with other text/vision dimensions
-  (same tokenizer, chat template and processor: still a ``Qwen2_5_VLForConditionalGeneration``).
+  (same tokenizer, chat template and processor: still a ``Qwen2_5_VLForConditionalGeneration``);
+  ``model.vision_from`` puts another checkpoint's vision tower in (:func:`apply_tower_options`).
 - ``think``: the reasoning the SFT targets contain (:func:`reasoning`, one of
   :data:`THINK_KINDS`: ``template`` is the dataset's ``gold_think``; ``compare``, ``plan`` and
   ``aim`` copy the options with verdicts; ``aim`` names what an open keypoint goes to).
@@ -22,6 +23,7 @@ What a config sets (``config/train/learn_*.yaml``):
   (``time.process_time``, so a neighbour on the other core does not shorten a stage).
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
+- ``train.freeze_vision``: the vision tower and merger take no gradient steps.
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
 ``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
@@ -39,15 +41,13 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
-
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
-from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training import common
+from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa: F401  (API)
+                                                     load_config)
 from robot_r1_ros.training.number_loss import digit_token_ids, with_number_loss
 from robot_r1_ros.training.recipe import ModelSpec
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
@@ -57,124 +57,21 @@ from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F40
 _LOG = logging.getLogger(__name__)
 
 
-# ------------------------------------------------------------------------------ config
-@dataclass
-class Stage:
-    """One curriculum stage.
-
-    Attributes:
-        tasks: Task kinds of the rows trained on.
-        distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
-        cpu_minutes: CPU-time budget of the stage.
-        learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
-        weights: Task -> sampling weight (a batch row picks a task by weight, then a row of
-            it); empty: rows are drawn uniformly from all the stage's rows.
-    """
-
-    tasks: tuple[str, ...]
-    distractors: tuple[str, ...] = ('random',)
-    cpu_minutes: float = 3.0
-    learning_rate: float = 2e-3
-    weights: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class LearnConfig:
-    """A curriculum-SFT config (see the module docstring)."""
-
-    name: str
-    model_path: str
-    dataset: str
-    stages: list[Stage]
-    think: str = 'compare'
-    text_dims: dict[str, Any] = field(default_factory=dict)
-    vision_dims: dict[str, Any] = field(default_factory=dict)
-    image_pixels: int = 12544
-    batch_size: int = 16
-    warmup_steps: int = 30
-    weight_decay: float = 0.01
-    eval_every_cpu_s: float = 60.0
-    eval_rows_per_group: int = 24
-    seed: int = 0
-    checkpoint_every_cpu_s: float = 300.0
-    digit_loss_weight: float = 0.0  # training.number_loss on the digits, added to the CE
-
-
-# ``train:`` keys and their types (YAML reads ``1e9`` as a string: convert, or fail clearly).
-_TRAIN_KEYS: dict[str, type] = {
-    'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
-    'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
-    'digit_loss_weight': float}
-
-
-def load_config(path: str | os.PathLike) -> LearnConfig:
-    """Parse a ``learn_*.yaml``.
-
-    Raises:
-        ConfigError: Missing keys or bad values.
-    """
-    path = Path(path)
-    if not path.is_file():
-        root = REPO_ROOT
-        found = [d / f'{path}.yaml' for d in (root / 'config' / 'train',
-                                              root / 'experiments' / 'configs')
-                 if (d / f'{path}.yaml').is_file()]
-        if not found:
-            raise ConfigError(f'no learn config {path} (a path, or a name under config/train '
-                              'or experiments/configs)', 'config')
-        path = found[0]
-    raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
-    try:
-        stages = [Stage(tasks=tuple(s['tasks']),
-                        distractors=tuple(s.get('distractors', ('random',))),
-                        cpu_minutes=float(s.get('cpu_minutes', 3.0)),
-                        learning_rate=float(s.get('learning_rate', 2e-3)),
-                        weights={str(k): float(v) for k, v in (s.get('weights') or {}).items()})
-                  for s in raw['stages']]
-        model = raw['model']
-        cfg = LearnConfig(
-            name=str(raw['name']), model_path=str(model['path']),
-            dataset=str(raw['data']['path']), stages=stages,
-            think=str(raw.get('think', 'compare')),
-            text_dims=dict(model.get('text_dims') or {}),
-            vision_dims=dict(model.get('vision_dims') or {}),
-            image_pixels=int(model.get('image_pixels', 12544)),
-            **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
-    for key in ('batch_size', 'eval_rows_per_group', 'image_pixels'):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f'{path}: {key} must be >= 1, got {getattr(cfg, key)}', key)
-    for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s',
-                'digit_loss_weight'):
-        if not getattr(cfg, key) >= 0:
-            raise ConfigError(f'{path}: {key} must be >= 0, got {getattr(cfg, key)}', key)
-    if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
-        raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 and learning_rate > 0',
-                          'stages')
-    if cfg.think not in THINK_KINDS:
-        raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
-    if not stages:
-        raise ConfigError('at least one stage is needed', 'stages')
-    for i, stage in enumerate(stages):
-        extra = set(stage.weights) - set(stage.tasks)
-        if extra or any(not (w >= 0.0) for w in stage.weights.values()) or (
-                stage.weights and sum(stage.weights.values()) <= 0.0):
-            raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '
-                              f'{stage.tasks}, got {stage.weights}', 'stages')
-    return cfg
-
-
 # ------------------------------------------------------------------------------ model
 def build_model(cfg: LearnConfig) -> Any:
-    """The start model: the checkpoint, or a re-initialised one with the config's dims."""
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
+    """The start model: the checkpoint, or a re-initialised one with the config's dims; then
+    ``model.vision_from`` and ``train.freeze_vision`` applied (:func:`apply_tower_options`)."""
     spec = ModelSpec(path=cfg.model_path, image_min_pixels=cfg.image_pixels,
                      image_max_pixels=cfg.image_pixels)
-    if not cfg.text_dims and not cfg.vision_dims:
-        return common.load_model(spec)
+    model = (_reinitialised(cfg) if cfg.text_dims or cfg.vision_dims
+             else common.load_model(spec))
+    return apply_tower_options(model, cfg.vision_from, cfg.freeze_vision)
+
+
+def _reinitialised(cfg: LearnConfig) -> Any:
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
     config = Qwen2_5_VLConfig.from_pretrained(cfg.model_path)
     for key, value in cfg.text_dims.items():
         setattr(config.text_config, key, value)
@@ -189,8 +86,29 @@ def build_model(cfg: LearnConfig) -> Any:
     config.text_config.layer_types = ['full_attention'] * config.text_config.num_hidden_layers
     torch.manual_seed(cfg.seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
-    from transformers import GenerationConfig
     model.generation_config = GenerationConfig.from_pretrained(cfg.model_path)
+    return model
+
+
+def apply_tower_options(model: Any, vision_from: str, freeze: bool) -> Any:
+    """Swap in another checkpoint's vision tower (with its merger) and/or freeze it.
+
+    Why: the VLM stages blur a pre-trained tower (``experiments/tools/tower_probe.py``: a linear
+    readout of the image tokens goes from 0.7 cm to 3-3.5 cm), so a stage can restore the
+    pre-trained tower and keep it fixed while the language model learns to read it.
+
+    Raises:
+        ConfigError: ``vision_from`` is missing or its tower does not fit this model.
+    """
+    if vision_from:
+        donor = common.load_model(ModelSpec(path=vision_from))
+        try:
+            model.model.visual.load_state_dict(donor.model.visual.state_dict())
+        except RuntimeError as exc:
+            raise ConfigError(f'the vision tower of {vision_from} does not fit the model '
+                              f'({str(exc).splitlines()[0]})', 'model.vision_from') from exc
+    for param in model.model.visual.parameters():
+        param.requires_grad_(not freeze)
     return model
 
 
@@ -331,7 +249,6 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     n_params = sum(p.numel() for p in model.parameters())
     ds = common.load_dataset_dict(cfg.dataset)
     tasks = sorted({t for s in cfg.stages for t in s.tasks})
-    kinds = sorted({k for s in cfg.stages for k in s.distractors})
     t0 = time.process_time()
     train_rows = common.select_rows(ds['train'], tuple(tasks), 'any')
     enc = Encoded(processor, train_rows, cfg.think)
@@ -351,8 +268,9 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     val_rows = val.select(sorted(keep))
     max_comp = max(len(r['comp_ids']) for r in enc.rows) + 8
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.stages[0].learning_rate,
-                            betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # freeze_vision: no tower
+    opt = torch.optim.AdamW(trainable, lr=cfg.stages[0].learning_rate, betas=(0.9, 0.98),
+                            weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
     digit_ids = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.

@@ -54,7 +54,8 @@ def test_bad_configs_raise_config_error(tmp_path):
     with pytest.raises(ConfigError):
         load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
     for train in ({'batch_size': 0}, {'eval_every_cpu_s': 'often'}, {'warmup_steps': -1},
-                  {'batch_size': 4, 'epochs': 3}, {'digit_loss_weight': -0.5}):
+                  {'batch_size': 4, 'epochs': 3}, {'digit_loss_weight': -0.5},
+                  {'freeze_vision': 'false'}):
         data = _config(Path('m'), Path('d'))
         data['train'].update(train)
         with pytest.raises(ConfigError):
@@ -141,6 +142,32 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert (final / 'preprocessor_config.json').is_file()
     assert json.loads((final / 'preprocessor_config.json').read_text())['max_pixels'] == 12544
+
+
+def test_frozen_swapped_tower_is_the_donors_after_training(tiny_model, qa_dataset, tmp_path):
+    """``model.vision_from`` puts the donor's tower in; ``freeze_vision`` keeps it bit-exact
+    through a real run while the language model trains."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from robot_r1_ros.training.curriculum import load_config, train
+
+    donor = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    with torch.no_grad():
+        for param in donor.model.visual.parameters():
+            param.add_(0.01 * torch.randn_like(param))
+    donor.save_pretrained(tmp_path / 'donor')
+    data = _config(tiny_model, qa_dataset['path'])
+    data['model']['vision_from'] = str(tmp_path / 'donor')
+    data['train']['freeze_vision'] = True
+    final = train(load_config(_write(tmp_path, data)), tmp_path / 'run')
+    before = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
+    after = AutoModelForImageTextToText.from_pretrained(final)
+    want = donor.model.visual.state_dict()
+    got = after.model.visual.state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    language = {k: v for k, v in after.state_dict().items() if 'visual' not in k}
+    assert any(not torch.equal(before[k], v) for k, v in language.items() if k in before)
 
 
 def test_reinitialised_dims_build_a_working_qwen_vl(tiny_model, tmp_path):

@@ -1,0 +1,136 @@
+"""The curriculum's config: ``config/train/learn_*.yaml`` and ``experiments/configs/*.yaml``.
+
+Parsed into :class:`LearnConfig` by :func:`load_config` (a path, or a name found under
+``config/train`` or ``experiments/configs``); every key is type-checked and range-checked, so a
+typo fails before hours of training, not after. The keys are described in
+``training.curriculum``'s docstring.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.paths import REPO_ROOT
+from robot_r1_ros.training.think_targets import THINK_KINDS
+
+
+@dataclass
+class Stage:
+    """One curriculum stage.
+
+    Attributes:
+        tasks: Task kinds of the rows trained on.
+        distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
+        cpu_minutes: CPU-time budget of the stage.
+        learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
+        weights: Task -> sampling weight (a batch row picks a task by weight, then a row of
+            it); empty: rows are drawn uniformly from all the stage's rows.
+    """
+
+    tasks: tuple[str, ...]
+    distractors: tuple[str, ...] = ('random',)
+    cpu_minutes: float = 3.0
+    learning_rate: float = 2e-3
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class LearnConfig:
+    """A curriculum-SFT config (see the module docstring)."""
+
+    name: str
+    model_path: str
+    dataset: str
+    stages: list[Stage]
+    think: str = 'compare'
+    text_dims: dict[str, Any] = field(default_factory=dict)
+    vision_dims: dict[str, Any] = field(default_factory=dict)
+    image_pixels: int = 12544
+    batch_size: int = 16
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    eval_every_cpu_s: float = 60.0
+    eval_rows_per_group: int = 24
+    seed: int = 0
+    checkpoint_every_cpu_s: float = 300.0
+    digit_loss_weight: float = 0.0  # training.number_loss on the digits, added to the CE
+    vision_from: str = ''  # a checkpoint whose vision tower (with merger) replaces the model's
+    freeze_vision: bool = False  # the tower and merger take no gradient steps
+
+
+def _strict_bool(value: Any) -> bool:
+    """YAML's true/false only: ``bool('false')`` is True, so a quoted string must fail."""
+    if not isinstance(value, bool):
+        raise ValueError(f'expected true or false, got {value!r}')
+    return value
+
+
+# ``train:`` keys and their types (YAML reads ``1e9`` as a string: convert, or fail clearly).
+_TRAIN_KEYS: dict[str, Any] = {
+    'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
+    'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
+    'digit_loss_weight': float, 'freeze_vision': _strict_bool}
+
+
+def load_config(path: str | os.PathLike) -> LearnConfig:
+    """Parse a ``learn_*.yaml``.
+
+    Raises:
+        ConfigError: Missing keys or bad values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        root = REPO_ROOT
+        found = [d / f'{path}.yaml' for d in (root / 'config' / 'train',
+                                              root / 'experiments' / 'configs')
+                 if (d / f'{path}.yaml').is_file()]
+        if not found:
+            raise ConfigError(f'no learn config {path} (a path, or a name under config/train '
+                              'or experiments/configs)', 'config')
+        path = found[0]
+    raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
+    try:
+        stages = [Stage(tasks=tuple(s['tasks']),
+                        distractors=tuple(s.get('distractors', ('random',))),
+                        cpu_minutes=float(s.get('cpu_minutes', 3.0)),
+                        learning_rate=float(s.get('learning_rate', 2e-3)),
+                        weights={str(k): float(v) for k, v in (s.get('weights') or {}).items()})
+                  for s in raw['stages']]
+        model = raw['model']
+        cfg = LearnConfig(
+            name=str(raw['name']), model_path=str(model['path']),
+            dataset=str(raw['data']['path']), stages=stages,
+            think=str(raw.get('think', 'compare')),
+            text_dims=dict(model.get('text_dims') or {}),
+            vision_dims=dict(model.get('vision_dims') or {}),
+            image_pixels=int(model.get('image_pixels', 12544)),
+            vision_from=str(model.get('vision_from') or ''),
+            **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
+    for key in ('batch_size', 'eval_rows_per_group', 'image_pixels'):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f'{path}: {key} must be >= 1, got {getattr(cfg, key)}', key)
+    for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s',
+                'digit_loss_weight'):
+        if not getattr(cfg, key) >= 0:
+            raise ConfigError(f'{path}: {key} must be >= 0, got {getattr(cfg, key)}', key)
+    if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
+        raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 and learning_rate > 0',
+                          'stages')
+    if cfg.think not in THINK_KINDS:
+        raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
+    if not stages:
+        raise ConfigError('at least one stage is needed', 'stages')
+    for i, stage in enumerate(stages):
+        extra = set(stage.weights) - set(stage.tasks)
+        if extra or any(not (w >= 0.0) for w in stage.weights.values()) or (
+                stage.weights and sum(stage.weights.values()) <= 0.0):
+            raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '
+                              f'{stage.tasks}, got {stage.weights}', 'stages')
+    return cfg
