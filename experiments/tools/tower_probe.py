@@ -71,8 +71,10 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     data = np.load(args.frames)
     names = [str(n) for n in data['names']]
-    tr_x = image_tokens(args.model, data['tr_img'], args.image_pixels)
-    te_x = image_tokens(args.model, data['te_img'], args.image_pixels)
+    # One model load for both splits: encode them together, then split.
+    tokens = image_tokens(args.model, np.concatenate([data['tr_img'], data['te_img']]),
+                          args.image_pixels)
+    tr_x, te_x = tokens[:len(data['tr_img'])], tokens[len(data['tr_img']):]
     mu, sd = tr_x.mean(0), tr_x.std(0) + 1e-6
     tr_x, te_x = (tr_x - mu) / sd, (te_x - mu) / sd
     tr_y = data['tr_pos'][..., :2].reshape(len(tr_x), -1)
