@@ -235,13 +235,22 @@ class GoalExecutor:
     def reconfigure(self, workspace: WorkspaceLike, config: ExecutionConfig,
                     now_s: float) -> None:
         """Switch limits and policy for the next prediction (a run-time parameter change);
-        turning dry run on during a motion holds the arm and drops the waiting goal."""
-        hold = config.dry_run and not self.cfg.dry_run and self.busy
+        turning dry run on during a motion holds the arm and drops the waiting goal.
+
+        A dry-run toggle is reported at once in the state's reason, so an operator who sets
+        the parameter sees it applied even while every prediction is being rejected."""
+        toggled = config.dry_run != self.cfg.dry_run
+        hold = config.dry_run and toggled and self.busy
         self.workspace, self.cfg = workspace, config
         if hold:
             self._pending = None
             self.backend.hold(now_s)
-            self.state, self.reason = ExecState.IDLE, 'dry_run set: motion held'
+            self.state, self.reason = ExecState.IDLE, 'dry run set: motion held, predictions ' \
+                'are validated, not executed'
+        elif toggled and not self.busy:
+            self.reason = ('dry run set: predictions are validated, not executed' if config.dry_run
+                           else 'dry run cleared: predictions are executed')
+        if toggled:
             self._changed()
 
     def resume(self) -> None:

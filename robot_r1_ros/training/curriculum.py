@@ -24,6 +24,8 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
+- ``vision_aux``: the vision stage's object-position readouts stay in the loss
+  (``training.vision_aux``), so the tower keeps its map while the language model learns.
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
 ``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
@@ -268,7 +270,14 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     val_rows = val.select(sorted(keep))
     max_comp = max(len(r['comp_ids']) for r in enc.rows) + 8
 
+    aux = None
+    if cfg.vision_aux is not None:
+        from robot_r1_ros.training.vision_aux import VisionAux
+        aux = VisionAux(cfg.vision_aux, model, processor)
+        _LOG.info('vision_aux: %d frames, held-out before training %s', len(aux.xy),
+                  aux.held_out())
     trainable = [p for p in model.parameters() if p.requires_grad]  # freeze_vision: no tower
+    trainable += aux.parameters() if aux else []
     opt = torch.optim.AdamW(trainable, lr=cfg.stages[0].learning_rate, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
@@ -281,6 +290,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         state = torch.load(resume_dir / 'state.pt', weights_only=False)
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['optimizer'])
+        if aux is not None:
+            aux.load_state_dict(state['vision_aux'])
         random.setstate(state['python_rng'])
         np.random.set_state(state['numpy_rng'])
         torch.set_rng_state(state['torch_rng'])
@@ -307,7 +318,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                     'cpu_before': cpu_before + time.process_time() - t0}
         torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                     'python_rng': random.getstate(), 'numpy_rng': np.random.get_state(),
-                    'torch_rng': torch.get_rng_state(), 'position': position},
+                    'torch_rng': torch.get_rng_state(), 'position': position,
+                    'vision_aux': aux.state_dict() if aux else None},
                    tmp / 'state.pt')
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
@@ -324,6 +336,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         # Cosine schedule over the stage's expected steps, re-estimated from its own pace.
         expected = None
         losses: list[float] = []
+        aux_losses: list[float] = []
         while time.process_time() - s_cpu0 < budget:
             done = step - s_step0
             used = time.process_time() - s_cpu0
@@ -339,9 +352,13 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             c0 = time.process_time()
             loss = with_number_loss(model(**batch), batch['labels'], digit_ids,
                                     cfg.digit_loss_weight)
+            if aux is not None:
+                aux_loss = aux.loss()
+                aux_losses.append(float(aux_loss.detach()))
+                loss = loss + aux_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             cpu_train += time.process_time() - c0
             step += 1
@@ -349,15 +366,18 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             if step % 10 == 0:
                 write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
                        'cpu_s': cpu_before + time.process_time() - t0,
-                       'wall_s': time.time() - wall0})
-                losses = []
+                       'wall_s': time.time() - wall0,
+                       **({'aux_loss': sum(aux_losses) / len(aux_losses)} if aux_losses else {})})
+                losses, aux_losses = [], []
             if time.process_time() - last_eval > cfg.eval_every_cpu_s:
                 e0 = time.process_time()
                 res = quick_eval(model, eval_processor, val_rows, max_comp)
                 last_eval = time.process_time()
+                if aux is not None:
+                    res['vision_aux'] = aux.held_out()
                 write({'step': step, 'stage': si, 'eval': res, 'eval_cpu_s': last_eval - e0,
                        'cpu_s': cpu_before + last_eval - t0})
-                _LOG.info('step %d: %s', step, {k: round(v['accuracy'], 3)
+                _LOG.info('step %d: %s', step, {k: v.get('accuracy', v)
                                                 for k, v in res.items()})
             if time.process_time() - last_ckpt > cfg.checkpoint_every_cpu_s:
                 save_resume(si, time.process_time() - s_cpu0, step - s_step0)
@@ -366,6 +386,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         pos.update(stage=si + 1, stage_cpu_s=0.0, stage_steps=0)
         save_resume(si + 1, 0.0, 0)
     res = quick_eval(model, eval_processor, val_rows, max_comp)
+    if aux is not None:
+        res['vision_aux'] = aux.held_out()
     cpu_total = cpu_before + time.process_time() - t0
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
            'cpu_s': cpu_total})

@@ -39,6 +39,29 @@ class Stage:
     weights: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class VisionAuxConfig:
+    """The auxiliary object-position loss on the vision tower (``training.vision_aux``).
+
+    Attributes:
+        frames: A vision stage's ``frames.npz`` (rendered scenes and object positions).
+        heads: That stage's ``heads.pt`` to start the readouts from ('' = fresh heads).
+        weight: Multiplies the position loss before it is added to the language loss.
+        batch_size: Frames per step.
+    """
+
+    frames: str
+    heads: str = ''
+    weight: float = 1.0
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.weight > 0:
+            raise ValueError(f'vision_aux.weight must be > 0, got {self.weight}')
+        if self.batch_size < 1:
+            raise ValueError(f'vision_aux.batch_size must be >= 1, got {self.batch_size}')
+
+
 @dataclass
 class LearnConfig:
     """A curriculum-SFT config (see the module docstring)."""
@@ -61,6 +84,7 @@ class LearnConfig:
     digit_loss_weight: float = 0.0  # training.number_loss on the digits, added to the CE
     vision_from: str = ''  # a checkpoint whose vision tower (with merger) replaces the model's
     freeze_vision: bool = False  # the tower and merger take no gradient steps
+    vision_aux: VisionAuxConfig | None = None  # keeps the tower's object map (vision_aux)
 
 
 def _strict_bool(value: Any) -> bool:
@@ -75,6 +99,20 @@ _TRAIN_KEYS: dict[str, Any] = {
     'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
     'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
     'digit_loss_weight': float, 'freeze_vision': _strict_bool}
+
+
+def _vision_aux(raw: Any) -> VisionAuxConfig | None:
+    """``vision_aux:`` (absent or empty: none); unknown keys fail."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict) or 'frames' not in raw:
+        raise ValueError(f'vision_aux needs a mapping with frames:, got {raw!r}')
+    extra = set(raw) - {'frames', 'heads', 'weight', 'batch_size'}
+    if extra:
+        raise ValueError(f'vision_aux: unknown keys {sorted(extra)}')
+    return VisionAuxConfig(frames=str(raw['frames']), heads=str(raw.get('heads') or ''),
+                           weight=float(raw.get('weight', 1.0)),
+                           batch_size=int(raw.get('batch_size', 16)))
 
 
 def load_config(path: str | os.PathLike) -> LearnConfig:
@@ -110,6 +148,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             vision_dims=dict(model.get('vision_dims') or {}),
             image_pixels=int(model.get('image_pixels', 12544)),
             vision_from=str(model.get('vision_from') or ''),
+            vision_aux=_vision_aux(raw.get('vision_aux')),
             **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
@@ -123,6 +162,9 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
         raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 and learning_rate > 0',
                           'stages')
+    if cfg.freeze_vision and cfg.vision_aux:
+        raise ConfigError('vision_aux trains the tower, freeze_vision forbids it: pick one',
+                          'vision_aux')
     if cfg.think not in THINK_KINDS:
         raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
     if not stages:

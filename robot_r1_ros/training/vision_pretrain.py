@@ -133,7 +133,7 @@ def _digit_loss(logits: Any, target: Any) -> Any:
                for i, part in enumerate(parts))
 
 
-class _Heads:
+class Heads:
     """The auxiliary readouts: flatten, attend and the attended token's digits (built lazily so
     importing this module needs no torch)."""
 
@@ -142,7 +142,7 @@ class _Heads:
         import torch
         from torch import nn
 
-        class Heads(nn.Module):
+        class ReadoutHeads(nn.Module):
             def __init__(self) -> None:
                 super().__init__()
                 self.flatten = nn.Linear(n_tokens * width, 2 * n_objects)
@@ -158,10 +158,11 @@ class _Heads:
                 digits = self.digits(attended).view(len(tokens), -1, 2, DIGIT_CLASSES)
                 return flat, self.read(attended), digits
 
-        return Heads()
+        return ReadoutHeads()
 
 
-def _encode(processor: Any, images: np.ndarray) -> tuple[Any, Any]:
+def encode_images(processor: Any, images: np.ndarray) -> tuple[Any, Any]:
+    """(N, H, W, 3) uint8 frames -> the image processor's pixel patches and grid."""
     from PIL import Image
 
     out = processor.image_processor(images=[Image.fromarray(im) for im in images],
@@ -172,7 +173,7 @@ def _encode(processor: Any, images: np.ndarray) -> tuple[Any, Any]:
 def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     """Run (or resume) the stage; writes ``out/final`` and ``out/report.json``."""
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLConfig
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
         Qwen2_5_VisionTransformerPretrainedModel)
 
@@ -196,8 +197,8 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
                                'vision_config': vision_config(cfg, width)}).vision_config
     torch.manual_seed(cfg.seed)
     tower = Qwen2_5_VisionTransformerPretrainedModel._from_config(vcfg)
-    tr_pix, tr_grid = _encode(processor, data['tr_img'])
-    te_pix, te_grid = _encode(processor, data['te_img'])
+    tr_pix, tr_grid = encode_images(processor, data['tr_img'])
+    te_pix, te_grid = encode_images(processor, data['te_img'])
     per_image = int(tr_grid[0].prod())
     n_tokens = per_image // 4
     tr_xy = torch.tensor(data['tr_pos'][..., :2])
@@ -207,7 +208,7 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     tr_dig, te_dig = (torch.tensor(digit_targets(
         env.base_to_env(data[k].reshape(-1, 3)).reshape(data[k].shape)[..., :2]))
         for k in ('tr_pos', 'te_pos'))
-    heads = _Heads.build(n_tokens, width, len(names))
+    heads = Heads.build(n_tokens, width, len(names))
     if cfg.init:
         state = torch.load(Path(cfg.init) / 'resume.pt', weights_only=False)
         tower.load_state_dict(state['tower'])

@@ -118,6 +118,30 @@ def test_executor_logic_dry_run_never_commands(robot, make):
     assert robot.trajectories == [] and robot.gripper_cmds == []
 
 
+def test_executor_logic_dry_run_toggle_is_reported_at_once(robot, make):
+    ex, backend, changes = make()
+    # Every prediction rejected: the toggle must still show, not wait for a valid one.
+    assert ex.submit(pred(robot, (71.4, 0.0, 0.2)), robot.now_s) is not None
+    ex.reconfigure(WS, ExecutionConfig(dry_run=True), robot.now_s)
+    assert changes[-1].reason == 'dry run set: predictions are validated, not executed'
+    n = len(changes)
+    ex.reconfigure(WS, ExecutionConfig(dry_run=True), robot.now_s)   # unchanged: no report
+    assert len(changes) == n
+    ex.reconfigure(WS, ExecutionConfig(), robot.now_s)
+    assert changes[-1].reason == 'dry run cleared: predictions are executed'
+
+
+def test_executor_logic_dry_run_during_motion_holds(robot, make):
+    ex, backend, changes = make()
+    ex.submit(pred(robot, (0.6, -0.2, 0.15)), robot.now_s)
+    robot.step(20)
+    backend.update_joint_state(robot.joint_state())
+    assert ex.busy
+    ex.reconfigure(WS, ExecutionConfig(dry_run=True), robot.now_s)
+    assert not ex.busy and changes[-1].state is ExecState.IDLE
+    assert 'dry run set: motion held' in changes[-1].reason
+
+
 def test_executor_logic_start_failure_is_reported(robot, make):
     ex, backend, _ = make(validation=ValidationConfig(max_step_m=2.0))
     # Inside the workspace box but beyond the arm's reach from this side: IK fails.

@@ -193,10 +193,16 @@ def test_4_param_set_is_applied_or_refused_with_the_reason(default_launch):
     out = sh.run('ros2', 'param', 'set', node, 'dry_run', 'true')
     assert out.returncode == 0 and 'Set parameter successful' in out.stdout, out.stdout + out.stderr
     assert 'Boolean value is: True' in sh.run('ros2', 'param', 'get', node, 'dry_run').stdout
-    # applied: the executor now validates without moving
+    # applied: the executor reports dry run (at once, even if the model's answers are being
+    # rejected) and then validates without moving: its executed count stays put
     assert sh.wait_until(
-        lambda: 'dry run' in _echo_once(sh, '/robot_r1/executor_state')['reason'], 120.0), \
-        sh.logs()
+        lambda: _echo_once(sh, '/robot_r1/executor_state')['dry_run'] is True, 60.0), sh.logs()
+    before = _echo_once(sh, '/robot_r1/executor_state')
+    assert sh.wait_until(lambda: _echo_once(sh, '/robot_r1/executor_state')['received_count']
+                         > before['received_count'], 120.0), sh.logs()
+    after = _echo_once(sh, '/robot_r1/executor_state')
+    assert after['executed_count'] == before['executed_count'], (before, after, sh.logs())
+    assert 'dry run' in after['reason'] or after['state'] == 4, after   # 4: STATE_REJECTED
     out = sh.run('ros2', 'param', 'set', node, 'backend', 'moveit')
     shown = out.stdout + out.stderr   # the CLI prints failures on stderr
     assert 'Setting parameter failed: backend: read at start-up' in shown, shown

@@ -60,6 +60,14 @@ def test_bad_configs_raise_config_error(tmp_path):
         data['train'].update(train)
         with pytest.raises(ConfigError):
             load_config(_write(tmp_path, data))
+    for aux, train in (({'frames': 'f.npz', 'weight': 0.0}, {}),
+                       ({'frames': 'f.npz', 'colour': 'red'}, {}),
+                       ({'heads': 'h.pt'}, {}),
+                       ({'frames': 'f.npz'}, {'freeze_vision': True})):
+        data = _config(Path('m'), Path('d'), vision_aux=aux)
+        data['train'].update(train)
+        with pytest.raises(ConfigError):
+            load_config(_write(tmp_path, data))
     data = _config(Path('m'), Path('d'))
     data['stages'][0]['cpu_minutes'] = 0
     with pytest.raises(ConfigError, match='cpu_minutes'):
@@ -262,3 +270,87 @@ def test_killed_run_resumes_from_its_last_resume_point(tiny_model, qa_dataset, t
     again = curriculum.train(cfg, tmp_path / 'run')
     assert json.loads((tmp_path / 'run' / 'run_info.json').read_text())['steps'] == info['steps']
     assert again == final
+
+
+def _frames(path: Path, n_train: int = 24, n_test: int = 8) -> Path:
+    """A small ``frames.npz`` like the vision stage's: four coloured squares on grey, and
+    their (x, y, z) from their pixel position."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    colours = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (230, 220, 40)]
+
+    def make(n):
+        images = np.full((n, 112, 112, 3), 128, np.uint8)
+        pos = np.zeros((n, 4, 3), np.float32)
+        for i in range(n):
+            for k, colour in enumerate(colours):
+                r, c = rng.integers(8, 96, size=2)
+                images[i, r:r + 12, c:c + 12] = colour
+                pos[i, k] = (0.3 + r / 224, c / 224 - 0.25, 0.02)
+        return images, pos
+    tr_img, tr_pos = make(n_train)
+    te_img, te_pos = make(n_test)
+    np.savez_compressed(path, tr_img=tr_img, tr_pos=tr_pos, te_img=te_img, te_pos=te_pos,
+                        names=np.array(['red_cube', 'green_cube', 'blue_cube', 'target_zone']))
+    return path
+
+
+def test_vision_aux_run_trains_the_heads_and_exports_without_them(tiny_model, qa_dataset,
+                                                                   tmp_path):
+    """``vision_aux``: the position loss rides along, is logged with the held-out error, its
+    heads are in the resume state and not in the exported checkpoint."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from robot_r1_ros.training.curriculum import load_config, train
+
+    frames = _frames(tmp_path / 'frames.npz')
+    data = _config(tiny_model, qa_dataset['path'],
+                   vision_aux={'frames': str(frames), 'weight': 1.0, 'batch_size': 4})
+    cfg = load_config(_write(tmp_path, data))
+    final = train(cfg, tmp_path / 'run')
+    records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]
+    held_out = records[-1]['eval']['vision_aux']
+    assert held_out['flatten_cm'] > 0 and 0 <= held_out['attend_within_2cm'] <= 1
+    state = torch.load(tmp_path / 'run' / 'resume' / 'state.pt', weights_only=False)
+    assert 'flatten.weight' in state['vision_aux']
+    before = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
+    after = AutoModelForImageTextToText.from_pretrained(final).state_dict()
+    assert before.keys() == after.keys()  # no head in the checkpoint
+    tower = [k for k in before if 'visual' in k]
+    assert any(not torch.equal(before[k], after[k]) for k in tower)
+
+
+def test_vision_aux_loss_teaches_the_tower_and_heads(tiny_model, tmp_path):
+    """The readouts learn from the loss: a few optimiser steps on it alone lower it."""
+    import random
+
+    import torch
+
+    from robot_r1_ros.model.processor import load_processor
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.curriculum_config import VisionAuxConfig
+    from robot_r1_ros.training.recipe import ModelSpec
+    from robot_r1_ros.training.vision_aux import VisionAux
+
+    frames = _frames(tmp_path / 'frames.npz')
+    model = common.load_model(ModelSpec(path=str(tiny_model)))
+    processor = load_processor(str(tiny_model), min_pixels=12544, max_pixels=12544)
+    aux = VisionAux(VisionAuxConfig(frames=str(frames), batch_size=24), model, processor)
+    assert aux.n_tokens == 16 and len(aux.names) == 4
+    params = list(model.model.visual.parameters()) + aux.parameters()
+    opt = torch.optim.Adam(params, lr=3e-3)
+    random.seed(0)
+    first = None
+    for _ in range(40):
+        loss = aux.loss()   # batch 24 = all training frames: the same batch every step
+        first = first if first is not None else float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(aux.loss()) < 0.5 * first
+    torch.save({'flatten.weight': torch.zeros(3, 3)}, tmp_path / 'bad.pt')
+    with pytest.raises(ConfigError, match='do not fit'):
+        VisionAux(VisionAuxConfig(frames=str(frames), heads=str(tmp_path / 'bad.pt')), model,
+                  processor)
