@@ -3,6 +3,8 @@
     source scripts/env.sh
     python bench/bench_curriculum.py --recipe recipe_learn --dataset outputs/tiny/dataset
     python bench/bench_curriculum.py --config learn_compare --dataset outputs/tiny/dataset
+    python bench/bench_curriculum.py --config see_aim_pos --config see_aim_aux \
+        --out bench/results/curriculum_vision_aux.json    # the cost of vision_aux
 
 For every stage of every curriculum config of the learn recipe's chain (or of one ``--config``):
 encodes ``--rows`` training rows of the stage's tasks once (as the run does), then times
@@ -55,14 +57,19 @@ def bench_stage(cfg, stage, args) -> dict:
     draw = stage_sampler(enc, stage, cfg.batch_size)
     model = build_model(cfg)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=stage.learning_rate)
+    aux = None
+    if cfg.vision_aux is not None:   # its position loss is part of every step of such a run
+        from robot_r1_ros.training.vision_aux import VisionAux
+        aux = VisionAux(cfg.vision_aux, model, processor)
+    opt = torch.optim.AdamW(list(model.parameters()) + (aux.parameters() if aux else []),
+                            lr=stage.learning_rate)
     pad = processor.tokenizer.pad_token_id
     tokens = 0
     for i in range(args.steps + 2):
         if i == 2:
             c0, w0, tokens = time.process_time(), time.perf_counter(), 0
         batch = enc.batch(draw(), pad)
-        loss = model(**batch).loss
+        loss = model(**batch).loss + (aux.loss() if aux else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -72,6 +79,7 @@ def bench_stage(cfg, stage, args) -> dict:
     return {
         'config': cfg.name, 'tasks': list(stage.tasks), 'weights': stage.weights,
         'think': cfg.think, 'batch_size': cfg.batch_size,
+        'vision_aux_batch': cfg.vision_aux.batch_size if cfg.vision_aux else 0,
         'parameters': sum(p.numel() for p in model.parameters()), 'steps': args.steps,
         'samples_per_cpu_s': samples / cpu_s, 'samples_per_wall_s': samples / wall_s,
         's_per_step_cpu': cpu_s / args.steps, 'tokens_per_cpu_s': tokens / cpu_s,
@@ -112,7 +120,8 @@ def main() -> int:
     """Run the benchmark, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--recipe', default=None, help='learn recipe (all chain links)')
-    parser.add_argument('--config', default=None, help='one curriculum config')
+    parser.add_argument('--config', action='append', default=None,
+                        help='a curriculum config (repeat to time several in one run)')
     parser.add_argument('--dataset', default=None, help='override data.path')
     parser.add_argument('--rows', type=int, default=256)
     parser.add_argument('--steps', type=int, default=20)
@@ -133,7 +142,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     vision = {} if args.vision else None
     if args.config:
-        names, title = [args.config], args.config
+        names, title = args.config, ' + '.join(args.config)
     else:
         recipe = load_learn_recipe(args.recipe or 'recipe_learn')
         names, title = recipe.chain, recipe.name
