@@ -11,7 +11,8 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
 - ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`:
   rendered scenes, object positions as dense targets) that gives the first link's model a
   trained, larger vision tower before any language stage; its keys are that stage's settings
-  (``frames``, ``hidden``, ``depth``, ``cpu_minutes``, ``digit_weight``, ...);
+  (``frames``, ``hidden``, ``depth``, ``cpu_minutes``, ``digit_weight``, ...); a link with
+  ``vision_aux`` keeps that stage's position loss on its frames and heads (said aloud);
 - ``chain``: curriculum configs (``config/train/learn_*.yaml``, see
   :mod:`robot_r1_ros.training.curriculum`) run one after the other, each from the previous
   one's ``final/`` (the first from its own ``model.path``);
@@ -26,6 +27,7 @@ weights, both evaluation reports, the plots, the GIF and a ``README.md`` model c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -183,10 +185,12 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path,
     """Train every curriculum config of the chain; returns the run folders.
 
     ``start``: the first link's start checkpoint instead of its ``model.path`` (the vision
-    stage's output).
+    stage's output). A link with ``vision_aux`` then trains on that stage's frames and heads.
     """
     runs: list[Path] = []
     previous: Path | None = None
+    vision_dir = start.parent if start is not None and (start.parent / 'frames.npz').is_file() \
+        else None
     for i, name in enumerate(recipe.chain):
         run_dir = _link_dir(work, i, name)
         cfg = curriculum.load_config(name)
@@ -196,12 +200,20 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path,
         begin = previous / 'final' if previous is not None else start
         if begin is not None:
             overrides['model.path'] = (cfg.model_path, str(begin))
+        if vision_dir is not None and cfg.vision_aux is not None:
+            overrides['vision_aux.frames'] = (cfg.vision_aux.frames,
+                                              str(vision_dir / 'frames.npz'))
+            overrides['vision_aux.heads'] = (cfg.vision_aux.heads, str(vision_dir / 'heads.pt'))
         for key, (was, now) in overrides.items():
             if was != now:
                 _say(f'{name}: {key} {was} -> {now} (set by the chain)')
         cfg.dataset = str(dataset)
         if begin is not None:
             cfg.model_path = str(begin)
+        if 'vision_aux.frames' in overrides:
+            cfg.vision_aux = dataclasses.replace(
+                cfg.vision_aux, frames=overrides['vision_aux.frames'][1],
+                heads=overrides['vision_aux.heads'][1])
         if _link_done(run_dir):
             _say(f'{i + 1}/{len(recipe.chain)} {name}: done before, kept')
         else:

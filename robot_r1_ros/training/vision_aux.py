@@ -10,6 +10,7 @@ exported checkpoint.
 """
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import numpy as np
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.training.curriculum_config import VisionAuxConfig
 from robot_r1_ros.training.vision_pretrain import Heads, encode_images
+
+_LOG = logging.getLogger(__name__)
 
 
 class VisionAux:
@@ -56,11 +59,28 @@ class VisionAux:
         width = int(model.config.text_config.hidden_size)
         self.heads = Heads.build(self.n_tokens, width, len(self.names))
         if cfg.heads:
-            try:
-                self.heads.load_state_dict(torch.load(cfg.heads, weights_only=True))
-            except (OSError, RuntimeError) as exc:
-                raise ConfigError(f'heads {cfg.heads} do not fit this model '
-                                  f'({str(exc).splitlines()[0]})', 'vision_aux.heads') from exc
+            self._load_heads(cfg.heads)
+
+    def _load_heads(self, path: str) -> None:
+        """Start from a vision stage's heads. A head whose shape depends on the token count
+        (``flatten``) does not fit when that stage used another image size: it starts fresh
+        (logged); when no tensor fits, the heads are for another model: ConfigError."""
+        import torch
+
+        try:
+            saved = torch.load(path, weights_only=True)
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(f'heads {path}: cannot load ({exc})', 'vision_aux.heads') from exc
+        own = self.heads.state_dict()
+        fits = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+        if not fits:
+            raise ConfigError(f'heads {path} do not fit this model (no tensor of '
+                              f'{sorted(own)} has the shape saved)', 'vision_aux.heads')
+        self.heads.load_state_dict(fits, strict=False)
+        fresh = sorted(set(own) - set(fits))
+        if fresh:
+            _LOG.warning('vision_aux: %s from %s do not fit (%d image tokens here); they start '
+                         'fresh', fresh, path, self.n_tokens)
 
     def parameters(self) -> list[Any]:
         """The heads' parameters (the optimiser trains them with the model)."""

@@ -112,6 +112,9 @@ def test_learn_vision_stage_starts_the_chain(tiny_model, qa_dataset, tmp_path, c
 
     dataset = Path(qa_dataset['path'])
     first = _link(tmp_path, 'first', tiny_model, dataset, ['next_waypoint'])
+    link = yaml.safe_load(first.read_text())
+    link['vision_aux'] = {'frames': 'set-by-the-chain.npz', 'batch_size': 2}
+    first.write_text(yaml.safe_dump(link), encoding='utf-8')
     path = tmp_path / 'recipe.yaml'
     path.write_text(yaml.safe_dump({
         'name': 'vision-test', 'data': {'recipe': 'tiny_cpu'}, 'chain': [str(first)],
@@ -125,6 +128,12 @@ def test_learn_vision_stage_starts_the_chain(tiny_model, qa_dataset, tmp_path, c
     runs = learn.run_chain(recipe, work, dataset, start)
     said = capsys.readouterr().out
     assert f'model.path {tiny_model} -> {start} (set by the chain)' in said
+    vision = work / '00_vision'
+    assert f'vision_aux.frames set-by-the-chain.npz -> {vision / "frames.npz"}' in said
+    assert f'vision_aux.heads  -> {vision / "heads.pt"}' in said
+    # the link trained with the vision stage's position loss on that stage's frames and heads
+    records = [json.loads(line) for line in (runs[0] / 'log.jsonl').open()]
+    assert records[-1]['eval']['vision_aux']['flatten_cm'] > 0
     info = json.loads((runs[0] / 'run_info.json').read_text())
     assert info['model_path'] == str(start)
     trained = Qwen2_5_VLConfig.from_pretrained(runs[0] / 'final')
