@@ -45,7 +45,7 @@ class VisionAux:
         data = np.load(cfg.frames)
         self.names = [str(n) for n in data['names']]
         pix, grid = encode_images(processor, data['tr_img'])
-        te_pix, self._te_grid = encode_images(processor, data['te_img'])
+        te_pix, _ = encode_images(processor, data['te_img'])
         self.per_image = int(grid[0].prod())
         self._grid = grid[:1]
         merge = int(model.config.vision_config.spatial_merge_size)
