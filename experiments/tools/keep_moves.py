@@ -6,7 +6,7 @@ position of the reasoning. Only the home question (go over the cube) and the one
 (go over the zone) move in x-y, and there the answer must copy the object position the reasoning
 stated first. E25 states the task's cube 12 / 20 times but its keypoint goes to a few fixed
 values instead. This tool keeps every open-keypoint row that moves in x-y and ``--keep-still``
-of the others (seeded), and every row of the other tasks; validation and test are unchanged.
+of the others (seeded), and every row of the other tasks; validation and test are unchanged (the rule is ``training.scene_data.keep_mask``).
 
     python experiments/tools/keep_moves.py --dataset outputs/tiny/dataset_scene_keys \\
         --keep-still 0.25 --out outputs/tiny/dataset_scene_moves
@@ -19,16 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_r1_ros.training.scene_data import keep_mask
+
 _LOG = logging.getLogger('keep_moves')
-MOVE_M = 0.01
-"""An open keypoint "moves" when its target is more than this far from the gripper in x-y."""
-
-
-def moving(target_xyz_env_m: list[list[float]], current_xyz_env_m: list[list[float]]
-           ) -> np.ndarray:
-    """Boolean per row: target x-y farther than :data:`MOVE_M` from the current x-y."""
-    target, current = np.asarray(target_xyz_env_m)[:, :2], np.asarray(current_xyz_env_m)[:, :2]
-    return np.hypot(*(target - current).T) > MOVE_M
 
 
 def main() -> int:
@@ -46,16 +39,9 @@ def main() -> int:
 
     data = load_from_disk(args.dataset)
     train = data['train']
-    kinds = np.asarray(train['task_kind'])
-    is_open = kinds == 'open_keypoint'
-    idx = np.flatnonzero(is_open)
-    moves = np.zeros(len(train), dtype=bool)
-    moves[idx] = moving([train['target_xyz_env_m'][i] for i in idx],
-                        [train['current_xyz_env_m'][i] for i in idx])
-    rng = np.random.default_rng(args.seed)
-    keep = ~is_open | moves | (is_open & (rng.random(len(train)) < args.keep_still))
-    _LOG.info('open keypoint: %d rows, %d move in x-y; kept %d of %d train rows',
-              int(is_open.sum()), int(moves.sum()), int(keep.sum()), len(train))
+    keep = keep_mask(train['task_kind'], train['target_xyz_env_m'], train['current_xyz_env_m'],
+                     args.keep_still, args.seed)
+    _LOG.info('kept %d of %d train rows', int(keep.sum()), len(train))
     splits = dict(data)
     splits['train'] = train.select(np.flatnonzero(keep).tolist())
     DatasetDict(splits).save_to_disk(str(args.out))

@@ -22,7 +22,6 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 
 from robot_r1_ros.core.config import DEFAULT_WORKSPACE
 from robot_r1_ros.core.grounding import object_label

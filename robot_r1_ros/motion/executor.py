@@ -127,19 +127,25 @@ class GoalExecutor:
             self._on_change(self.snapshot())
 
     # -- inputs -------------------------------------------------------------------------------
-    def check(self, pred: PredictionInput, now_s: float) -> Rejection | None:
+    def check(self, pred: PredictionInput, now_s: float,
+              clock_running: bool = True) -> Rejection | None:
         """Validate without side effects (uses the backend's measured TCP for the step check)."""
         return validate_prediction(pred, self.cfg.validation, self.workspace, now_s,
-                                   self.backend.tcp_position(), stopped=self.stopped)
+                                   self.backend.tcp_position(), stopped=self.stopped,
+                                   clock_running=clock_running)
 
-    def submit(self, pred: PredictionInput, now_s: float) -> Rejection | None:
+    def submit(self, pred: PredictionInput, now_s: float,
+               clock_running: bool = True) -> Rejection | None:
         """Handle one prediction: reject it, start it, or queue it (policy ``wait``).
+
+        ``clock_running`` is False while the caller's clock has not started (sim time before
+        the first ``/clock``): the prediction is then rejected as ``not_ready``.
 
         Returns:
             The rejection, or None when the prediction was accepted.
         """
         self.received += 1
-        rejection = self.check(pred, now_s)
+        rejection = self.check(pred, now_s, clock_running)
         if rejection is not None:
             self._reject(rejection, pred)
             return rejection

@@ -9,6 +9,7 @@ Every prediction is checked, in this order, and the first failing check names th
 | ``not_finite`` | a position or orientation component is NaN or infinite |
 | ``bad_orientation`` | the orientation is not a unit quaternion (norm off by more than 1 %) |
 | ``bad_gripper`` | the gripper command is neither OPEN nor CLOSED |
+| ``not_ready`` | the executor's clock has not started (sim time before the first ``/clock``) |
 | ``stale`` | the prediction is older than ``max_age_s`` (its stamp is the camera image's) |
 | ``future_stamp`` | the stamp lies more than ``max_future_s`` ahead of the clock |
 | ``out_of_workspace`` | the keypoint is outside the workspace box |
@@ -37,6 +38,7 @@ class RejectCode(str, enum.Enum):
     NOT_FINITE = 'not_finite'
     BAD_ORIENTATION = 'bad_orientation'
     BAD_GRIPPER = 'bad_gripper'
+    NOT_READY = 'not_ready'
     STALE = 'stale'
     FUTURE_STAMP = 'future_stamp'
     OUT_OF_WORKSPACE = 'out_of_workspace'
@@ -129,7 +131,7 @@ def _finite(values: Sequence[float]) -> bool:
 
 def validate_prediction(pred: PredictionInput, cfg: ValidationConfig, workspace: WorkspaceLike,
                         now_s: float, tcp_xyz_base_m: Sequence[float] | None,
-                        stopped: bool = False) -> Rejection | None:
+                        stopped: bool = False, clock_running: bool = True) -> Rejection | None:
     """Check one prediction; None when it is safe to execute.
 
     Args:
@@ -140,6 +142,8 @@ def validate_prediction(pred: PredictionInput, cfg: ValidationConfig, workspace:
         tcp_xyz_base_m: Measured TCP position, or None when unknown (the step check is then
             skipped; the motion backend refuses to move without a joint state anyway).
         stopped: True while the executor is stopped.
+        clock_running: False while the clock has not started (a node on sim time before its
+            first ``/clock``): stamps cannot be judged yet, so the prediction is not ready.
     """
     if stopped:
         return Rejection(RejectCode.STOPPED, 'executor stopped; call the resume service')
@@ -163,6 +167,10 @@ def validate_prediction(pred: PredictionInput, cfg: ValidationConfig, workspace:
     if pred.gripper_command not in cfg.gripper_values:
         what = ' (unset)' if pred.gripper_command == GripperCommand.UNSET else ''
         return Rejection(RejectCode.BAD_GRIPPER, f'gripper_command {pred.gripper_command}{what}')
+    if not clock_running:
+        # Judging the stamp against a clock at 0 would call every prediction "in the future".
+        return Rejection(RejectCode.NOT_READY,
+                         'clock not started yet (use_sim_time and no /clock received)')
     age = now_s - pred.stamp_s
     if age > cfg.max_age_s:
         return Rejection(RejectCode.STALE, f'{age:.2f} s old (max {cfg.max_age_s:.2f} s)')

@@ -171,7 +171,9 @@ class ExecutorNode(Node):
 
     def _on_prediction(self, msg: KeypointPrediction) -> None:
         pred = prediction_input(msg)
-        rejection = self.executor_logic.submit(pred, self.now_s())
+        now_ns = self.get_clock().now().nanoseconds
+        # On sim time the clock reads 0 until the first /clock message.
+        rejection = self.executor_logic.submit(pred, now_ns * 1e-9, clock_running=now_ns > 0)
         if rejection is None:
             logic = self.executor_logic
             opening = ('open' if pred.gripper_command == KeypointPrediction.GRIPPER_OPEN

@@ -7,7 +7,10 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
 
 - ``data.recipe``: the TRL recipe whose ``pipeline`` section says which expert demos to record
   and how to build the dataset (issue 8's ``tiny_cpu``: 60 pick-and-place demos); ``--dataset``
-  uses an existing ``robot-r1 dataset`` folder instead;
+  uses an existing ``robot-r1 dataset`` folder instead; or ``data.scenes``: the settings of
+  :class:`robot_r1_ros.training.scene_data.SceneDataConfig` (the scripted expert rolled out in
+  randomised scenes, asked where the closed loop asks; train / validation / test from disjoint
+  seed ranges), no demos recorded;
 - ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`:
   rendered scenes, object positions as dense targets) that gives the first link's model a
   trained, larger vision tower before any language stage; its keys are that stage's settings
@@ -67,6 +70,9 @@ class LearnRecipe:
     source: str = ''
     extra: dict[str, Any] = field(default_factory=dict)
     vision: dict[str, Any] | None = None
+    scenes: Any = None
+    """``data.scenes``: a ``training.scene_data.SceneDataConfig`` (the dataset is rolled out in
+    randomised scenes, no demos recorded), or None (``data.recipe``'s demos)."""
 
 
 _VISION_KEYS = ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'lr', 'batch_size',
@@ -87,9 +93,21 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
                               'recipe')
     raw = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
     ev = raw.get('eval') or {}
+    data = raw.get('data') or {}
+    if not isinstance(data, dict) or set(data) - {'recipe', 'scenes'} or \
+            ('recipe' in data) == ('scenes' in data):
+        raise ConfigError(f'{path}: data needs exactly one of recipe (record demos) or scenes '
+                          f'(roll out randomised scenes), got {data!r}', 'data')
+    scenes = None
+    if 'scenes' in data:
+        from robot_r1_ros.training.scene_data import SceneDataConfig
+        if not isinstance(data['scenes'], dict):
+            raise ConfigError(f'{path}: data.scenes must be a mapping of scene data settings',
+                              'data.scenes')
+        scenes = SceneDataConfig.from_mapping(data['scenes'])
     try:
         recipe = LearnRecipe(
-            name=str(raw['name']), data_recipe=str(raw['data']['recipe']),
+            name=str(raw['name']), data_recipe=str(data.get('recipe', '')), scenes=scenes,
             chain=[str(c) for c in raw['chain']],
             max_new_tokens=int(ev.get('max_new_tokens', 256)),
             eval_batch_size=int(ev.get('batch_size', 16)),
@@ -169,6 +187,18 @@ def ensure_dataset(recipe: LearnRecipe, work: Path, dataset: Path | None) -> Pat
             raise ConfigError(f'{dataset} is not a robot-r1 dataset folder (no '
                               'dataset_dict.json)', 'dataset')
         return dataset
+    if recipe.scenes is not None:
+        out = work / 'dataset'
+        if (out / 'dataset_dict.json').is_file() and (out / 'scene_data.json').is_file():
+            _say('dataset: rolled out before, kept')
+            return out
+        from robot_r1_ros.training.scene_data import build_scene_dataset
+        cfg = recipe.scenes
+        _say(f'dataset: expert rollouts in {cfg.train_scenes} / {cfg.validation_scenes} / '
+             f'{cfg.test_scenes} randomised scenes (train / validation / test)')
+        info = build_scene_dataset(cfg, out)
+        _say('dataset: ' + ', '.join(f'{s} {v["rows"]} rows' for s, v in info['splits'].items()))
+        return out
     from robot_r1_ros.training import pipeline
     from robot_r1_ros.training.recipe import load_recipe
     data_recipe = load_recipe(recipe.data_recipe)
@@ -305,8 +335,12 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
         'questions. It loads through the same `from_pretrained` path as the 7B and is the '
         f'reasoning node\'s and the demo\'s default. Weights: {size_mb:.1f} MB (safetensors).',
         '', '## Reproduce', '', '```bash', command, '```', '',
-        f'Without `--dataset` the command first records the demos and builds the dataset as '
-        f'the `{recipe.data_recipe}` recipe says; every step resumes or is skipped when done.',
+        (f'Without `--dataset` the command first records the demos and builds the dataset as '
+         f'the `{recipe.data_recipe}` recipe says' if recipe.scenes is None else
+         'Without `--dataset` the command first rolls out the scripted expert in randomised '
+         f'scenes ({recipe.scenes.train_scenes} train, {recipe.scenes.validation_scenes} '
+         f'validation, {recipe.scenes.test_scenes} test; disjoint seed ranges)')
+        + '; every step resumes or is skipped when done.',
         '',
         f'Recipe: `config/train/{Path(recipe.source).name}`. Chain of curriculum SFT runs '
         '(`robot_r1_ros.training.curriculum`, one torch thread, CPU minutes are '

@@ -13,7 +13,8 @@ from typing import Mapping
 
 TRAIN_SEEDS: Mapping[str, tuple[int, int]] = {
     'demos': (0, 10_000),                    # robot-r1 record (recipes record from seed 0)
-    'vision_pretrain': (10_000, 60_000),     # rendered frames of the vision stage
+    'vision_pretrain': (10_000, 60_000),     # rendered frames of the vision stage, scene rows
+    'scene_validation': (60_000, 70_000),    # scene rows of the quick-eval split (never tested)
 }
 """Seed ranges used for training data."""
 

@@ -166,3 +166,15 @@ def test_execution_config_rejects_unknown_policy():
     with pytest.raises(ConfigError) as info:
         ExecutionConfig(on_new_goal='later')
     assert info.value.field == 'on_new_goal'
+
+
+def test_executor_logic_before_the_clock_starts_rejects_as_not_ready(robot, make):
+    # Sim time before the first /clock: counted as not ready (never "in the future"), nothing
+    # moves, and the next prediction on a running clock executes.
+    ex, backend, _ = make()
+    rejection = ex.submit(pred(robot, (0.5, 0.1, 0.2)), 0.0, clock_running=False)
+    assert rejection.code.value == 'not_ready' and not ex.busy
+    snap = ex.snapshot()
+    assert (snap.received, snap.rejected, snap.executed) == (1, 1, 0)
+    assert snap.rejections['not_ready'] == 1 and snap.reason.startswith('not_ready: ')
+    assert ex.submit(pred(robot, (0.5, 0.1, 0.2)), robot.now_s) is None and ex.busy

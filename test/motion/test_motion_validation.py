@@ -70,6 +70,17 @@ def test_validation_table(changes, tcp, stopped, expected):
         assert rejection.detail and str(rejection).startswith(expected.value + ': ')
 
 
+def test_validation_before_the_clock_starts_is_not_ready():
+    # Sim time before the first /clock: the clock reads 0, so any stamp would look "in the
+    # future"; the prediction is not ready instead, and a stopped executor still says stopped.
+    rejection = validate_prediction(pred(), CFG, WS, 0.0, TCP, clock_running=False)
+    assert rejection.code is RejectCode.NOT_READY and '/clock' in rejection.detail
+    assert validate_prediction(pred(), CFG, WS, 0.0, TCP, stopped=True,
+                               clock_running=False).code is RejectCode.STOPPED
+    assert validate_prediction(pred(status=FORMAT), CFG, WS, 0.0, TCP,
+                               clock_running=False).code is RejectCode.STATUS_NOT_OK
+
+
 def test_validation_detail_names_the_axis_and_reason():
     rejection = validate_prediction(pred(xyz_base_m=(0.5, 0.1, 0.9)), CFG, WS, NOW, TCP)
     assert 'z=0.900' in rejection.detail

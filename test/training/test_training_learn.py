@@ -35,7 +35,11 @@ def test_shipped_learn_recipe_parses_and_names_existing_configs():
     ({'chain': []}, 'chain'),
     ({'chain': ['no_such_config']}, 'no_such_config'),
     ({'eval': {'max_new_tokens': 20}}, 'max_new_tokens'),
-    ({'data': {}}, 'bad learn recipe'),
+    ({'data': {}}, 'data needs exactly one'),
+    ({'data': {'recipe': 'tiny_cpu', 'scenes': {}}}, 'data needs exactly one'),
+    ({'data': {'scenes': {'train_scenes': 0}}}, 'train_scenes must be >= 1'),
+    ({'data': {'scenes': {'episodes': 5}}}, 'unknown scene data keys'),
+    ({'data': {'scenes': 600}}, 'data.scenes must be a mapping'),
     ({'vision': {'frames': 10, 'resolution': 224}}, 'unknown keys'),
     ({'vision': {'frames': 0}}, 'frames must be positive'),
     ({'vision': 'yes'}, 'mapping'),
@@ -49,6 +53,24 @@ def test_bad_learn_recipes_fail_before_training(tmp_path, change, match):
         learn.load_learn_recipe(path)
     with pytest.raises(ConfigError):
         learn.load_learn_recipe(tmp_path / 'missing')
+
+
+def test_learn_recipe_with_scene_data_rolls_out_scenes_once(tmp_path, capsys):
+    path = tmp_path / 'recipe.yaml'
+    path.write_text(yaml.safe_dump({
+        'name': 'scenes', 'chain': ['learn_compare'],
+        'data': {'scenes': {'train_scenes': 3, 'validation_scenes': 1, 'test_scenes': 2}}}),
+        encoding='utf-8')
+    recipe = learn.load_learn_recipe(path)
+    assert (recipe.scenes.train_scenes, recipe.scenes.test_scenes) == (3, 2)
+    assert recipe.scenes.tasks == ('open_keypoint', 'object_position', 'next_waypoint')
+    # A dataset rolled out before (its summary beside it) is kept, not rolled out again.
+    done = tmp_path / 'work' / 'dataset'
+    done.mkdir(parents=True)
+    (done / 'dataset_dict.json').write_text('{"splits": ["train", "validation", "test"]}')
+    (done / 'scene_data.json').write_text('{}')
+    assert learn.ensure_dataset(recipe, tmp_path / 'work', None) == done
+    assert 'dataset: rolled out before, kept' in capsys.readouterr().out
 
 
 def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_dataset, tmp_path,

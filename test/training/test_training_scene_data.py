@@ -1,0 +1,81 @@
+"""``training.scene_data``: a dataset from expert rollouts in randomised scenes, split by seed
+range, with the open-keypoint rows that keep the gripper's x-y thinned out."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.training import scene_data, seeds
+from robot_r1_ros.training.scene_data import SceneDataConfig, keep_mask, moving
+
+
+def test_scene_data_moving_is_judged_in_x_y_only():
+    target = [[0.50, 0.10, 0.02], [0.50, 0.10, 0.30], [0.52, 0.10, 0.30]]
+    current = [[0.50, 0.10, 0.30], [0.505, 0.105, 0.30], [0.50, 0.10, 0.30]]
+    assert moving(target, current).tolist() == [False, False, True]
+
+
+def test_scene_data_keep_mask_keeps_moves_other_tasks_and_a_share_of_still_rows():
+    n = 2000
+    kinds = ['open_keypoint'] * n + ['object_position'] * 10
+    still = [[0.5, 0.1, 0.2]] * (n + 10)
+    target = [[0.5, 0.1, 0.05]] * (n // 2) + [[0.3, -0.1, 0.2]] * (n // 2) + still[:10]
+    keep = keep_mask(kinds, target, still, keep_still=0.25, seed=3)
+    assert keep[n // 2:].all()                      # every mover, every other task's row
+    share = keep[:n // 2].mean()
+    assert 0.2 < share < 0.3                        # about a quarter of the still rows
+    assert (keep == keep_mask(kinds, target, still, 0.25, 3)).all()    # seeded
+    assert not keep_mask(kinds, target, still, 0.0, 3)[:n // 2].any()
+    assert keep_mask(kinds, target, still, 1.0, 3).all()
+
+
+@pytest.mark.parametrize('values,field', [
+    ({'train_scenes': 0}, 'train_scenes'),
+    ({'test_scenes': -1}, 'test_scenes'),
+    ({'keep_still': 1.5}, 'keep_still'),
+    ({'tasks': ('open_keypoint', 'fly')}, 'tasks'),
+    ({'tasks': ()}, 'tasks'),
+    ({'scenes': 10}, 'scenes'),
+])
+def test_scene_data_config_refuses_bad_values(values, field):
+    with pytest.raises(ConfigError) as info:
+        SceneDataConfig.from_mapping(values)
+    assert info.value.field == field
+
+
+def test_scene_data_splits_use_disjoint_seed_ranges():
+    seeds.check_disjoint()
+    assert scene_data.SPLIT_SEEDS['test'] in seeds.EVAL_SEEDS
+    assert scene_data.SPLIT_SEEDS['train'] in seeds.TRAIN_SEEDS
+    assert scene_data.SPLIT_SEEDS['validation'] in seeds.TRAIN_SEEDS
+
+
+def test_scene_data_builds_every_split_from_its_own_scenes(tmp_path):
+    from datasets import load_from_disk
+
+    cfg = SceneDataConfig(train_scenes=1, validation_scenes=1, test_scenes=1, keep_still=0.0)
+    summary = scene_data.build_scene_dataset(cfg, tmp_path / 'ds')
+    dsd = load_from_disk(str(tmp_path / 'ds'))
+    assert set(dsd) == {'train', 'validation', 'test'}
+    assert json.loads((tmp_path / 'ds' / 'scene_data.json').read_text()) == summary
+    for split, first in (('train', 10_000), ('validation', 60_000), ('test', 500_000)):
+        info = summary['splits'][split]
+        assert info['first_seed'] == first and info['failed_seeds'] == []
+        assert info['rows'] == len(dsd[split]) > 0
+        assert {'open_keypoint', 'object_position', 'next_waypoint'} <= set(
+            dsd[split]['task_kind'])
+        assert all(str(first) in e for e in dsd[split]['episode_id'])
+    # keep_still 0: only the open keypoints that move in x-y stay in train, not elsewhere.
+    train = dsd['train']
+    idx = [i for i, k in enumerate(train['task_kind']) if k == 'open_keypoint']
+    assert idx and moving([train['target_xyz_env_m'][i] for i in idx],
+                          [train['current_xyz_env_m'][i] for i in idx]).all()
+    assert summary['splits']['train']['rows_built'] > len(train)
+    assert summary['splits']['test']['rows_built'] == len(dsd['test'])
+    # The object-position answers are where the sim put the objects (env frame, not constant).
+    pos = [np.asarray(t) for t, k in zip(dsd['test']['target_xyz_env_m'],
+                                         dsd['test']['task_kind']) if k == 'object_position']
+    assert len({tuple(np.round(p, 3)) for p in pos}) > 1
