@@ -38,7 +38,7 @@ from robot_r1_ros.msg import ExecutorState, KeypointPrediction
 from robot_r1_ros.ros.executor_live import plan_change
 from robot_r1_ros.ros.executor_params import (ExecutorNodeConfig, declare_parameters, read_config,
                                               read_values)
-from robot_r1_ros.ros.spin import spin_until_shutdown
+from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
 
 NODE_NAME = 'executor_node'
 
@@ -257,9 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spin_until_shutdown(executor)
         return 0
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        release_node(node)
 
 
 if __name__ == '__main__':

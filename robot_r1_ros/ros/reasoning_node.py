@@ -60,7 +60,7 @@ from robot_r1_ros.ros.reasoning_stats import (CANCELLED, STAGES,  # noqa: F401  
                                               NodeState, ReasoningStats, diagnostic_summary)
 from robot_r1_ros.ros.reasoning_trigger import TriggerPolicy
 from robot_r1_ros.ros.reasoning_worker import PredictionWorker
-from robot_r1_ros.ros.spin import spin_until_shutdown
+from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
 
 NODE_NAME = 'reasoning_node'
 DEFAULT_NAMESPACE = 'robot_r1'
@@ -487,10 +487,7 @@ def main(args: Sequence[str] | None = None) -> int:
         sys.stderr.write(f'reasoning_node: {exc}\n')
         code = 1
     finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+        release_node(node, close=node.close if node is not None else None)
     return code
 
 

@@ -64,7 +64,7 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
 from robot_r1_ros.ros.sim_params import (DEFAULTS, PARAMETERS,  # noqa: F401  (API: DEFAULTS)
                                          config_from_values, declare_parameters, read_config)
-from robot_r1_ros.ros.spin import spin_until_shutdown
+from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
 from robot_r1_ros.sim.recording import CAMERA_FRAME
 from robot_r1_ros.sim.scene import (GRIPPER_MAX_WIDTH_M, JOINT_NAMES, PandaScene, SceneConfig,
                                     SnapshotRenderer)
@@ -447,9 +447,7 @@ def main(args=None) -> int:
         sys.stderr.write(f'sim_node: {exc}\n')
         return 2
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        release_node(node)
     return 0
 
 

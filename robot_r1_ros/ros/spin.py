@@ -11,10 +11,12 @@ shutdown, not a fault; one raised while the context is ok is still re-raised.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.node import Node
 
 _LOG = logging.getLogger(__name__)
 
@@ -30,3 +32,24 @@ def spin_until_shutdown(executor: Executor, context: Context | None = None) -> N
         if rclpy.ok(context=context):
             raise
         _LOG.debug('error while the context was shutting down (ignored): %s', exc)
+
+
+def release_node(node: Node | None, close: Callable[[], None] | None = None,
+                 context: Context | None = None) -> None:
+    """End of a node's ``main``: run ``close`` (the node's own teardown), destroy the node and
+    shut rclpy down. After Ctrl-C the context is already shut down and a teardown call may fail
+    for that reason alone: such an error is part of the shutdown (logged at debug, exit code
+    unchanged); one raised while the context is ok propagates. (The executor is not shut down
+    here: a multi-threaded one joins its threads, and a callback blocked on a goal would hang
+    the exit.)"""
+    try:
+        if node is not None:
+            if close is not None:
+                close()
+            node.destroy_node()
+    except Exception as exc:  # noqa: BLE001  (re-raised unless caused by the shutdown)
+        if rclpy.ok(context=context):
+            raise
+        _LOG.debug('error while releasing the node after shutdown (ignored): %r', exc)
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -37,3 +37,29 @@ def test_error_while_running_propagates(rclpy_node):
     with pytest.raises(RuntimeError, match='a real fault'):
         _spin_with_timer(rclpy_node, fail)
     assert rclpy_node.context.ok()
+
+
+def test_release_node_after_shutdown_ignores_teardown_errors(rclpy_node):
+    from robot_r1_ros.ros.spin import release_node
+    node = rclpy_node('release_test')
+    closed = []
+
+    def close():
+        closed.append(1)
+        raise RuntimeError('publisher context is invalid')
+
+    rclpy_node.context.shutdown()          # Ctrl-C came first
+    release_node(node, close, context=rclpy_node.context)
+    assert closed == [1]
+
+
+def test_release_node_while_running_propagates_and_still_shuts_down(rclpy_node):
+    from robot_r1_ros.ros.spin import release_node
+    node = rclpy_node('release_test')
+
+    def close():
+        raise RuntimeError('a real fault')
+
+    with pytest.raises(RuntimeError, match='a real fault'):
+        release_node(node, close, context=rclpy_node.context)
+    assert not rclpy_node.context.ok()
