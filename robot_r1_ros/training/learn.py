@@ -16,6 +16,9 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
   trained, larger vision tower before any language stage; its keys are that stage's settings
   (``frames``, ``hidden``, ``depth``, ``cpu_minutes``, ``digit_weight``, ...); a link with
   ``vision_aux`` keeps that stage's position loss on its frames and heads (said aloud);
+- ``grow`` (optional): ``add_layers`` / ``mlp`` / ``hidden`` of
+  :class:`robot_r1_ros.training.grow_lm.GrowConfig`: the first link's start (the vision stage's
+  output, or its ``model.path``) gets a bigger language model whose new parts start silent;
 - ``chain``: curriculum configs (``config/train/learn_*.yaml``, see
   :mod:`robot_r1_ros.training.curriculum`) run one after the other, each from the previous
   one's ``final/`` (the first from its own ``model.path``);
@@ -47,6 +50,7 @@ import yaml
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training import common, curriculum, evaluate, runlog
+from robot_r1_ros.training.grow_lm import GrowConfig
 
 _LOG = logging.getLogger(__name__)
 _CONFIG_DIR = REPO_ROOT / 'config' / 'train'
@@ -71,6 +75,9 @@ class LearnRecipe:
     extra: dict[str, Any] = field(default_factory=dict)
     vision: dict[str, Any] | None = None
     scenes: Any = None
+    grow: Any = None
+    """``grow``: a ``training.grow_lm.GrowConfig`` applied to the first link's start (after the
+    vision stage), or None."""
     """``data.scenes``: a ``training.scene_data.SceneDataConfig`` (the dataset is rolled out in
     randomised scenes, no demos recorded), or None (``data.recipe``'s demos)."""
 
@@ -115,7 +122,8 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
             closed_loop_episodes=int(ev.get('closed_loop_episodes', 20)),
             closed_loop_max_keypoints=int(ev.get('closed_loop_max_keypoints', 10)),
             gif_episode=int(ev.get('gif_episode', 0)), source=str(path),
-            vision=raw.get('vision'))
+            vision=raw.get('vision'),
+            grow=None if raw.get('grow') is None else GrowConfig.from_mapping(raw['grow']))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn recipe ({exc!r})', 'recipe') from exc
     if recipe.vision is not None:
@@ -168,6 +176,26 @@ def run_vision(recipe: LearnRecipe, work: Path) -> Path | None:
     return out / 'final'
 
 
+def run_grow(recipe: LearnRecipe, work: Path, start: Path | None) -> Path | None:
+    """The grow step (when the recipe has one): ``start`` (or the first link's ``model.path``)
+    with its language model grown, new parts silent (``training.grow_lm``); else ``start``."""
+    if recipe.grow is None:
+        return start
+    from robot_r1_ros.training.grow_lm import grow
+    base = start or Path(curriculum.load_config(recipe.chain[0]).model_path)
+    out = work / '00_grow'
+    done = out / 'grow.json'
+    want = {'base': str(base), **dataclasses.asdict(recipe.grow)}
+    if done.is_file() and json.loads(done.read_text()) == want:
+        _say('grow step: done before, kept')
+        return out
+    _say(f'grow step: language model of {base}: {recipe.grow.describe()} (new parts start '
+         'silent)')
+    grow(base, recipe.grow, out)
+    done.write_text(json.dumps(want))
+    return out
+
+
 def _say(message: str) -> None:
     print(f'[learn {time.strftime("%H:%M:%S")}] {message}', flush=True)
 
@@ -215,12 +243,12 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path,
     """Train every curriculum config of the chain; returns the run folders.
 
     ``start``: the first link's start checkpoint instead of its ``model.path`` (the vision
-    stage's output). A link with ``vision_aux`` then trains on that stage's frames and heads.
+    stage's or the grow step's output). With a vision stage, a link with ``vision_aux`` trains
+    on that stage's frames and heads.
     """
     runs: list[Path] = []
     previous: Path | None = None
-    vision_dir = start.parent if start is not None and (start.parent / 'frames.npz').is_file() \
-        else None
+    vision_dir = work / '00_vision' if recipe.vision is not None else None
     for i, name in enumerate(recipe.chain):
         run_dir = _link_dir(work, i, name)
         cfg = curriculum.load_config(name)
@@ -299,6 +327,10 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
         lines.append(f"| 0 | vision stage | - | tower hidden {c['hidden']} depth {c['depth']}, "
                      f"{c['frames']} rendered scenes, lr {c['lr']:g} | {rep['steps']:,} | "
                      f"{rep['cpu_minutes']:.1f} |")
+    grown = runs[0].parent / '00_grow' / 'grow.json' if runs else None
+    if recipe.grow is not None and grown is not None and grown.is_file():
+        lines.append(f'| 0 | grow | - | language model {recipe.grow.describe()}, new parts '
+                     'silent | - | 0.0 |')
     for i, (name, run_dir) in enumerate(zip(recipe.chain, runs)):
         info = json.loads((run_dir / 'run_info.json').read_text())
         stages = '; '.join(
@@ -425,7 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(args.work_dir)
         work.mkdir(parents=True, exist_ok=True)
         dataset = ensure_dataset(recipe, work, Path(args.dataset) if args.dataset else None)
-        runs = run_chain(recipe, work, dataset, run_vision(recipe, work))
+        start = run_grow(recipe, work, run_vision(recipe, work))
+        runs = run_chain(recipe, work, dataset, start)
         reports = run_eval(recipe, runs[-1] / 'final', dataset, work)
         out = export(recipe, runs, reports, work, Path(args.checkpoint_dir), command)
     except (RobotR1Error, ValueError) as exc:

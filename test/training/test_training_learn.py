@@ -43,6 +43,8 @@ def test_shipped_learn_recipe_parses_and_names_existing_configs():
     ({'vision': {'frames': 10, 'resolution': 224}}, 'unknown keys'),
     ({'vision': {'frames': 0}}, 'frames must be positive'),
     ({'vision': 'yes'}, 'mapping'),
+    ({'grow': {'layers': 2}}, 'unknown keys'),
+    ({'grow': {'add_layers': -2}}, 'add_layers must be'),
 ])
 def test_bad_learn_recipes_fail_before_training(tmp_path, change, match):
     raw = {'name': 'x', 'data': {'recipe': 'tiny_cpu'}, 'chain': ['learn_compare']}
@@ -127,9 +129,10 @@ def test_learn_rejects_a_folder_that_is_not_a_dataset(tmp_path):
                        '--dataset', str(tmp_path)]) == 2
 
 
-def test_learn_vision_stage_starts_the_chain(tiny_model, qa_dataset, tmp_path, capsys):
-    """A recipe's ``vision`` section pre-trains a new tower on rendered scenes first; the first
-    link starts from that checkpoint (said aloud), and the card's table counts the stage."""
+def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp_path, capsys):
+    """A recipe's ``vision`` section pre-trains a new tower on rendered scenes first, ``grow``
+    then widens and deepens its language model; the first link starts from that checkpoint (said
+    aloud), and the card's table counts both steps."""
     from transformers import Qwen2_5_VLConfig
 
     dataset = Path(qa_dataset['path'])
@@ -142,13 +145,17 @@ def test_learn_vision_stage_starts_the_chain(tiny_model, qa_dataset, tmp_path, c
         'name': 'vision-test', 'data': {'recipe': 'tiny_cpu'}, 'chain': [str(first)],
         'vision': {'frames': 4, 'test_frames': 2, 'hidden': 32, 'depth': 2, 'heads': 2,
                    'mlp': 64, 'batch_size': 2, 'cpu_minutes': 0.02,
-                   'checkpoint_minutes': 0.01}}), encoding='utf-8')
+                   'checkpoint_minutes': 0.01},
+        'grow': {'add_layers': 1, 'mlp': 256}}), encoding='utf-8')
     recipe = learn.load_learn_recipe(path)
     work = tmp_path / 'work'
-    start = learn.run_vision(recipe, work)
-    assert start == work / '00_vision' / 'final'
+    vision_final = learn.run_vision(recipe, work)
+    assert vision_final == work / '00_vision' / 'final'
+    start = learn.run_grow(recipe, work, vision_final)
+    assert start == work / '00_grow'
     runs = learn.run_chain(recipe, work, dataset, start)
     said = capsys.readouterr().out
+    assert f'language model of {vision_final}: +1 layers, MLP 256' in said
     assert f'model.path {tiny_model} -> {start} (set by the chain)' in said
     vision = work / '00_vision'
     assert f'vision_aux.frames set-by-the-chain.npz -> {vision / "frames.npz"}' in said
@@ -160,8 +167,13 @@ def test_learn_vision_stage_starts_the_chain(tiny_model, qa_dataset, tmp_path, c
     assert info['model_path'] == str(start)
     trained = Qwen2_5_VLConfig.from_pretrained(runs[0] / 'final')
     assert trained.vision_config.hidden_size == 32 and trained.vision_config.depth == 2
+    assert (trained.text_config.num_hidden_layers, trained.text_config.intermediate_size) == (
+        3, 256)
     table = learn._chain_table(recipe, runs)
     assert '| 0 | vision stage | - | tower hidden 32 depth 2, 4 rendered scenes' in table
-    # Run again: the stage is kept, not retrained.
-    assert learn.run_vision(recipe, work) == start
-    assert 'vision stage: done before, kept' in capsys.readouterr().out
+    assert '| 0 | grow | - | language model +1 layers, MLP 256, new parts silent |' in table
+    # Run again: both steps are kept, not redone.
+    assert learn.run_vision(recipe, work) == vision_final
+    assert learn.run_grow(recipe, work, vision_final) == start
+    said = capsys.readouterr().out
+    assert 'vision stage: done before, kept' in said and 'grow step: done before, kept' in said

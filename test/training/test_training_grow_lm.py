@@ -1,0 +1,66 @@
+"""``training.grow_lm``: a checkpoint grown deeper and wider answers exactly as before (new parts
+start silent), loads as a plain Qwen2.5-VL, and a bad size is refused before anything is built."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.training.grow_lm import GrowConfig, grow
+
+
+def _logits(model_dir):
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from robot_r1_ros.model.processor import load_processor
+    processor = load_processor(str(model_dir))
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir).eval()
+    image = np.random.default_rng(0).integers(0, 255, (56, 56, 3), dtype=np.uint8)
+    messages = [{'role': 'user', 'content': [
+        {'type': 'image'}, {'type': 'text', 'text': 'Where is the red cube? [0.412, -0.1'}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    inputs = processor(text=[text], images=[image], return_tensors='pt')
+    with torch.no_grad():
+        return model(**inputs).logits[0].numpy(), model
+
+
+def test_grown_model_answers_as_before(tiny_model, tmp_path):
+    before, _ = _logits(tiny_model)
+    cfg = GrowConfig(add_layers=2, mlp=256, hidden=128)
+    out = grow(tiny_model, cfg, tmp_path / 'grown')
+    after, model = _logits(out)
+    text = model.config.text_config
+    assert (text.num_hidden_layers, text.intermediate_size, text.hidden_size) == (4, 256, 128)
+    assert model.config.vision_config.out_hidden_size == 128
+    assert np.abs(after - before).max() < 1e-4
+    assert cfg.describe() == '+2 layers, MLP 256, stream 128'
+    # The new parts are trainable, not frozen at zero: their inputs are random-initialised.
+    layer = model.model.language_model.layers[-1]
+    assert float(layer.mlp.up_proj.weight.abs().sum()) > 0
+    assert float(layer.mlp.down_proj.weight.abs().sum()) == 0
+
+
+@pytest.mark.parametrize('values,field', [
+    ({'add_layers': -1}, 'add_layers'),
+    ({'mlp': 1.5}, 'mlp'),
+    ({'hidden': True}, 'hidden'),
+    ({'layers': 2}, 'layers'),
+])
+def test_grow_config_refuses_bad_values(values, field):
+    with pytest.raises(ConfigError) as info:
+        GrowConfig.from_mapping(values)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize('cfg,field', [
+    (GrowConfig(mlp=64), 'mlp'),            # narrower than 128
+    (GrowConfig(hidden=32), 'hidden'),      # narrower than 64
+    (GrowConfig(hidden=72), 'hidden'),      # not whole heads of 16
+    (GrowConfig(hidden=80), 'hidden'),      # 5 heads cannot share 2:1 key/value heads
+])
+def test_grow_refuses_to_shrink_or_split_a_head(tiny_model, tmp_path, cfg, field):
+    with pytest.raises(ConfigError) as info:
+        grow(tiny_model, cfg, tmp_path / 'out')
+    assert info.value.field == field
+    assert not (tmp_path / 'out').exists()
