@@ -83,7 +83,7 @@ class LearnRecipe:
 
 
 _VISION_KEYS = ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'lr', 'batch_size',
-                'cpu_minutes', 'checkpoint_minutes', 'seed', 'digit_weight')
+                'cpu_minutes', 'checkpoint_minutes', 'seed', 'digit_weight', 'frames_from')
 
 
 def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
@@ -170,8 +170,8 @@ def run_vision(recipe: LearnRecipe, work: Path) -> Path | None:
     if (out / 'report.json').is_file() and (out / 'final' / 'config.json').is_file():
         _say('vision stage: done before, kept')
     else:
-        _say(f'vision stage: {cfg.cpu_minutes:g} CPU-minutes, {cfg.frames} rendered scenes, '
-             f'tower hidden {cfg.hidden} depth {cfg.depth}, from {base}')
+        _say(f'vision stage: {cfg.cpu_minutes:g} CPU-minutes, {cfg.frames} {cfg.frames_from} '
+             f'frames, tower hidden {cfg.hidden} depth {cfg.depth}, from {base}')
         vision_pretrain.train(cfg, out)
     return out / 'final'
 
@@ -325,8 +325,8 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
         total_steps += int(rep['steps'])
         total_cpu += float(rep['cpu_minutes'])
         lines.append(f"| 0 | vision stage | - | tower hidden {c['hidden']} depth {c['depth']}, "
-                     f"{c['frames']} rendered scenes, lr {c['lr']:g} | {rep['steps']:,} | "
-                     f"{rep['cpu_minutes']:.1f} |")
+                     f"{c['frames']} {c.get('frames_from', 'start')} frames, lr {c['lr']:g} | "
+                     f"{rep['steps']:,} | {rep['cpu_minutes']:.1f} |")
     grown = runs[0].parent / '00_grow' / 'grow.json' if runs else None
     if recipe.grow is not None and grown is not None and grown.is_file():
         lines.append(f'| 0 | grow | - | language model {recipe.grow.describe()}, new parts '

@@ -55,7 +55,7 @@ class VisionAux:
         self.te_pix = te_pix.view(len(te_pix) // self.per_image, self.per_image, -1)
         self.xy = torch.tensor(data['tr_pos'][..., :2])
         self.te_xy = torch.tensor(data['te_pos'][..., :2])
-        self.mean, self.std = self.xy.mean(0), self.xy.std(0)
+        self.mean, self.std = self.xy.mean(0), self.xy.std(0).clamp_min(1e-3)
         width = int(model.config.text_config.hidden_size)
         self.heads = Heads.build(self.n_tokens, width, len(self.names))
         if cfg.heads:

@@ -46,6 +46,8 @@ from robot_r1_ros.training.seeds import seed_range
 
 _LOG = logging.getLogger(__name__)
 
+FRAME_SOURCES = ('start', 'rollout')
+
 
 @dataclass(frozen=True)
 class VisionPretrainConfig:
@@ -66,8 +68,12 @@ class VisionPretrainConfig:
     seed: int = 0
     digit_weight: float = 0.0
     init: str = ''
+    frames_from: str = 'rollout'
 
     def __post_init__(self) -> None:
+        if self.frames_from not in FRAME_SOURCES:
+            raise ValueError(f'frames_from must be one of {FRAME_SOURCES}, '
+                             f'got {self.frames_from!r}')
         for name in ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'batch_size'):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f'{name} must be positive, got {getattr(self, name)}')
@@ -79,8 +85,16 @@ class VisionPretrainConfig:
             raise ValueError('lr, cpu_minutes and checkpoint_minutes must be positive')
 
 
-def render_frames(task_name: str, seeds: range) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Initial-state front-camera frames and object (x, y, z) of ``seeds``.
+def render_frames(task_name: str, seeds: range, source: str = 'start', count: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Front-camera frames and every object's (x, y, z) at that moment.
+
+    ``source='start'``: one initial-state frame per seed (arm at home, cubes on the table).
+    ``source='rollout'``: every moment the scene datasets ask at (``training.scene_data``: the
+    start and each settled waypoint of the scripted expert), seeds taken in order until ``count``
+    frames; a seed whose rollout the expert fails is skipped. Why: a tower trained on start frames
+    alone reads them to ~1 cm but mid-episode frames (arm in view, a cube in the gripper) to
+    ~10 cm, and most questions, and every closed-loop step after the first, show such frames.
 
     Returns:
         images (N, H, W, 3) uint8, positions (N, K, 3) base frame metres, the K object names.
@@ -89,15 +103,33 @@ def render_frames(task_name: str, seeds: range) -> tuple[np.ndarray, np.ndarray,
     from robot_r1_ros.sim.scene import PandaScene
     from robot_r1_ros.sim.tasks import make_task
 
+    if source not in FRAME_SOURCES:
+        raise ValueError(f'source must be one of {FRAME_SOURCES}, got {source!r}')
+    count = len(seeds) if count is None else int(count)
     task = make_task(task_name)
     images, positions = [], []
     with PandaScene() as scene:
         names = list(object_names(scene))
         for seed in seeds:
-            task.reset(scene, int(seed))
-            images.append(scene.render())
-            pos = object_positions(scene)
-            positions.append([pos[n] for n in names])
+            if len(images) >= count:
+                break
+            if source == 'start':
+                task.reset(scene, int(seed))
+                pos = object_positions(scene)
+                images.append(scene.render())
+                positions.append([pos[n] for n in names])
+                continue
+            from robot_r1_ros.training.scene_data import scene_episode
+            got = scene_episode(scene, task, int(seed), 'vision')
+            if got is None:
+                _LOG.warning('seed %d: the expert failed; no frames from it', seed)
+                continue
+            episode, frames = got
+            for i, image in enumerate(frames[:count - len(images)]):
+                images.append(image)
+                positions.append([episode.object_xyz_base_m[n][i] for n in names])
+    if len(images) < count:
+        raise ValueError(f'{len(seeds)} seeds gave {len(images)} frames, {count} wanted')
     return np.stack(images), np.asarray(positions, dtype=np.float32), names
 
 
@@ -183,8 +215,11 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     data_file = out / 'frames.npz'
     if not data_file.exists():
         t0 = time.time()
-        tr_img, tr_pos, names = render_frames(cfg.task, seed_range('vision_pretrain', cfg.frames))
-        te_img, te_pos, _ = render_frames(cfg.task, seed_range('vision_test', cfg.test_frames))
+        tr_img, tr_pos, names = render_frames(
+            cfg.task, seed_range('vision_pretrain', cfg.frames), cfg.frames_from, cfg.frames)
+        te_img, te_pos, _ = render_frames(
+            cfg.task, seed_range('vision_test', cfg.test_frames), cfg.frames_from,
+            cfg.test_frames)
         np.savez_compressed(data_file, tr_img=tr_img, tr_pos=tr_pos, te_img=te_img,
                             te_pos=te_pos, names=np.array(names))
         _LOG.info('rendered %d + %d frames in %.0f s', len(tr_img), len(te_img), time.time() - t0)
@@ -203,7 +238,7 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
     n_tokens = per_image // 4
     tr_xy = torch.tensor(data['tr_pos'][..., :2])
     te_xy = torch.tensor(data['te_pos'][..., :2])
-    mean, std = tr_xy.mean(0), tr_xy.std(0)
+    mean, std = tr_xy.mean(0), tr_xy.std(0).clamp_min(1e-3)  # a still object: no 0 / 0
     env = DEFAULT_WORKSPACE.env_frame()
     tr_dig, te_dig = (torch.tensor(digit_targets(
         env.base_to_env(data[k].reshape(-1, 3)).reshape(data[k].shape)[..., :2]))
@@ -331,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--digit-weight', type=float, default=0.0,
                    help='weight of the attended-token digit classification (0: off)')
     p.add_argument('--init', default='', help='an earlier run folder to continue from')
+    p.add_argument('--frames-from', choices=FRAME_SOURCES, default='rollout',
+                   help="'rollout': the scene datasets' moments (start and settled waypoints of "
+                        "expert rollouts); 'start': initial-state frames only (E13-E41)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     import torch
@@ -339,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                                hidden=args.hidden, depth=args.depth, cpu_minutes=args.cpu_minutes,
                                checkpoint_minutes=args.checkpoint_minutes,
                                batch_size=args.batch_size, digit_weight=args.digit_weight,
-                               init=args.init)
+                               init=args.init, frames_from=args.frames_from)
     report = train(cfg, args.out)
     print(json.dumps(report['held_out'], indent=1))
     return 0

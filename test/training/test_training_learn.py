@@ -170,7 +170,7 @@ def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp
     assert (trained.text_config.num_hidden_layers, trained.text_config.intermediate_size) == (
         3, 256)
     table = learn._chain_table(recipe, runs)
-    assert '| 0 | vision stage | - | tower hidden 32 depth 2, 4 rendered scenes' in table
+    assert '| 0 | vision stage | - | tower hidden 32 depth 2, 4 rollout frames' in table
     assert '| 0 | grow | - | language model +1 layers, MLP 256, new parts silent |' in table
     # Run again: both steps are kept, not redone.
     assert learn.run_vision(recipe, work) == vision_final

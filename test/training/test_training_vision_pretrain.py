@@ -46,6 +46,31 @@ def test_vision_stage_renders_trains_resumes_and_exports(tiny_model, tmp_path):
     assert first.keys() == second.keys()
 
 
+def test_rollout_frames_show_the_moments_the_questions_ask_at():
+    """'rollout' frames are the scene datasets' moments: the start frame of each seed (the same
+    scene as 'start' renders), then the settled waypoints, with the cube moved by the expert."""
+    import numpy as np
+
+    from robot_r1_ros.training.vision_pretrain import render_frames
+
+    seeds = range(7000, 7003)
+    start_img, start_pos, names = render_frames('pick_place', seeds, 'start')
+    roll_img, roll_pos, roll_names = render_frames('pick_place', seeds, 'rollout', 10)
+    assert roll_names == names and roll_img.shape == (10,) + start_img.shape[1:]
+    np.testing.assert_allclose(roll_pos[0], start_pos[0], atol=1e-6)
+    assert (roll_img[0] == start_img[0]).all()
+    # Within the first episode some cube leaves its start position (picked and carried).
+    moved_cm = np.linalg.norm(roll_pos[1:8, :3] - roll_pos[0, :3], axis=-1).max() * 100
+    assert moved_cm > 5.0
+    # The second seed's rollout starts where its own scene starts.
+    later = [i for i in range(1, 10) if np.allclose(roll_pos[i], start_pos[1], atol=1e-6)]
+    assert later, 'the second seed\'s start frame is among the rollout frames'
+    with pytest.raises(ValueError, match='frames'):
+        render_frames('pick_place', range(7000, 7001), 'rollout', 50)
+    with pytest.raises(ValueError, match='source'):
+        render_frames('pick_place', seeds, 'everywhere')
+
+
 def test_digit_targets_follow_the_prompt_text():
     import numpy as np
 
@@ -68,3 +93,5 @@ def test_bad_vision_config_is_refused():
         VisionPretrainConfig(base='x', hidden=30, heads=4)
     with pytest.raises(ValueError, match='positive'):
         VisionPretrainConfig(base='x', frames=0)
+    with pytest.raises(ValueError, match='frames_from'):
+        VisionPretrainConfig(base='x', frames_from='anywhere')
