@@ -102,6 +102,7 @@ def render_frames(task_name: str, seeds: range, source: str = 'start', count: in
     from robot_r1_ros.sim.objects import object_names, object_positions
     from robot_r1_ros.sim.scene import PandaScene
     from robot_r1_ros.sim.tasks import make_task
+    from robot_r1_ros.training.scene_data import scene_episode
 
     if source not in FRAME_SOURCES:
         raise ValueError(f'source must be one of {FRAME_SOURCES}, got {source!r}')
@@ -119,7 +120,6 @@ def render_frames(task_name: str, seeds: range, source: str = 'start', count: in
                 images.append(scene.render())
                 positions.append([pos[n] for n in names])
                 continue
-            from robot_r1_ros.training.scene_data import scene_episode
             got = scene_episode(scene, task, int(seed), 'vision')
             if got is None:
                 _LOG.warning('seed %d: the expert failed; no frames from it', seed)
