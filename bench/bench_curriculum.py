@@ -42,6 +42,7 @@ def bench_stage(cfg, stage, args) -> dict:
 
     from robot_r1_ros.training import common
     from robot_r1_ros.training.curriculum import Encoded, build_model, stage_sampler
+    from robot_r1_ros.training.number_loss import completion_loss, digit_token_ids
     from robot_r1_ros.training.recipe import ModelSpec
 
     load0 = os.getloadavg()[0]
@@ -64,12 +65,15 @@ def bench_stage(cfg, stage, args) -> dict:
     opt = torch.optim.AdamW(list(model.parameters()) + (aux.parameters() if aux else []),
                             lr=stage.learning_rate)
     pad = processor.tokenizer.pad_token_id
+    digits = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
     tokens = 0
     for i in range(args.steps + 2):
         if i == 2:
             c0, w0, tokens = time.process_time(), time.perf_counter(), 0
         batch = enc.batch(draw(), pad)
-        loss = model(**batch).loss + (aux.loss() if aux else 0.0)
+        # the run's own step loss (training.number_loss.completion_loss)
+        loss = completion_loss(model, batch, digits, cfg.digit_loss_weight) + \
+            (aux.loss() if aux else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -50,7 +50,7 @@ from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.training import common
 from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa: F401  (API)
                                                      load_config)
-from robot_r1_ros.training.number_loss import digit_token_ids, with_number_loss
+from robot_r1_ros.training.number_loss import completion_loss, digit_token_ids
 from robot_r1_ros.training.recipe import ModelSpec
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
 from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F401  (API)
@@ -350,8 +350,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                 g['lr'] = lr
             batch = enc.batch(draw(), pad_id)
             c0 = time.process_time()
-            loss = with_number_loss(model(**batch), batch['labels'], digit_ids,
-                                    cfg.digit_loss_weight)
+            loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight)
             if aux is not None:
                 aux_loss = aux.loss()
                 aux_losses.append(float(aux_loss.detach()))

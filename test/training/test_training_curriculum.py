@@ -152,6 +152,45 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
     assert json.loads((final / 'preprocessor_config.json').read_text())['max_pixels'] == 12544
 
 
+def test_completion_loss_equals_the_models_own_loss_and_gradients(tiny_model, qa_dataset):
+    """The training step's loss (logits only where a label is scored) is the model's full
+    forward loss, number-token term included, with the same gradients."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.curriculum import Encoded
+    from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
+                                                   with_number_loss)
+    from robot_r1_ros.training.recipe import ModelSpec
+
+    processor = common.load_processor_for(ModelSpec(path=str(tiny_model),
+                                                    image_min_pixels=12544,
+                                                    image_max_pixels=12544))
+    rows = common.load_dataset_dict(qa_dataset['path'])['train'].select(range(4))
+    enc = Encoded(processor, rows, 'compare')
+    batch = enc.batch(range(4), processor.tokenizer.pad_token_id)
+    assert int((batch['labels'] == -100).sum()) > int((batch['labels'] != -100).sum())
+    digits = digit_token_ids(processor.tokenizer)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    model.train()
+    for weight in (0.0, 0.3):
+        grads = []
+        for loss_of in (lambda: with_number_loss(model(**batch), batch['labels'], digits, weight),
+                        lambda: completion_loss(model, batch, digits, weight)):
+            model.zero_grad(set_to_none=True)
+            torch.manual_seed(0)
+            loss = loss_of()
+            loss.backward()
+            grads.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                        if p.grad is not None}))
+        (full, g_full), (compact, g_compact) = grads
+        assert full > 0 and abs(full - compact) < 1e-5 * full, (weight, full, compact)
+        assert g_full.keys() == g_compact.keys() and 'lm_head.weight' in g_full
+        for name, g in g_full.items():
+            assert torch.allclose(g, g_compact[name], rtol=1e-4, atol=1e-7), name
+
+
 def test_frozen_swapped_tower_is_the_donors_after_training(tiny_model, qa_dataset, tmp_path):
     """``model.vision_from`` puts the donor's tower in; ``freeze_vision`` keeps it bit-exact
     through a real run while the language model trains."""
