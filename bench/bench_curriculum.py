@@ -51,12 +51,16 @@ def bench_stage(cfg, stage, args) -> dict:
     processor = common.load_processor_for(spec)
     rows = common.select_rows(common.load_dataset_dict(cfg.dataset)['train'], stage.tasks, 'any')
     rows = rows.shuffle(seed=0).select(range(min(args.rows, len(rows))))
+    model = build_model(cfg)
+    compactor = None
+    if cfg.compact_prompt > 0:  # the run's compact prompts (training.compact_prompt)
+        from robot_r1_ros.training.compact_prompt import build_compactor
+        compactor = build_compactor(processor, rows, model)
     c0 = time.process_time()
-    enc = Encoded(processor, rows, cfg.think)
+    enc = Encoded(processor, rows, cfg.think, compactor)
     encode_cpu_s = time.process_time() - c0
     random.seed(0)
     draw = stage_sampler(enc, stage, cfg.batch_size)
-    model = build_model(cfg)
     model.train()
     aux = None
     if cfg.vision_aux is not None:   # its position loss is part of every step of such a run
@@ -70,7 +74,8 @@ def bench_stage(cfg, stage, args) -> dict:
     for i in range(args.steps + 2):
         if i == 2:
             c0, w0, tokens = time.process_time(), time.perf_counter(), 0
-        batch = enc.batch(draw(), pad)
+        batch = enc.batch(draw(), pad, cfg.compact_prompt > 0 and
+                          random.random() < cfg.compact_prompt)
         # the run's own step loss (training.number_loss.completion_loss)
         loss = completion_loss(model, batch, digits, cfg.digit_loss_weight) + \
             (aux.loss() if aux else 0.0)
@@ -82,7 +87,7 @@ def bench_stage(cfg, stage, args) -> dict:
     samples = args.steps * cfg.batch_size
     return {
         'config': cfg.name, 'tasks': list(stage.tasks), 'weights': stage.weights,
-        'think': cfg.think, 'batch_size': cfg.batch_size,
+        'think': cfg.think, 'batch_size': cfg.batch_size, 'compact_prompt': cfg.compact_prompt,
         'vision_aux_batch': cfg.vision_aux.batch_size if cfg.vision_aux else 0,
         'parameters': sum(p.numel() for p in model.parameters()), 'steps': args.steps,
         'samples_per_cpu_s': samples / cpu_s, 'samples_per_wall_s': samples / wall_s,

@@ -116,14 +116,18 @@ def apply_tower_options(model: Any, vision_from: str, freeze: bool) -> Any:
 
 # ------------------------------------------------------------------------------ data
 class Encoded:
-    """Rows tokenised once: prompt ids, completion ids and one pixel tensor per frame."""
+    """Rows tokenised once: prompt ids, completion ids and one pixel tensor per frame; with a
+    ``compactor`` (:mod:`training.compact_prompt`) also each row's compact prompt and its
+    positions."""
 
-    def __init__(self, processor: Any, dataset: Any, think: str) -> None:
+    def __init__(self, processor: Any, dataset: Any, think: str,
+                 compactor: Any = None) -> None:
         import torch
         tok = processor.tokenizer
         self.end_id = tok.convert_tokens_to_ids('<|im_end|>')
         self.rows: list[dict[str, Any]] = []
         self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.compact = compactor is not None
         for row in dataset:
             key = (str(row['episode_id']), int(row['frame_index']))
             text = processor.apply_chat_template(row['prompt'], tokenize=False,
@@ -133,11 +137,21 @@ class Encoded:
                 self.pixels[key] = (enc['pixel_values'].to(torch.float16),
                                     enc['image_grid_thw'])
             comp = tok(completion(row, think), add_special_tokens=False)['input_ids']
+            ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
+            comp_ids = torch.tensor(comp + [self.end_id])
+            compact = None
+            if compactor is not None:
+                c_ids, c_mm, p_pos, c_pos = compactor.compact(ids, mm, enc['image_grid_thw'],
+                                                              comp_ids)
+                compact = {'prompt_ids': c_ids, 'mm': c_mm,
+                           'pos': torch.cat([p_pos, c_pos], dim=1)}
             self.rows.append({
-                'prompt_ids': enc['input_ids'][0], 'mm': enc['mm_token_type_ids'][0],
-                'comp_ids': torch.tensor(comp + [self.end_id]), 'key': key,
+                'prompt_ids': ids, 'mm': mm, 'comp_ids': comp_ids, 'key': key,
+                'compact': compact,
                 'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
                 'answer_letter': row['answer_letter']})
+        if compactor is not None:
+            _LOG.info('compact prompts: %s', compactor.summary())
         self.by_group: dict[tuple[str, str], list[int]] = {}
         for i, r in enumerate(self.rows):
             self.by_group.setdefault((r['task_kind'], r['distractor_kind']), []).append(i)
@@ -150,15 +164,21 @@ class Encoded:
                 out.extend(idx)
         return out
 
-    def batch(self, idx: Sequence[int], pad_id: int) -> dict[str, Any]:
-        """Right-padded teacher-forcing batch, loss on the completion and its end token."""
+    def batch(self, idx: Sequence[int], pad_id: int, compact: bool = False) -> dict[str, Any]:
+        """Right-padded teacher-forcing batch, loss on the completion and its end token.
+
+        ``compact``: the rows' compact prompts, with the full prompts' ``position_ids``.
+        """
         import torch
+        if compact and not self.compact:
+            raise ValueError('compact batch asked of rows encoded without a compactor')
         seqs, mms, labs = [], [], []
         for i in idx:
             r = self.rows[i]
-            seqs.append(torch.cat([r['prompt_ids'], r['comp_ids']]))
-            mms.append(torch.cat([r['mm'], torch.zeros_like(r['comp_ids'])]))
-            labs.append(torch.cat([torch.full_like(r['prompt_ids'], -100), r['comp_ids']]))
+            p = r['compact'] if compact else r
+            seqs.append(torch.cat([p['prompt_ids'], r['comp_ids']]))
+            mms.append(torch.cat([p['mm'], torch.zeros_like(r['comp_ids'])]))
+            labs.append(torch.cat([torch.full_like(p['prompt_ids'], -100), r['comp_ids']]))
         n = max(len(s) for s in seqs)
         ids = torch.full((len(idx), n), pad_id, dtype=torch.long)
         mask = torch.zeros((len(idx), n), dtype=torch.long)
@@ -170,9 +190,16 @@ class Encoded:
             mm[j, :len(s)] = m
             labels[j, :len(s)] = lab
         pix = [self.pixels[self.rows[i]['key']] for i in idx]
-        return {'input_ids': ids, 'attention_mask': mask, 'mm_token_type_ids': mm,
-                'labels': labels, 'pixel_values': torch.cat([p[0] for p in pix]).float(),
-                'image_grid_thw': torch.cat([p[1] for p in pix])}
+        out = {'input_ids': ids, 'attention_mask': mask, 'mm_token_type_ids': mm,
+               'labels': labels, 'pixel_values': torch.cat([p[0] for p in pix]).float(),
+               'image_grid_thw': torch.cat([p[1] for p in pix])}
+        if compact:  # the full prompt's positions of the kept tokens (padding: 0)
+            pos = torch.zeros((3, len(idx), n), dtype=torch.long)
+            for j, i in enumerate(idx):
+                row_pos = self.rows[i]['compact']['pos']
+                pos[:, j, :row_pos.shape[1]] = row_pos
+            out['position_ids'] = pos
+        return out
 
 
 def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
@@ -253,7 +280,11 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     tasks = sorted({t for s in cfg.stages for t in s.tasks})
     t0 = time.process_time()
     train_rows = common.select_rows(ds['train'], tuple(tasks), 'any')
-    enc = Encoded(processor, train_rows, cfg.think)
+    compactor = None
+    if cfg.compact_prompt > 0:
+        from robot_r1_ros.training.compact_prompt import build_compactor
+        compactor = build_compactor(processor, train_rows, model)
+    enc = Encoded(processor, train_rows, cfg.think, compactor)
     encode_s = time.process_time() - t0
     _LOG.info('encoded %d rows, %d frames in %.0f s', len(enc.rows), len(enc.pixels), encode_s)
     # Quick eval: a fixed seeded subset of the validation split, per group.
@@ -284,7 +315,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     digit_ids = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
-           'cpu_before': 0.0}
+           'cpu_before': 0.0, 'compact_steps': 0}
     resume_dir = out / 'resume'
     if (resume_dir / 'state.pt').is_file():
         state = torch.load(resume_dir / 'state.pt', weights_only=False)
@@ -302,6 +333,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     cpu_train = pos['cpu_train']
     # CPU seconds of earlier processes of this run (resumes), so totals cover the whole run.
     cpu_before = pos['cpu_before']
+    compact_steps = pos['compact_steps']
     last_eval = 0.0
     last_ckpt = time.process_time()
     wall0 = time.time()
@@ -315,7 +347,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         tmp.mkdir(exist_ok=True)
         position = {'step': step, 'stage': si, 'stage_cpu_s': stage_cpu_s,
                     'stage_steps': stage_steps, 'cpu_train': cpu_train,
-                    'cpu_before': cpu_before + time.process_time() - t0}
+                    'cpu_before': cpu_before + time.process_time() - t0,
+                    'compact_steps': compact_steps}
         torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                     'python_rng': random.getstate(), 'numpy_rng': np.random.get_state(),
                     'torch_rng': torch.get_rng_state(), 'position': position,
@@ -348,7 +381,9 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             lr = stage.learning_rate * warm * (0.1 + 0.9 * cosine)
             for g in opt.param_groups:
                 g['lr'] = lr
-            batch = enc.batch(draw(), pad_id)
+            # train.compact_prompt: this share of the batches without the constant lines
+            compact = cfg.compact_prompt > 0 and random.random() < cfg.compact_prompt
+            batch = enc.batch(draw(), pad_id, compact)
             c0 = time.process_time()
             loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight)
             if aux is not None:
@@ -361,6 +396,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             opt.step()
             cpu_train += time.process_time() - c0
             step += 1
+            compact_steps += compact
             losses.append(float(loss.detach()))
             if step % 10 == 0:
                 write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
@@ -399,7 +435,9 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             'wall_minutes': (time.time() - wall0) / 60, 'final_quick_eval': res,
             'think': cfg.think, 'stages': [vars(s) for s in cfg.stages],
             'text_dims': cfg.text_dims, 'vision_dims': cfg.vision_dims,
-            'train_rows': len(enc.rows), 'frames': len(enc.pixels)}
+            'train_rows': len(enc.rows), 'frames': len(enc.pixels),
+            'compact_prompt': {'share': cfg.compact_prompt, 'steps': compact_steps,
+                               'rows': compactor.summary() if compactor else ''}}
     (out / 'run_info.json').write_text(json.dumps(info, indent=2, default=str) + '\n',
                                        encoding='utf-8')
     return common.export_checkpoint(model, cfg.model_path, out / 'final', spec,

@@ -85,6 +85,7 @@ class LearnConfig:
     vision_from: str = ''  # a checkpoint whose vision tower (with merger) replaces the model's
     freeze_vision: bool = False  # the tower and merger take no gradient steps
     vision_aux: VisionAuxConfig | None = None  # keeps the tower's object map (vision_aux)
+    compact_prompt: float = 0.0  # share of batches without the prompt's constant lines
 
 
 def _strict_bool(value: Any) -> bool:
@@ -98,7 +99,7 @@ def _strict_bool(value: Any) -> bool:
 _TRAIN_KEYS: dict[str, Any] = {
     'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
     'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
-    'digit_loss_weight': float, 'freeze_vision': _strict_bool}
+    'digit_loss_weight': float, 'freeze_vision': _strict_bool, 'compact_prompt': float}
 
 
 def _vision_aux(raw: Any) -> VisionAuxConfig | None:
@@ -162,6 +163,9 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
         raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 and learning_rate > 0',
                           'stages')
+    if not 0.0 <= cfg.compact_prompt <= 1.0:
+        raise ConfigError(f'{path}: compact_prompt is a share of batches in [0, 1], got '
+                          f'{cfg.compact_prompt}', 'compact_prompt')
     if cfg.freeze_vision and cfg.vision_aux:
         raise ConfigError('vision_aux trains the tower, freeze_vision forbids it: pick one',
                           'vision_aux')

@@ -55,7 +55,8 @@ def test_bad_configs_raise_config_error(tmp_path):
         load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
     for train in ({'batch_size': 0}, {'eval_every_cpu_s': 'often'}, {'warmup_steps': -1},
                   {'batch_size': 4, 'epochs': 3}, {'digit_loss_weight': -0.5},
-                  {'freeze_vision': 'false'}):
+                  {'freeze_vision': 'false'}, {'compact_prompt': 1.5},
+                  {'compact_prompt': 'half'}, {'compact_prompt': float('nan')}):
         data = _config(Path('m'), Path('d'))
         data['train'].update(train)
         with pytest.raises(ConfigError):
@@ -134,8 +135,9 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
 
     data = _config(tiny_model, qa_dataset['path'])
     data['train']['digit_loss_weight'] = 0.3  # the ordinal digit loss rides along
+    data['train']['compact_prompt'] = 0.5  # and half the batches without the constant lines
     cfg = load_config(_write(tmp_path, data))
-    assert cfg.digit_loss_weight == 0.3
+    assert cfg.digit_loss_weight == 0.3 and cfg.compact_prompt == 0.5
     before = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
     final = train(cfg, tmp_path / 'run')
     records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]
@@ -146,6 +148,7 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
         assert sum(group['letters'].values()) == group['n']
     info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
     assert info['steps'] >= 2 and info['train_rows'] > 0
+    assert 0 < info['compact_prompt']['steps'] < info['steps'], info['compact_prompt']
     after = AutoModelForImageTextToText.from_pretrained(final).state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert (final / 'preprocessor_config.json').is_file()
@@ -247,9 +250,9 @@ def test_stage_weights_draw_rows_of_the_weighted_tasks_only(tiny_model, qa_datas
     seen: list[str] = []
     batch = curriculum.Encoded.batch
 
-    def spy(self, idx, pad_id):
+    def spy(self, idx, pad_id, compact=False):
         seen.extend(self.rows[i]['task_kind'] for i in idx)
-        return batch(self, idx, pad_id)
+        return batch(self, idx, pad_id, compact)
 
     monkeypatch.setattr(curriculum.Encoded, 'batch', spy)
     curriculum.train(cfg, tmp_path / 'run')
@@ -270,11 +273,11 @@ def test_killed_run_resumes_from_its_last_resume_point(tiny_model, qa_dataset, t
     batch = curriculum.Encoded.batch
     calls = {'n': 0}
 
-    def dies_at_step_12(self, idx, pad_id):
+    def dies_at_step_12(self, idx, pad_id, compact=False):
         calls['n'] += 1
         if calls['n'] == 12:
             raise KeyboardInterrupt('killed')
-        return batch(self, idx, pad_id)
+        return batch(self, idx, pad_id, compact)
 
     monkeypatch.setattr(curriculum.Encoded, 'batch', dies_at_step_12)
     with pytest.raises(KeyboardInterrupt):
