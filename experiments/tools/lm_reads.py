@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,15 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heads_on_rows import asked_objects  # noqa: E402
 
 _LOG = logging.getLogger('lm_reads')
+_TASK_OBJECT = re.compile(r'the (\w+ cube)')  # 'put the red cube in the yellow zone'
 
 
-def summary(errors: list[float], binding: list[bool]) -> dict:
-    """Mean / median error (cm), within-2 cm rate and binding-miss rate of a group."""
+def summary(errors: list[float], nearest: list[str]) -> dict:
+    """Mean / median error (cm), within-2 cm rate, binding-miss rate and what the answers were
+    nearest to (``asked``, ``task_object`` when that is not the asked one, ``other``)."""
     e = np.asarray(errors)
+    counts = {k: nearest.count(k) for k in ('asked', 'task_object', 'other')}
     return {'n': len(e), 'mean_cm': round(float(e.mean()), 2),
             'median_cm': round(float(np.median(e)), 2),
             'within_2cm': round(float((e < 2).mean()), 3),
-            'wrong_object': round(float(np.mean(binding)), 3)}
+            'wrong_object': round(1.0 - counts['asked'] / len(e), 3), 'nearest': counts}
 
 
 def main() -> int:
@@ -83,10 +87,13 @@ def main() -> int:
             continue
         objs = truth[(row['episode_id'], row['frame_index'])]
         err = {n: float(np.abs(xyz - p).sum() * 100) for n, p in objs.items()}
-        wrong = min(err, key=err.get) != asked
-        for key in ('all', 'start' if row['frame_index'] == 0 else 'later', asked):
+        task_object = _TASK_OBJECT.search(row['instruction']).group(1).replace(' ', '_')
+        near = min(err, key=err.get)
+        kind = 'asked' if near == asked else 'task_object' if near == task_object else 'other'
+        asks_task = 'asks_task_object' if asked == task_object else 'asks_other_object'
+        for key in ('all', 'start' if row['frame_index'] == 0 else 'later', asked, asks_task):
             groups[key][0].append(err[asked])
-            groups[key][1].append(wrong)
+            groups[key][1].append(kind)
     report = {'model': args.model, 'rows': len(keep), 'format_failures': failures,
               'groups': {k: summary(*v) for k, v in groups.items()}}
     print(json.dumps(report, indent=1))

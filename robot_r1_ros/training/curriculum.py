@@ -24,6 +24,9 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
+- ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
+  lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
+  half the CPU per step); the rest, evaluation and the node keep the full prompt.
 - ``vision_aux``: the vision stage's object-position readouts stay in the loss
   (``training.vision_aux``), so the tower keeps its map while the language model learns.
 
