@@ -1,14 +1,15 @@
 """Training rows without the prompt's constant text, at the positions the full prompt gives.
 
-Why: a scene question's prompt is ~580 tokens of the small model's near-character vocabulary,
-and about two thirds of it is text every row shares (the system prompt, the frame's axis
-directions, the gripper's size). Those lines carry no information that differs between rows,
-yet attention over them is most of a training step's cost. A compact row drops them and keeps
-every other token (the image, the task, the current state, the question, the options, the
-answer) at the multimodal rotary position it has in the full prompt (Qwen2.5-VL's 3-D positions,
-``get_rope_index``), so the distances between the kept tokens, the image's grid included, are
-the ones the reasoning node's full prompt gives. What the model loses is only the attention to
-the dropped constant tokens; a stage on full prompts after compact ones adapts it back.
+Why: a scene question's prompt is ~370 tokens on average (up to ~580) of the small model's
+near-character vocabulary, and about 60 % of it is text every row shares (the system prompt,
+the frame's axis directions, the gripper's size). Those lines carry no information that differs
+between rows, yet attention over them is most of a training step's cost. A compact row drops
+them and keeps every other token (the image, the task, the current state, the question, the
+options, the answer) at the multimodal rotary position it has in the full prompt (Qwen2.5-VL's
+3-D positions, ``get_rope_index``), so the distances between the kept tokens, the image's grid
+included, are the ones the reasoning node's full prompt gives. What the model loses is only the
+attention to the dropped constant tokens; the batches left with full prompts keep it used to
+them.
 
 It is a training option (curriculum ``train.compact_prompt``): evaluation, the node and the
 exported checkpoint always use the full prompt.

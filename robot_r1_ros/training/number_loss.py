@@ -78,7 +78,7 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
     """The same loss as ``with_number_loss(model(**batch), ...)`` with logits only where a label
     is scored.
 
-    Why: a scene question's prompt is ~500 tokens and its completion ~80; the model's own
+    Why: a scene question's prompt is ~370 tokens and its completion ~80; the model's own
     forward projects every position onto the vocabulary and takes a log-softmax over all of them,
     about a sixth of a training step of the small CPU model. Here the language model's hidden
     states are projected only at the positions that predict a label.
