@@ -55,10 +55,12 @@ def main() -> int:
     ap.add_argument('--dataset', required=True)
     ap.add_argument('--rows', type=int, default=300)
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--split', default='test',
+                    help="'train' beside 'test' tells learning the binding from memorising it")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     torch.set_num_threads(args.threads)
-    test = load_from_disk(args.dataset)['test']
+    test = load_from_disk(args.dataset)[args.split]
     rows = test.filter(lambda k: k == 'object_position', input_columns='task_kind')
     names = asked_objects(rows['prompt'])
     truth: dict[tuple, dict[str, np.ndarray]] = defaultdict(dict)
@@ -94,7 +96,7 @@ def main() -> int:
         for key in ('all', 'start' if row['frame_index'] == 0 else 'later', asked, asks_task):
             groups[key][0].append(err[asked])
             groups[key][1].append(kind)
-    report = {'model': args.model, 'rows': len(keep), 'format_failures': failures,
+    report = {'model': args.model, 'split': args.split, 'rows': len(keep), 'format_failures': failures,
               'groups': {k: summary(*v) for k, v in groups.items()}}
     print(json.dumps(report, indent=1))
     return 0

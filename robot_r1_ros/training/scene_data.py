@@ -16,6 +16,9 @@ validation from ``scene_validation`` (both training-side), test from ``vision_te
 trained on). ``keep_still`` keeps only that share of the open-keypoint train rows whose target
 keeps the gripper's x-y (go down, close, lift, release: the answer copies the stated gripper
 position), so that most open keypoints are the ones the image decides (experiment E28).
+``start_scenes`` adds train scenes asked at the start only (:func:`start_episode`: no rollout,
+the expert's first waypoint as the open keypoint's target): the closed loop's first keypoint, the
+grasp that decides an episode, is asked at the start, and more layouts there cost a render each.
 
     python -m robot_r1_ros.training.scene_data --out outputs/scenes/dataset \\
         --train-scenes 600 --validation-scenes 20 --test-scenes 30 --keep-still 0.25
@@ -58,6 +61,8 @@ class SceneDataConfig:
         tasks: Question kinds asked (``core.qa`` task names).
         keep_still: Share of the train split's open-keypoint rows that keep the gripper's x-y.
         seed: Seed of the ``keep_still`` draw.
+        start_scenes: Extra train scenes asked at the start only (:func:`start_episode`),
+            seeded after the ``train_scenes``.
     """
 
     train_scenes: int = 600
@@ -66,11 +71,15 @@ class SceneDataConfig:
     tasks: tuple[str, ...] = DEFAULT_TASKS
     keep_still: float = 0.25
     seed: int = 28
+    start_scenes: int = 0
 
     def __post_init__(self) -> None:
         for name in ('train_scenes', 'validation_scenes', 'test_scenes'):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f'{name} must be >= 1, got {getattr(self, name)}', name)
+        if int(self.start_scenes) < 0:
+            raise ConfigError(f'start_scenes must be >= 0, got {self.start_scenes}',
+                              'start_scenes')
         if not 0.0 <= self.keep_still <= 1.0:
             raise ConfigError(f'keep_still must be in [0, 1], got {self.keep_still}', 'keep_still')
         from robot_r1_ros.core.types import TaskKind
@@ -146,19 +155,66 @@ def scene_episode(scene: Any, task: Any, seed: int, prefix: str
     return ep, [f[0] for f in frames]
 
 
+def start_episode(scene: Any, task: Any, seed: int, prefix: str
+                  ) -> tuple[Any, list[np.ndarray]]:
+    """One scene at its start as a ``core.qa.Episode`` of two frames: the start moment and the
+    expert's first waypoint as planned (nothing has moved yet, so the objects stay put).
+
+    Only the start frame has an image (``image_indices`` -1: no questions at the second); the
+    planned waypoint stands for the reached TCP (the controller settles within millimetres of
+    it, checked in the tests).
+    """
+    from robot_r1_ros.core.qa import Episode
+    from robot_r1_ros.sim.experts import plan
+    from robot_r1_ros.sim.objects import object_names
+
+    episode = task.reset(scene, int(seed))
+    names = tuple(object_names(scene))
+    image, tcp_base_m, is_open, objects = _moment(scene, names)
+    first = next(wp for wp in plan(scene, task, episode) if wp.label not in SKIPPED_LABELS)
+    ep = Episode(episode_id=f'{prefix}_{seed:06d}', instruction=episode.instruction,
+                 ee_xyz_base_m=np.stack([tcp_base_m, np.asarray(first.xyz_base_m, float)]),
+                 gripper_open=np.array([is_open, bool(first.gripper_open)]),
+                 keyframes=(1,), image_indices=np.array([0, -1]),
+                 object_xyz_base_m={n: np.stack([objects[n], objects[n]]) for n in names})
+    return ep, [image]
+
+
+def episode_rows(loaded: Sequence[tuple[Any, list[np.ndarray]]], tasks: Sequence[str],
+                 distractors: Sequence[str] = ('random', 'hard')) -> list[dict]:
+    """Dataset rows (``training.dataset.sample_row``) of loaded ``(episode, images)`` pairs,
+    hard distractors drawn from these episodes."""
+    from robot_r1_ros.core.config import QAConfig, WorkspaceConfig
+    from robot_r1_ros.core.qa import DistractorPool, QABuilder
+    from robot_r1_ros.training.dataset import POSITION_MCQ, sample_row
+
+    base = QAConfig(tasks=tuple(tasks), frame_interval=1, drop_static=False)
+    pool = DistractorPool.from_episodes([ep for ep, _ in loaded], base)
+    rows = []
+    for offset, kind in enumerate(distractors):
+        kind_tasks = tuple(t for t in tasks if kind != 'hard' or t in POSITION_MCQ)
+        if not kind_tasks:
+            continue
+        qa = base.replace(tasks=kind_tasks, distractor_kind=kind, seed=offset)
+        builder = QABuilder(qa, qa.distractor_space(), WorkspaceConfig().env_frame(), pool=pool)
+        for ep, images in loaded:
+            for sample in builder.build_episode(ep):
+                rows.append(sample_row(sample, images[sample.image_index], 'pick_place'))
+    return rows
+
+
 def build_rows(scenes: int, seeds: str, tasks: Sequence[str], prefix: str,
-               distractors: Sequence[str] = ('random', 'hard')) -> tuple[list[dict], list[int]]:
-    """Dataset rows of ``scenes`` expert rollouts from the ``seeds`` range.
+               distractors: Sequence[str] = ('random', 'hard'), start_scenes: int = 0
+               ) -> tuple[list[dict], list[int]]:
+    """Dataset rows of ``scenes`` expert rollouts from the ``seeds`` range, then of
+    ``start_scenes`` scenes asked at the start only (:func:`start_episode`).
 
     Returns:
         The rows, and the seeds whose rollout the expert failed (skipped, logged).
     """
     import robot_r1_ros.sim  # noqa: F401  (MUJOCO_GL before mujoco)
-    from robot_r1_ros.core.config import QAConfig, WorkspaceConfig
-    from robot_r1_ros.core.qa import DistractorPool, QABuilder
     from robot_r1_ros.sim.scene import PandaScene
     from robot_r1_ros.sim.tasks import make_task
-    from robot_r1_ros.training.dataset import POSITION_MCQ, sample_row
 
     task = make_task('pick_place')
     loaded, failed = [], []
@@ -172,19 +228,9 @@ def build_rows(scenes: int, seeds: str, tasks: Sequence[str], prefix: str,
             loaded.append(got)
             if len(loaded) % 50 == 0:
                 _LOG.info('%s: %d scenes rolled out', prefix, len(loaded))
-    base = QAConfig(tasks=tuple(tasks), frame_interval=1, drop_static=False)
-    pool = DistractorPool.from_episodes([ep for ep, _ in loaded], base)
-    rows = []
-    for offset, kind in enumerate(distractors):
-        kind_tasks = tuple(t for t in tasks if kind != 'hard' or t in POSITION_MCQ)
-        if not kind_tasks:
-            continue
-        qa = base.replace(tasks=kind_tasks, distractor_kind=kind, seed=offset)
-        builder = QABuilder(qa, qa.distractor_space(), WorkspaceConfig().env_frame(), pool=pool)
-        for ep, images in loaded:
-            for sample in builder.build_episode(ep):
-                rows.append(sample_row(sample, images[sample.image_index], 'pick_place'))
-    return rows, failed
+        for seed in seed_range(seeds, scenes + start_scenes)[scenes:]:
+            loaded.append(start_episode(scene, task, seed, f'{prefix}_start'))
+    return episode_rows(loaded, tasks, distractors), failed
 
 
 def moving(target_xyz_env_m: Sequence[Sequence[float]],
@@ -226,7 +272,8 @@ def build_scene_dataset(cfg: SceneDataConfig, out: str | os.PathLike) -> dict[st
     summary: dict[str, Any] = {'config': {**asdict(cfg), 'tasks': list(cfg.tasks)}, 'splits': {}}
     for split, seeds in SPLIT_SEEDS.items():
         rows, failed = build_rows(cfg.scenes(split), seeds, cfg.tasks,
-                                  'scene' if split == 'train' else f'{split}_scene')
+                                  'scene' if split == 'train' else f'{split}_scene',
+                                  start_scenes=cfg.start_scenes if split == 'train' else 0)
         ds = Dataset.from_list(rows, features=features())
         kept = len(ds)
         if split == 'train':
@@ -238,7 +285,8 @@ def build_scene_dataset(cfg: SceneDataConfig, out: str | os.PathLike) -> dict[st
         scene_seeds = seed_range(seeds, cfg.scenes(split))
         summary['splits'][split] = {
             'seeds': seeds, 'first_seed': scene_seeds.start, 'scenes': cfg.scenes(split),
-            'failed_seeds': failed, 'rows_built': len(rows), 'rows': kept}
+            'failed_seeds': failed, 'rows_built': len(rows), 'rows': kept,
+            'start_scenes': cfg.start_scenes if split == 'train' else 0}
         _LOG.info('%s: %d rows from %d scenes (%s seeds %d-%d; %d failed)', split, kept,
                   cfg.scenes(split), seeds, scene_seeds.start, scene_seeds.stop - 1,
                   len(failed))
@@ -259,12 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--tasks', default=','.join(defaults.tasks))
     p.add_argument('--keep-still', type=float, default=defaults.keep_still)
     p.add_argument('--seed', type=int, default=defaults.seed)
+    p.add_argument('--start-scenes', type=int, default=defaults.start_scenes,
+                   help='extra train scenes asked at the start only')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     try:
         cfg = SceneDataConfig(args.train_scenes, args.validation_scenes, args.test_scenes,
                               tuple(t for t in args.tasks.split(',') if t), args.keep_still,
-                              args.seed)
+                              args.seed, args.start_scenes)
     except ConfigError as exc:
         p.error(str(exc))
     summary = build_scene_dataset(cfg, args.out)

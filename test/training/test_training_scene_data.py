@@ -36,6 +36,7 @@ def test_scene_data_keep_mask_keeps_moves_other_tasks_and_a_share_of_still_rows(
     ({'train_scenes': 0}, 'train_scenes'),
     ({'test_scenes': -1}, 'test_scenes'),
     ({'keep_still': 1.5}, 'keep_still'),
+    ({'start_scenes': -2}, 'start_scenes'),
     ({'tasks': ('open_keypoint', 'fly')}, 'tasks'),
     ({'tasks': ()}, 'tasks'),
     ({'scenes': 10}, 'scenes'),
@@ -79,3 +80,44 @@ def test_scene_data_builds_every_split_from_its_own_scenes(tmp_path):
     pos = [np.asarray(t) for t, k in zip(dsd['test']['target_xyz_env_m'],
                                          dsd['test']['task_kind']) if k == 'object_position']
     assert len({tuple(np.round(p, 3)) for p in pos}) > 1
+
+
+def test_scene_data_start_episode_asks_the_start_only_and_targets_the_reached_waypoint():
+    """A start-only scene's questions are the rollout's start-frame questions: same image, same
+    objects, and the planned first waypoint within millimetres of where the expert's arm
+    settled (the rollout's second frame, read as the node reads it)."""
+    import robot_r1_ros.sim  # noqa: F401
+    from robot_r1_ros.sim.scene import PandaScene
+    from robot_r1_ros.sim.tasks import make_task
+
+    task = make_task('pick_place')
+    with PandaScene() as scene:
+        full, full_images = scene_data.scene_episode(scene, task, 10_007, 'scene')
+        start, start_images = scene_data.start_episode(scene, task, 10_007, 'scene_start')
+    assert len(start) == 2 and len(start_images) == 1
+    assert list(start.image_indices) == [0, -1]
+    np.testing.assert_array_equal(start_images[0], full_images[0])
+    np.testing.assert_allclose(start.ee_xyz_base_m[0], full.ee_xyz_base_m[0])
+    np.testing.assert_allclose(start.ee_xyz_base_m[1], full.ee_xyz_base_m[1], atol=0.005)
+    assert start.gripper_open.tolist() == full.gripper_open[:2].tolist()
+    for name, track in start.object_xyz_base_m.items():
+        np.testing.assert_allclose(track, full.object_xyz_base_m[name][:2], atol=0.002)
+
+
+def test_scene_data_start_scenes_add_start_frame_rows_to_train_only(tmp_path):
+    from datasets import load_from_disk
+
+    cfg = SceneDataConfig(train_scenes=1, validation_scenes=1, test_scenes=1, keep_still=1.0,
+                          start_scenes=2)
+    summary = scene_data.build_scene_dataset(cfg, tmp_path / 'ds')
+    dsd = load_from_disk(str(tmp_path / 'ds'))
+    train = dsd['train']
+    start_rows = [i for i, e in enumerate(train['episode_id']) if e.startswith('scene_start_')]
+    # seeds after the rolled-out train scene, never the other splits'
+    assert {train['episode_id'][i] for i in start_rows} == {'scene_start_010001',
+                                                            'scene_start_010002'}
+    assert all(train['frame_index'][i] == 0 for i in start_rows)
+    kinds = {train['task_kind'][i] for i in start_rows}
+    assert kinds == {'open_keypoint', 'object_position', 'next_waypoint'}
+    assert summary['splits']['train']['start_scenes'] == 2
+    assert not any('start' in e for s in ('validation', 'test') for e in dsd[s]['episode_id'])
