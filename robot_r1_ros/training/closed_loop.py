@@ -224,8 +224,9 @@ def first_keypoint_aim(keypoint_xyz_base_m: Sequence[float],
     not bound to the image) or at the right one too coarsely (the grasp needs ~2 cm).
 
     Returns:
-        ``nearest`` (object name), ``aimed_at`` (``task_object``, ``zone``, ``other_object``) and
-        ``to_task_object_cm`` (None without a task object).
+        ``nearest`` (object name), ``aimed_at`` (``task_object``, ``zone``, ``other_object``),
+        ``to_task_object_cm`` (None without a task object) and ``xy_cm`` (the keypoint's x-y,
+        whole centimetres: equal values over different scenes are a memorised answer).
     """
     xy = np.asarray(keypoint_xyz_base_m, dtype=float)[:2]
     dist_cm = {name: float(np.linalg.norm(xy - np.asarray(p, dtype=float)[:2]) * 100)
@@ -235,12 +236,15 @@ def first_keypoint_aim(keypoint_xyz_base_m: Sequence[float],
              'zone' if nearest == ZONE_NAME else 'other_object')
     return {'nearest': nearest, 'aimed_at': aimed,
             'to_task_object_cm': (round(dist_cm[task_object], 2)
-                                  if task_object in dist_cm else None)}
+                                  if task_object in dist_cm else None),
+            'xy_cm': [int(round(v * 100)) for v in xy]}
 
 
 def aim_summary(episodes: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Counts of :func:`first_keypoint_aim` over episodes, and the median distance to the task
-    object of those aimed at it (None when no episode has a first keypoint)."""
+    """Counts of :func:`first_keypoint_aim` over episodes, the median distance to the task
+    object of those aimed at it, and how many different x-y positions (whole cm) the first
+    keypoints took: a model that does not read the scene answers a few positions whatever the
+    layout (None when no episode has a first keypoint)."""
     aims = [e['first_keypoint_aim'] for e in episodes if e.get('first_keypoint_aim')]
     if not aims:
         return None
@@ -250,7 +254,8 @@ def aim_summary(episodes: list[dict[str, Any]]) -> dict[str, Any] | None:
             if a['aimed_at'] == 'task_object' and a['to_task_object_cm'] is not None]
     return {'episodes': len(aims), 'aimed_at': counts,
             'task_object_median_cm': round(float(np.median(hits)), 2) if hits else None,
-            'within_2cm': sum(d < 2.0 for d in hits)}
+            'within_2cm': sum(d < 2.0 for d in hits),
+            'distinct_xy': len({tuple(a['xy_cm']) for a in aims if 'xy_cm' in a})}
 
 
 def _run_episode(rig: SimRig, reasoner: Any, step_settings: StepSettings, task: Any,

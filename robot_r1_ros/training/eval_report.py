@@ -122,7 +122,8 @@ def _aim_line(aim: dict[str, Any] | None) -> str:
     return (f'\n\nFirst keypoint nearest (x-y) to the task\'s object in {c["task_object"]} of '
             f'{aim["episodes"]} episodes (median distance {num(aim["task_object_median_cm"])} '
             f'cm, {aim["within_2cm"]} within 2 cm), to another object in {c["other_object"]}, '
-            f'to the zone in {c["zone"]}.')
+            f'to the zone in {c["zone"]}; {aim.get("distinct_xy", "?")} different first '
+            f'keypoints (x-y, whole cm).')
 
 
 def markdown_report(report: dict[str, Any]) -> str:

@@ -191,15 +191,17 @@ def test_first_keypoint_aim_names_the_object_it_went_for():
                'target_zone': (0.50, 0.20, 0.0)}
     near_red = first_keypoint_aim((0.41, 0.10, 0.14), objects, 'red_cube')
     assert near_red == {'nearest': 'red_cube', 'aimed_at': 'task_object',
-                        'to_task_object_cm': 1.0}
+                        'to_task_object_cm': 1.0, 'xy_cm': [41, 10]}
     wrong = first_keypoint_aim((0.55, -0.09, 0.14), objects, 'red_cube')
     assert wrong['aimed_at'] == 'other_object' and wrong['nearest'] == 'blue_cube'
     assert wrong['to_task_object_cm'] > 20
     zone = first_keypoint_aim((0.50, 0.19, 0.14), objects, 'red_cube')
     assert zone['aimed_at'] == 'zone'
-    summary = aim_summary([{'first_keypoint_aim': a} for a in (near_red, wrong, zone)]
+    summary = aim_summary([{'first_keypoint_aim': a} for a in (near_red, wrong, zone, zone)]
                           + [{'seed': 1}])  # an episode without a keypoint is not counted
-    assert summary == {'episodes': 3, 'aimed_at': {'task_object': 1, 'other_object': 1,
-                                                   'zone': 1},
-                       'task_object_median_cm': 1.0, 'within_2cm': 1}
+    assert summary == {'episodes': 4, 'aimed_at': {'task_object': 1, 'other_object': 1,
+                                                   'zone': 2},
+                       'task_object_median_cm': 1.0, 'within_2cm': 1, 'distinct_xy': 3}
+    from robot_r1_ros.training.eval_report import _aim_line
+    assert '3 different first keypoints' in _aim_line(summary)
     assert aim_summary([]) is None
