@@ -31,6 +31,18 @@ def test_shipped_learn_recipe_parses_and_names_existing_configs():
     assert recipe.closed_loop_task == 'pick_place' and recipe.data_recipe == 'tiny_cpu'
 
 
+def test_experiment_learn_recipes_parse():
+    # experiments/configs holds learn recipes (a `chain:`) beside curriculum configs: they must
+    # stay runnable, so a renamed key or a missing chain link fails here, not hours into a run.
+    root = Path(__file__).resolve().parents[2] / 'experiments' / 'configs'
+    recipes = sorted(p for p in root.glob('*.yaml')
+                     if 'chain' in (yaml.safe_load(p.read_text(encoding='utf-8')) or {}))
+    assert recipes, 'no experiment learn recipes'
+    for path in recipes:
+        recipe = learn.load_learn_recipe(path)
+        assert recipe.chain and recipe.closed_loop_episodes >= 20, path.name
+
+
 @pytest.mark.parametrize('change, match', [
     ({'chain': []}, 'chain'),
     ({'chain': ['no_such_config']}, 'no_such_config'),
