@@ -44,6 +44,8 @@ class ClosedLoopSettings:
         gif_path: Write episode ``gif_episode`` as an annotated GIF there (None: no GIF).
         gif_episode: Index (0-based, in seed order) of the episode drawn into the GIF.
         gif_frame_every_s: Sim seconds between GIF frames while the arm moves.
+        follow_episodes: Also run the cube-follow probe (``training.cube_follow``) on this many
+            of the seeds (0: skip).
     """
 
     task: str = 'pick_place'
@@ -57,6 +59,7 @@ class ClosedLoopSettings:
     gif_path: str | None = None
     gif_episode: int = 0
     gif_frame_every_s: float = 0.4
+    follow_episodes: int = 0
 
 
 class TrajectoryFollower:
@@ -370,6 +373,12 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
             rec = _run_episode(rig, reasoner, step_settings, task, episode, seed, settings,
                                ep_gif)
             episodes_out.append(rec)
+        follow = None
+        if settings.follow_episodes > 0 and 'object' in task.reset(scene, seeds[0]).objects:
+            from robot_r1_ros.training.cube_follow import FollowSettings, cube_follow
+            follow = cube_follow(SimRig(scene, ws_cfg.workspace()), reasoner, step_settings,
+                                 task, seeds[:settings.follow_episodes],
+                                 FollowSettings(episodes=settings.follow_episodes))
         expert = None
         if settings.expert:
             wins = []
@@ -392,6 +401,7 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
         'rejected_keypoints': int(sum(e['rejected'] for e in episodes_out)),
         'mean_keypoints': mean_or_none(e['keypoints'] for e in episodes_out),
         'expert': expert, 'first_keypoint_aim': aim_summary(episodes_out),
+        'cube_follow': follow,
         'controller': 'model.step.predict_step (the reasoning node\'s prediction step) + '
                       'motion.GoalExecutor + motion.DirectBackend (the executor node\'s code), '
                       'trajectories played by the sim\'s follower in-process',

@@ -111,7 +111,21 @@ def closed_loop_table(cl: dict[str, Any]) -> str:
             f'| {cl["task"]} | {cl["episodes"]} ({cl["seeds"][0]}..{cl["seeds"][-1]}) | '
             f'{pct(cl["success_rate"])} | {pct(expert.get("success_rate"))} | '
             f'{cl["format_failure_episodes"]} | {cl.get("rejected_keypoints", 0)} | '
-            f'{num(cl.get("mean_keypoints"))} |' + _aim_line(cl.get('first_keypoint_aim')))
+            f'{num(cl.get("mean_keypoints"))} |' + _aim_line(cl.get('first_keypoint_aim'))
+            + _follow_line(cl.get('cube_follow')))
+
+
+def _follow_line(follow: dict[str, Any] | None) -> str:
+    """The cube-follow probe (``cube_follow.follow_summary``), as a sentence."""
+    if not follow:
+        return ''
+    return (f'\n\nCube follow (the task\'s cube moved >= {follow["min_move_m"] * 100:.0f} cm '
+            f'between two first-keypoint questions, nothing else changed): the first keypoint '
+            f'followed it in {follow["follows"]} of {follow["episodes"]} seeds (both answers '
+            f'within {follow["near_m"] * 100:.0f} cm of their cube), the answer moved at all in '
+            f'{follow["answer_moved"]} of {follow["answered"]} answered; median share of the '
+            f'cube\'s move it followed {num(follow["median_along"], ".2f")}, median distance to the '
+            f'cube {num(follow["median_to_cube_cm"])} cm.')
 
 
 def _aim_line(aim: dict[str, Any] | None) -> str:

@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                         'command\'s)')
     p.add_argument('--closed-loop-free', dest='closed_loop_constrained', action='store_false',
                    help='free decoding in the closed loop')
+    p.add_argument('--follow-episodes', type=int, default=10,
+                   help='of the closed-loop seeds, this many also get the cube-follow probe '
+                        '(the task\'s cube moved between two first-keypoint questions; 0: skip)')
     p.add_argument('--closed-loop-gif', default=None, metavar='PATH',
                    help='write one closed-loop episode as an annotated GIF')
     p.add_argument('--closed-loop-gif-episode', type=int, default=0,
@@ -211,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     max_new_tokens=args.max_new_tokens,
                                     constrained=args.closed_loop_constrained,
                                     gif_path=args.closed_loop_gif,
-                                    gif_episode=args.closed_loop_gif_episode)
+                                    gif_episode=args.closed_loop_gif_episode,
+                                    follow_episodes=min(args.follow_episodes,
+                                                        args.closed_loop_episodes))
         report = evaluate(args.model, args.dataset, args.out, settings, args.run_dir, cl,
                           progress=not args.no_progress)
     except (RobotR1Error, ValueError) as exc:
