@@ -24,7 +24,9 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
   one's ``final/`` (the first from its own ``model.path``);
 - ``eval``: the held-out evaluation (``robot-r1 eval``: free greedy decoding and the reasoning
   node's constrained decoding) and the closed loop in the sim (the node's decoding, scripted
-  expert on the same seeds, one episode as a GIF).
+  expert on the same seeds, one episode as a GIF, the cube-follow probe on the first
+  ``follow_episodes`` seeds, default 10); ``max_rows_per_group`` caps the questions per task and
+  distractor kind (a seeded subsample; default all).
 
 Every step is skipped when its output is complete, and a curriculum run resumes from its
 ``resume/`` point, so the same command continues a killed run. The checkpoint folder gets the
@@ -71,6 +73,8 @@ class LearnRecipe:
     closed_loop_episodes: int = 20
     closed_loop_max_keypoints: int = 10
     gif_episode: int = 0
+    max_rows_per_group: int | None = None
+    follow_episodes: int = 10
     source: str = ''
     extra: dict[str, Any] = field(default_factory=dict)
     vision: dict[str, Any] | None = None
@@ -122,6 +126,9 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
             closed_loop_episodes=int(ev.get('closed_loop_episodes', 20)),
             closed_loop_max_keypoints=int(ev.get('closed_loop_max_keypoints', 10)),
             gif_episode=int(ev.get('gif_episode', 0)), source=str(path),
+            max_rows_per_group=(None if ev.get('max_rows_per_group') is None
+                                else int(ev['max_rows_per_group'])),
+            follow_episodes=int(ev.get('follow_episodes', 10)),
             vision=raw.get('vision'),
             grow=None if raw.get('grow') is None else GrowConfig.from_mapping(raw['grow']))
     except (KeyError, TypeError, ValueError) as exc:
@@ -130,9 +137,12 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
         _vision_config(recipe, base='')  # fail before hours of training (base set at run)
     if not recipe.chain:
         raise ConfigError(f'{path}: chain needs at least one curriculum config', 'chain')
-    if recipe.max_new_tokens < 80 or recipe.closed_loop_episodes < 0:
-        raise ConfigError(f'{path}: eval.max_new_tokens must be >= 80 (room for an answer) and '
-                          'closed_loop_episodes >= 0', 'eval')
+    if recipe.max_new_tokens < 80 or recipe.closed_loop_episodes < 0 or \
+            recipe.follow_episodes < 0 or (recipe.max_rows_per_group is not None
+                                         and recipe.max_rows_per_group < 1):
+        raise ConfigError(f'{path}: eval.max_new_tokens must be >= 80 (room for an answer), '
+                          'closed_loop_episodes and follow_episodes >= 0, max_rows_per_group '
+                          '>= 1', 'eval')
     for name in recipe.chain:
         curriculum.load_config(name)  # fail before hours of training, not after
     return recipe
@@ -303,13 +313,15 @@ def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dic
                 task=recipe.closed_loop_task, episodes=recipe.closed_loop_episodes,
                 max_keypoints=recipe.closed_loop_max_keypoints,
                 max_new_tokens=recipe.max_new_tokens, constrained=True,
-                gif_path=str(out / 'closed_loop.gif'), gif_episode=recipe.gif_episode)
+                gif_path=str(out / 'closed_loop.gif'), gif_episode=recipe.gif_episode,
+                follow_episodes=min(recipe.follow_episodes, recipe.closed_loop_episodes))
         reports[mode] = evaluate.evaluate(
             final, dataset, out,
             evaluate.EvalSettings(split='test', batch_size=recipe.eval_batch_size,
                                   max_new_tokens=recipe.max_new_tokens,
                                   constrained=mode == 'constrained',
-                                  image_gap=mode == 'constrained'),
+                                  image_gap=mode == 'constrained',
+                                  max_rows_per_group=recipe.max_rows_per_group),
             closed_loop_settings=cl, progress=False)
     return reports
 

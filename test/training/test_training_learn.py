@@ -47,6 +47,8 @@ def test_experiment_learn_recipes_parse():
     ({'chain': []}, 'chain'),
     ({'chain': ['no_such_config']}, 'no_such_config'),
     ({'eval': {'max_new_tokens': 20}}, 'max_new_tokens'),
+    ({'eval': {'max_rows_per_group': 0}}, 'max_rows_per_group'),
+    ({'eval': {'follow_episodes': -1}}, 'follow_episodes'),
     ({'data': {}}, 'data needs exactly one'),
     ({'data': {'recipe': 'tiny_cpu', 'scenes': {}}}, 'data needs exactly one'),
     ({'data': {'scenes': {'train_scenes': 0}}}, 'train_scenes must be >= 1'),
@@ -97,7 +99,7 @@ def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_datase
     recipe.write_text(yaml.safe_dump({
         'name': 'learn-test', 'data': {'recipe': 'tiny_cpu'}, 'chain': [str(first), str(second)],
         'eval': {'max_new_tokens': 80, 'batch_size': 8, 'closed_loop_episodes': 1,
-                 'closed_loop_max_keypoints': 1}}), encoding='utf-8')
+                 'closed_loop_max_keypoints': 1, 'max_rows_per_group': 3}}), encoding='utf-8')
     work, ckpt = tmp_path / 'work', tmp_path / 'ckpt'
     args = ['--recipe', str(recipe), '--work-dir', str(work), '--checkpoint-dir', str(ckpt),
             '--dataset', str(dataset)]
@@ -111,12 +113,16 @@ def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_datase
     assert cons['overall']['format_failure_rate'] == 0.0
     assert cons['settings']['constrained'] and not free['settings']['constrained']
     assert cons['closed_loop']['episodes'] == 1 and cons['closed_loop']['expert']
+    assert cons['closed_loop']['cube_follow']['episodes'] == 1  # the probe rides along
+    assert cons['settings']['max_rows_per_group'] == 3
+    assert all(g['n'] <= 3 for g in cons['groups'].values())
     with Image.open(ckpt / 'closed_loop.gif') as gif:
         assert gif.n_frames >= 2
     card = (ckpt / 'README.md').read_text()
     for text in ('## Reproduce', 'robot-r1 learn', '| 1 | `first`', '| 2 | `second`',
                  'constrained decoding', '## Closed loop in the MuJoCo scene',
-                 '![closed loop](closed_loop.gif)', '| next_waypoint | random |'):
+                 '![closed loop](closed_loop.gif)', '| next_waypoint | random |',
+                 'Cube follow'):
         assert text in card
     assert str(learn.runlog.REPO_ROOT) not in card  # no machine paths in a committed card
     # The same command again finds every step done and only re-exports.
