@@ -121,3 +121,20 @@ def test_scene_data_start_scenes_add_start_frame_rows_to_train_only(tmp_path):
     assert kinds == {'open_keypoint', 'object_position', 'next_waypoint'}
     assert summary['splits']['train']['start_scenes'] == 2
     assert not any('start' in e for s in ('validation', 'test') for e in dsd[s]['episode_id'])
+
+
+def test_scene_data_rows_convert_in_chunks_to_the_same_dataset():
+    # Converting chunk by chunk (the memory fix for ~60,000 rows) changes nothing in the data.
+    from datasets import Dataset
+
+    from robot_r1_ros.training.dataset import features
+    rows, failed = scene_data.build_rows(1, 'vision_test', ('object_position', 'next_waypoint'),
+                                         't')
+    assert not failed and len(rows) > 5
+    whole = Dataset.from_list(rows, features=features())
+    chunked = scene_data.rows_dataset(rows, chunk_rows=3)
+    assert len(chunked) == len(whole)
+    for column in ('episode_id', 'task_kind', 'target_xyz_env_m', 'answer_text'):
+        assert chunked[column] == whole[column]
+    assert chunked[len(rows) - 1]['image'] == whole[len(rows) - 1]['image']
+    assert len(scene_data.rows_dataset([])) == 0
