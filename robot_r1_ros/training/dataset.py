@@ -246,13 +246,19 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def sample_row(sample: QASample, image: np.ndarray, task_name: str) -> dict[str, Any]:
-    """One dataset row of a QA sample (see the module docstring for the columns)."""
+def sample_row(sample: QASample, image: Any, task_name: str) -> dict[str, Any]:
+    """One dataset row of a QA sample (see the module docstring for the columns).
+
+    ``image``: an RGB array, or a PIL image that is used as it is (so the rows of one frame can
+    share one image instead of a copy each).
+    """
     from PIL import Image
     row = dict(sample.reward_columns())
     extra = sample.extra
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image, np.uint8))
     row.update(
-        prompt=_messages(sample.messages), image=Image.fromarray(np.asarray(image, np.uint8)),
+        prompt=_messages(sample.messages), image=image,
         answer_text=sample.answer_text, gold_think=template_reasoning(sample),
         options=list(sample.options), distractor_kind=sample.distractor_kind,
         answer_xyz_env_m=_answer_position(sample),

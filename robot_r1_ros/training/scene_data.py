@@ -184,6 +184,8 @@ def episode_rows(loaded: Sequence[tuple[Any, list[np.ndarray]]], tasks: Sequence
                  distractors: Sequence[str] = ('random', 'hard')) -> list[dict]:
     """Dataset rows (``training.dataset.sample_row``) of loaded ``(episode, images)`` pairs,
     hard distractors drawn from these episodes."""
+    from PIL import Image
+
     from robot_r1_ros.core.config import QAConfig, WorkspaceConfig
     from robot_r1_ros.core.qa import DistractorPool, QABuilder
     from robot_r1_ros.training.dataset import POSITION_MCQ, sample_row
@@ -198,8 +200,11 @@ def episode_rows(loaded: Sequence[tuple[Any, list[np.ndarray]]], tasks: Sequence
         qa = base.replace(tasks=kind_tasks, distractor_kind=kind, seed=offset)
         builder = QABuilder(qa, qa.distractor_space(), WorkspaceConfig().env_frame(), pool=pool)
         for ep, images in loaded:
+            # One PIL image per frame, shared by all its rows: a copy per row was 9 GB at
+            # 60,000 rows.
+            frames = [Image.fromarray(np.asarray(im, np.uint8)) for im in images]
             for sample in builder.build_episode(ep):
-                rows.append(sample_row(sample, images[sample.image_index], 'pick_place'))
+                rows.append(sample_row(sample, frames[sample.image_index], 'pick_place'))
     return rows
 
 
@@ -258,8 +263,8 @@ def keep_mask(task_kinds: Sequence[str], target_xyz_env_m: Sequence[Any],
 
 def rows_dataset(rows: list[dict], chunk_rows: int = 2000) -> Any:
     """A ``datasets.Dataset`` of ``rows``, converted ``chunk_rows`` at a time: one
-    ``Dataset.from_list`` over 600 scenes + 3,000 start scenes (~60,000 rows, every row's image
-    encoded) peaked above 15 GB and was killed for memory on a 24 GB machine."""
+    ``Dataset.from_list`` over 600 scenes + 3,000 start scenes (~60,000 rows) was killed for
+    memory at 15 GB beside a training run on a 24 GB machine."""
     from datasets import Dataset, concatenate_datasets
 
     from robot_r1_ros.training.dataset import features
