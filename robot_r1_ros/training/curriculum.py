@@ -29,6 +29,8 @@ What a config sets (``config/train/learn_*.yaml``):
   half the CPU per step); the rest, evaluation and the node keep the full prompt.
 - ``vision_aux``: the vision stage's object-position readouts stay in the loss
   (``training.vision_aux``), so the tower keeps its map while the language model learns.
+- ``grid_aux``: each image token's hidden state after one decoder layer must tell its own place
+  in the image (``training.grid_aux``): the tiny model's rotary encoding cannot.
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
 ``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
@@ -310,8 +312,12 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         aux = VisionAux(cfg.vision_aux, model, processor)
         _LOG.info('vision_aux: %d frames, held-out before training %s', len(aux.xy),
                   aux.held_out())
+    grid = None
+    if cfg.grid_aux is not None:
+        from robot_r1_ros.training.grid_aux import GridAux
+        grid = GridAux(cfg.grid_aux, model)
     trainable = [p for p in model.parameters() if p.requires_grad]  # freeze_vision: no tower
-    trainable += aux.parameters() if aux else []
+    trainable += (aux.parameters() if aux else []) + (grid.parameters() if grid else [])
     opt = torch.optim.AdamW(trainable, lr=cfg.stages[0].learning_rate, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
@@ -326,6 +332,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         opt.load_state_dict(state['optimizer'])
         if aux is not None:
             aux.load_state_dict(state['vision_aux'])
+        if grid is not None and state.get('grid_aux'):
+            grid.load_state_dict(state['grid_aux'])
         random.setstate(state['python_rng'])
         np.random.set_state(state['numpy_rng'])
         torch.set_rng_state(state['torch_rng'])
@@ -355,7 +363,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                     'python_rng': random.getstate(), 'numpy_rng': np.random.get_state(),
                     'torch_rng': torch.get_rng_state(), 'position': position,
-                    'vision_aux': aux.state_dict() if aux else None},
+                    'vision_aux': aux.state_dict() if aux else None,
+                    'grid_aux': grid.state_dict() if grid else None},
                    tmp / 'state.pt')
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
@@ -373,6 +382,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         expected = None
         losses: list[float] = []
         aux_losses: list[float] = []
+        grid_losses: list[float] = []
         while time.process_time() - s_cpu0 < budget:
             done = step - s_step0
             used = time.process_time() - s_cpu0
@@ -389,6 +399,10 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             batch = enc.batch(draw(), pad_id, compact)
             c0 = time.process_time()
             loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight)
+            if grid is not None:  # reads the hidden state of the forward pass just run
+                grid_loss = grid.loss(batch)
+                grid_losses.append(float(grid_loss.detach()))
+                loss = loss + grid_loss
             if aux is not None:
                 aux_loss = aux.loss()
                 aux_losses.append(float(aux_loss.detach()))
@@ -405,8 +419,10 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                 write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
                        'cpu_s': cpu_before + time.process_time() - t0,
                        'wall_s': time.time() - wall0,
-                       **({'aux_loss': sum(aux_losses) / len(aux_losses)} if aux_losses else {})})
-                losses, aux_losses = [], []
+                       **({'aux_loss': sum(aux_losses) / len(aux_losses)} if aux_losses else {}),
+                       **({'grid_loss': sum(grid_losses) / len(grid_losses)}
+                          if grid_losses else {})})
+                losses, aux_losses, grid_losses = [], [], []
             if time.process_time() - last_eval > cfg.eval_every_cpu_s:
                 e0 = time.process_time()
                 res = quick_eval(model, eval_processor, val_rows, max_comp)
@@ -426,6 +442,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     res = quick_eval(model, eval_processor, val_rows, max_comp)
     if aux is not None:
         res['vision_aux'] = aux.held_out()
+    if grid is not None:
+        grid.close()
     cpu_total = cpu_before + time.process_time() - t0
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
            'cpu_s': cpu_total})

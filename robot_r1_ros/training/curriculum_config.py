@@ -16,6 +16,7 @@ import yaml
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.paths import REPO_ROOT
+from robot_r1_ros.training.grid_aux import GridAuxConfig
 from robot_r1_ros.training.think_targets import THINK_KINDS
 
 
@@ -86,6 +87,7 @@ class LearnConfig:
     freeze_vision: bool = False  # the tower and merger take no gradient steps
     vision_aux: VisionAuxConfig | None = None  # keeps the tower's object map (vision_aux)
     compact_prompt: float = 0.0  # share of batches without the prompt's constant lines
+    grid_aux: GridAuxConfig | None = None  # image tokens' own place (training.grid_aux)
 
 
 def _strict_bool(value: Any) -> bool:
@@ -114,6 +116,15 @@ def _vision_aux(raw: Any) -> VisionAuxConfig | None:
     return VisionAuxConfig(frames=str(raw['frames']), heads=str(raw.get('heads') or ''),
                            weight=float(raw.get('weight', 1.0)),
                            batch_size=int(raw.get('batch_size', 16)))
+
+
+def _grid_aux(raw: Any) -> GridAuxConfig | None:
+    """``grid_aux:`` (absent or empty: none); unknown keys fail."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {'layer', 'weight'}:
+        raise ValueError(f'grid_aux takes layer: and weight:, got {raw!r}')
+    return GridAuxConfig(layer=int(raw.get('layer', 0)), weight=float(raw.get('weight', 1.0)))
 
 
 def load_config(path: str | os.PathLike) -> LearnConfig:
@@ -150,6 +161,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             image_pixels=int(model.get('image_pixels', 12544)),
             vision_from=str(model.get('vision_from') or ''),
             vision_aux=_vision_aux(raw.get('vision_aux')),
+            grid_aux=_grid_aux(raw.get('grid_aux')),
             **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
