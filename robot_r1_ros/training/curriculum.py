@@ -59,7 +59,8 @@ from robot_r1_ros.training.number_loss import completion_loss, digit_token_ids
 from robot_r1_ros.training.recipe import ModelSpec
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
 from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F401  (API)
-                                                 THINK_KINDS, completion, reasoning)
+                                                 THINK_KINDS, completion, frame_facts,
+                                                 reasoning)
 
 _LOG = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class Encoded:
         self.rows: list[dict[str, Any]] = []
         self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.compact = compactor is not None
+        facts = (frame_facts(dataset['episode_id'], dataset['frame_index'], dataset['gold_think'])
+                 if think == 'aim_choice' else None)
         for row in dataset:
             key = (str(row['episode_id']), int(row['frame_index']))
             text = processor.apply_chat_template(row['prompt'], tokenize=False,
@@ -141,7 +144,7 @@ class Encoded:
             if key not in self.pixels:
                 self.pixels[key] = (enc['pixel_values'].to(torch.float16),
                                     enc['image_grid_thw'])
-            comp = tok(completion(row, think), add_special_tokens=False)['input_ids']
+            comp = tok(completion(row, think, facts), add_special_tokens=False)['input_ids']
             ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
             comp_ids = torch.tensor(comp + [self.end_id])
             compact = None

@@ -63,6 +63,15 @@ class SceneDataConfig:
         seed: Seed of the ``keep_still`` draw.
         start_scenes: Extra train scenes asked at the start only (:func:`start_episode`),
             seeded after the ``train_scenes``.
+        skip_scenes: Train seeds skipped at the start of the range, so that a second dataset
+            rolls out layouts the first one did not.
+        ask_lifted: Also ask at the ``lifted`` moment (the arm stopped over the grasp with the
+            cube in hand; not a keyframe: its target is the next one). The closed loop stops
+            there when the model lifts first, which the demos never show.
+        jitter_copies: Extra open-keypoint questions per train moment with the stated gripper
+            position moved by up to ``jitter_m`` (same image, same target), because the
+            executor reports a keypoint reached within its goal tolerance, not on it.
+        jitter_m: Radius of that move (the direct backend's ``goal_tolerance_m``).
     """
 
     train_scenes: int = 600
@@ -72,14 +81,20 @@ class SceneDataConfig:
     keep_still: float = 0.25
     seed: int = 28
     start_scenes: int = 0
+    skip_scenes: int = 0
+    ask_lifted: bool = False
+    jitter_copies: int = 0
+    jitter_m: float = 0.005
 
     def __post_init__(self) -> None:
         for name in ('train_scenes', 'validation_scenes', 'test_scenes'):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f'{name} must be >= 1, got {getattr(self, name)}', name)
-        if int(self.start_scenes) < 0:
-            raise ConfigError(f'start_scenes must be >= 0, got {self.start_scenes}',
-                              'start_scenes')
+        for name in ('start_scenes', 'skip_scenes', 'jitter_copies'):
+            if int(getattr(self, name)) < 0:
+                raise ConfigError(f'{name} must be >= 0, got {getattr(self, name)}', name)
+        if not 0.0 < float(self.jitter_m) <= 0.05:
+            raise ConfigError(f'jitter_m must be in (0, 0.05] m, got {self.jitter_m}', 'jitter_m')
         if not 0.0 <= self.keep_still <= 1.0:
             raise ConfigError(f'keep_still must be in [0, 1], got {self.keep_still}', 'keep_still')
         from robot_r1_ros.core.types import TaskKind
@@ -122,17 +137,21 @@ def _moment(scene: Any, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray,
             {n: np.asarray(pos[n], float) for n in names})
 
 
-def scene_episode(scene: Any, task: Any, seed: int, prefix: str
-                  ) -> tuple[Any, list[np.ndarray]] | None:
-    """One expert rollout as a ``core.qa.Episode`` (frames = the moments) and its images, or
-    None when the expert failed the task."""
+def scene_episode(scene: Any, task: Any, seed: int, prefix: str, ask_lifted: bool = False,
+                  jitter_copies: int = 0, jitter_m: float = 0.005
+                  ) -> tuple[Any, list[np.ndarray], set[int]] | None:
+    """One expert rollout as a ``core.qa.Episode`` (frames = the moments), its images and the
+    frame indices that are jittered copies (see :class:`SceneDataConfig`), or None when the
+    expert failed the task. Copies follow their moment and share its image; ``lifted`` (when
+    asked) is a frame but not a keyframe, so both are asked for the next keyframe."""
     from robot_r1_ros.core.qa import Episode
     from robot_r1_ros.sim.experts import CartesianController, plan
     from robot_r1_ros.sim.objects import object_names
 
+    rng = np.random.default_rng(int(seed))
     episode = task.reset(scene, int(seed))
     names = tuple(object_names(scene))
-    frames = [_moment(scene, names)]
+    moments = [(_moment(scene, names), True)]
     ctl = CartesianController(scene)
     gripper_open = True
     for wp in plan(scene, task, episode):
@@ -141,18 +160,35 @@ def scene_episode(scene: Any, task: Any, seed: int, prefix: str
             gripper_open = wp.gripper_open
         else:
             ctl.move_to(wp.xyz_base_m, wp.quat_wxyz, wp.speed_mps)
-        if wp.label not in SKIPPED_LABELS:
+        skipped = wp.label in SKIPPED_LABELS
+        if not skipped or ask_lifted:
             ctl.wait(0.2)  # settle, as the executor reports REACHED only when still
-            frames.append(_moment(scene, names))
+            moments.append((_moment(scene, names), not skipped))
     ctl.wait(0.3)
     if not task.success(scene, episode):
         return None
+    tcp, grip, objects, image_of, keys, copies = [], [], [], [], [], set()
+    for i, ((_, xyz, is_open, objs), is_key) in enumerate(moments):
+        if is_key and i:
+            keys.append(len(tcp))
+        for c in range(1 + (jitter_copies if i + 1 < len(moments) else 0)):
+            if c:
+                copies.add(len(tcp))
+            tcp.append(xyz + (_ball(rng, jitter_m) if c else 0.0))
+            grip.append(is_open)
+            objects.append(objs)
+            image_of.append(i)
     ep = Episode(episode_id=f'{prefix}_{seed:06d}', instruction=episode.instruction,
-                 ee_xyz_base_m=np.stack([f[1] for f in frames]),
-                 gripper_open=np.array([f[2] for f in frames]),
-                 keyframes=tuple(range(1, len(frames))),
-                 object_xyz_base_m={n: np.stack([f[3][n] for f in frames]) for n in names})
-    return ep, [f[0] for f in frames]
+                 ee_xyz_base_m=np.stack(tcp), gripper_open=np.array(grip),
+                 keyframes=tuple(keys), image_indices=np.array(image_of),
+                 object_xyz_base_m={n: np.stack([o[n] for o in objects]) for n in names})
+    return ep, [m[0][0] for m in moments], copies
+
+
+def _ball(rng: np.random.Generator, radius_m: float) -> np.ndarray:
+    """A uniform draw inside a ball of ``radius_m``."""
+    v = rng.normal(size=3)
+    return v / np.linalg.norm(v) * radius_m * rng.random() ** (1 / 3)
 
 
 def start_episode(scene: Any, task: Any, seed: int, prefix: str
@@ -209,10 +245,12 @@ def episode_rows(loaded: Sequence[tuple[Any, list[np.ndarray]]], tasks: Sequence
 
 
 def build_rows(scenes: int, seeds: str, tasks: Sequence[str], prefix: str,
-               distractors: Sequence[str] = ('random', 'hard'), start_scenes: int = 0
-               ) -> tuple[list[dict], list[int]]:
-    """Dataset rows of ``scenes`` expert rollouts from the ``seeds`` range, then of
-    ``start_scenes`` scenes asked at the start only (:func:`start_episode`).
+               distractors: Sequence[str] = ('random', 'hard'), start_scenes: int = 0,
+               skip_scenes: int = 0, ask_lifted: bool = False, jitter_copies: int = 0,
+               jitter_m: float = 0.005) -> tuple[list[dict], list[int]]:
+    """Dataset rows of ``scenes`` expert rollouts from the ``seeds`` range (after its first
+    ``skip_scenes``), then of ``start_scenes`` scenes asked at the start only
+    (:func:`start_episode`). Jittered copies are asked the open keypoint only.
 
     Returns:
         The rows, and the seeds whose rollout the expert failed (skipped, logged).
@@ -222,20 +260,24 @@ def build_rows(scenes: int, seeds: str, tasks: Sequence[str], prefix: str,
     from robot_r1_ros.sim.tasks import make_task
 
     task = make_task('pick_place')
-    loaded, failed = [], []
+    loaded, failed, copies = [], [], set()
+    every = seed_range(seeds, skip_scenes + scenes + start_scenes)
     with PandaScene() as scene:
-        for seed in seed_range(seeds, scenes):
-            got = scene_episode(scene, task, seed, prefix)
+        for seed in every[skip_scenes:skip_scenes + scenes]:
+            got = scene_episode(scene, task, seed, prefix, ask_lifted, jitter_copies, jitter_m)
             if got is None:
                 _LOG.warning('seed %d: the expert failed; skipped', seed)
                 failed.append(int(seed))
                 continue
-            loaded.append(got)
+            loaded.append(got[:2])
+            copies |= {(got[0].episode_id, f) for f in got[2]}
             if len(loaded) % 50 == 0:
                 _LOG.info('%s: %d scenes rolled out', prefix, len(loaded))
-        for seed in seed_range(seeds, scenes + start_scenes)[scenes:]:
+        for seed in every[skip_scenes + scenes:]:
             loaded.append(start_episode(scene, task, seed, f'{prefix}_start'))
-    return episode_rows(loaded, tasks, distractors), failed
+    rows = [r for r in episode_rows(loaded, tasks, distractors)
+            if r['task_kind'] == 'open_keypoint' or (r['episode_id'], r['frame_index']) not in copies]
+    return rows, failed
 
 
 def moving(target_xyz_env_m: Sequence[Sequence[float]],
@@ -289,9 +331,14 @@ def build_scene_dataset(cfg: SceneDataConfig, out: str | os.PathLike) -> dict[st
     splits = {}
     summary: dict[str, Any] = {'config': {**asdict(cfg), 'tasks': list(cfg.tasks)}, 'splits': {}}
     for split, seeds in SPLIT_SEEDS.items():
+        train = split == 'train'
         rows, failed = build_rows(cfg.scenes(split), seeds, cfg.tasks,
-                                  'scene' if split == 'train' else f'{split}_scene',
-                                  start_scenes=cfg.start_scenes if split == 'train' else 0)
+                                  'scene' if train else f'{split}_scene',
+                                  start_scenes=cfg.start_scenes if train else 0,
+                                  skip_scenes=cfg.skip_scenes if train else 0,
+                                  ask_lifted=cfg.ask_lifted and train,
+                                  jitter_copies=cfg.jitter_copies if train else 0,
+                                  jitter_m=cfg.jitter_m)
         ds = rows_dataset(rows)
         built = kept = len(ds)
         del rows
@@ -301,7 +348,8 @@ def build_scene_dataset(cfg: SceneDataConfig, out: str | os.PathLike) -> dict[st
             ds = ds.select(np.flatnonzero(keep).tolist())
             kept = len(ds)
         splits[split] = ds
-        scene_seeds = seed_range(seeds, cfg.scenes(split))
+        scene_seeds = seed_range(seeds, cfg.skip_scenes * train + cfg.scenes(split))[
+            cfg.skip_scenes * train:]
         summary['splits'][split] = {
             'seeds': seeds, 'first_seed': scene_seeds.start, 'scenes': cfg.scenes(split),
             'failed_seeds': failed, 'rows_built': built, 'rows': kept,
@@ -328,12 +376,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--seed', type=int, default=defaults.seed)
     p.add_argument('--start-scenes', type=int, default=defaults.start_scenes,
                    help='extra train scenes asked at the start only')
+    p.add_argument('--skip-scenes', type=int, default=0,
+                   help='train seeds skipped (new layouts for a second dataset)')
+    p.add_argument('--ask-lifted', action='store_true', help='also ask at the lifted moment')
+    p.add_argument('--jitter-copies', type=int, default=0,
+                   help='open-keypoint copies per moment with the stated position jittered')
+    p.add_argument('--jitter-m', type=float, default=defaults.jitter_m)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     try:
         cfg = SceneDataConfig(args.train_scenes, args.validation_scenes, args.test_scenes,
                               tuple(t for t in args.tasks.split(',') if t), args.keep_still,
-                              args.seed, args.start_scenes)
+                              args.seed, args.start_scenes, args.skip_scenes,
+                              args.ask_lifted, args.jitter_copies, args.jitter_m)
     except ConfigError as exc:
         p.error(str(exc))
     summary = build_scene_dataset(cfg, args.out)

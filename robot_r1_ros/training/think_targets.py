@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.parsing import format_completion
 
-THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim')
+THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice')
 LETTERS = 'ABCD'
 MC_TASKS = ('next_waypoint', 'current_state', 'movement')
 # An object statement of the template reasoning (``core.qa.template_reasoning``).
@@ -21,7 +21,8 @@ def _fmt_xyz(xyz: Sequence[float]) -> str:
     return '[' + ', '.join(f'{float(v):.3f}' for v in xyz) + ']'
 
 
-def reasoning(row: dict[str, Any], think: str) -> str:
+def reasoning(row: dict[str, Any], think: str,
+              facts: dict[tuple[str, int], dict[str, str]] | None = None) -> str:
     """The SFT reasoning of a row.
 
     ``compare`` (multiple-choice tasks): ``now [x, y, z] open. A [..] no. B [..] yes. ...``
@@ -44,6 +45,12 @@ def reasoning(row: dict[str, Any], think: str) -> str:
     movement is predicted once, with a supervised token per axis word, and each verdict is then
     a string match against it rather than a fresh prediction per option.
 
+    ``aim_choice`` is ``aim``, except that a next-waypoint question first aims as an open
+    keypoint does (the instruction's objects where ``facts`` (:func:`frame_facts`) has them, the
+    gripper, ``Next: the red cube at [..].``) and then judges the options: with same-phase
+    (hard) distractors only the image separates them, and the aim puts the image's answer in
+    the reasoning, where each verdict becomes a copy-match against it.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -51,9 +58,9 @@ def reasoning(row: dict[str, Any], think: str) -> str:
         return ''
     if think == 'template':
         return str(row.get('gold_think') or '')
-    if think not in ('compare', 'plan', 'aim'):
+    if think not in ('compare', 'plan', 'aim', 'aim_choice'):
         raise ConfigError(f'unknown think kind {think!r}', 'think')
-    if think == 'aim' and row.get('task_kind') == 'open_keypoint':
+    if think in ('aim', 'aim_choice') and row.get('task_kind') == 'open_keypoint':
         return _aim_reasoning(row)
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
@@ -63,15 +70,45 @@ def reasoning(row: dict[str, Any], think: str) -> str:
     # The current-state prompt has no state in its text (the answer is in the image).
     if row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
-    if think in ('plan', 'aim') and row.get('task_kind') == 'movement':
+    if think in ('plan', 'aim', 'aim_choice') and row.get('task_kind') == 'movement':
         parts.append(f"expect {options[LETTERS.index(answer)]}.")
+    if think == 'aim_choice' and row.get('task_kind') == 'next_waypoint':
+        parts = [_choice_aim(row, facts or {})]
     for letter, opt in zip(LETTERS, options):
         parts.append(f"{letter} {opt} {'yes' if letter == answer else 'no'}.")
     return ' '.join(parts)
 
 
-def _aim_reasoning(row: dict[str, Any]) -> str:
-    """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects)."""
+def frame_facts(episode_ids: Sequence[str], frame_indices: Sequence[int],
+                gold_thinks: Sequence[str]) -> dict[tuple[str, int], dict[str, str]]:
+    """Object statements per frame, ``(episode_id, frame_index) -> {name: '[x, y, z]'}``, from
+    every row's template reasoning (open keypoints and object positions state them)."""
+    facts: dict[tuple[str, int], dict[str, str]] = {}
+    for ep, frame, gold in zip(episode_ids, frame_indices, gold_thinks):
+        for name, xyz in _SEEN_RE.findall(str(gold or '')):
+            if name != 'gripper':
+                facts.setdefault((str(ep), int(frame)), {})[name] = xyz
+    return facts
+
+
+def _choice_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]) -> str:
+    """The aim of a next-waypoint row (:func:`reasoning`, ``aim_choice``) before its verdicts."""
+    known = facts.get((str(row.get('episode_id')), int(row.get('frame_index') or 0)), {})
+    text = str(row.get('instruction') or '')
+    named = sorted((text.find(name), name) for name in known if name in text)
+    gold = ' '.join(f'The {name} is at {known[name]}.' for _, name in named)
+    pseudo = {'gold_think': gold, 'target_xyz_env_m': row.get('next_xyz_env_m'),
+              'current_xyz_env_m': row.get('current_xyz_env_m'),
+              'current_gripper': row.get('current_gripper')}
+    if not gold or pseudo['target_xyz_env_m'] is None or pseudo['current_xyz_env_m'] is None:
+        nxt = row.get('next_xyz_env_m')
+        return f'Next: {_fmt_xyz(nxt)}.' if nxt is not None else ''
+    return _aim_reasoning(pseudo, with_gripper=False)
+
+
+def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True) -> str:
+    """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects);
+    ``with_gripper`` False leaves the target's gripper state out (a position question)."""
     gold = str(row.get('gold_think') or '')
     seen = [(name, xyz) for name, xyz in _SEEN_RE.findall(gold) if name != 'gripper']
     target, current = row.get('target_xyz_env_m'), row.get('current_xyz_env_m')
@@ -87,10 +124,12 @@ def _aim_reasoning(row: dict[str, Any]) -> str:
             aim = name
             break
     stated = ' '.join(f'The {name} is at {xyz}.' for name, xyz in seen)
+    grip = f", {row.get('target_gripper')}" if with_gripper else ''
     return (f"{stated} The gripper is at {_fmt_xyz(current)}, {row.get('current_gripper')}. "
-            f"Next: the {aim} at {_fmt_xyz(target)}, {row.get('target_gripper')}.")
+            f"Next: the {aim} at {_fmt_xyz(target)}{grip}.")
 
 
-def completion(row: dict[str, Any], think: str) -> str:
+def completion(row: dict[str, Any], think: str,
+               facts: dict[tuple[str, int], dict[str, str]] | None = None) -> str:
     """The gold completion (``<think>..</think><answer>..</answer>``) of a row."""
-    return format_completion(reasoning(row, think), str(row['answer_text']))
+    return format_completion(reasoning(row, think, facts), str(row['answer_text']))

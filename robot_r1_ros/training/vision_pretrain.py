@@ -124,7 +124,7 @@ def render_frames(task_name: str, seeds: range, source: str = 'start', count: in
             if got is None:
                 _LOG.warning('seed %d: the expert failed; no frames from it', seed)
                 continue
-            episode, frames = got
+            episode, frames, _ = got
             for i, image in enumerate(frames[:count - len(images)]):
                 images.append(image)
                 positions.append([episode.object_xyz_base_m[n][i] for n in names])

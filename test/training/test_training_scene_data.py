@@ -37,6 +37,10 @@ def test_scene_data_keep_mask_keeps_moves_other_tasks_and_a_share_of_still_rows(
     ({'test_scenes': -1}, 'test_scenes'),
     ({'keep_still': 1.5}, 'keep_still'),
     ({'start_scenes': -2}, 'start_scenes'),
+    ({'skip_scenes': -1}, 'skip_scenes'),
+    ({'jitter_copies': -1}, 'jitter_copies'),
+    ({'jitter_m': 0.0}, 'jitter_m'),
+    ({'jitter_m': 0.2}, 'jitter_m'),
     ({'tasks': ('open_keypoint', 'fly')}, 'tasks'),
     ({'tasks': ()}, 'tasks'),
     ({'scenes': 10}, 'scenes'),
@@ -92,7 +96,7 @@ def test_scene_data_start_episode_asks_the_start_only_and_targets_the_reached_wa
 
     task = make_task('pick_place')
     with PandaScene() as scene:
-        full, full_images = scene_data.scene_episode(scene, task, 10_007, 'scene')
+        full, full_images, _ = scene_data.scene_episode(scene, task, 10_007, 'scene')
         start, start_images = scene_data.start_episode(scene, task, 10_007, 'scene_start')
     assert len(start) == 2 and len(start_images) == 1
     assert list(start.image_indices) == [0, -1]
@@ -138,3 +142,43 @@ def test_scene_data_rows_convert_in_chunks_to_the_same_dataset():
         assert chunked[column] == whole[column]
     assert chunked[len(rows) - 1]['image'] == whole[len(rows) - 1]['image']
     assert len(scene_data.rows_dataset([])) == 0
+
+
+def test_scene_data_lifted_moment_and_jittered_copies_are_asked_for_the_next_keyframe():
+    """``ask_lifted`` adds the stop over the grasp (cube in hand) as a frame, not a keyframe;
+    ``jitter_copies`` repeats each moment with the stated TCP moved by <= ``jitter_m`` and the
+    same image, so both are asked for the moment's next keyframe (the closed loop's states)."""
+    import robot_r1_ros.sim  # noqa: F401
+    from robot_r1_ros.core.config import QAConfig
+    from robot_r1_ros.sim.scene import PandaScene
+    from robot_r1_ros.sim.tasks import make_task
+
+    task = make_task('pick_place')
+    with PandaScene() as scene:
+        plain, plain_images, none = scene_data.scene_episode(scene, task, 10_007, 'scene')
+        ep, images, copies = scene_data.scene_episode(scene, task, 10_007, 'scene',
+                                                      ask_lifted=True, jitter_copies=2,
+                                                      jitter_m=0.005)
+    assert none == set() and len(plain) == len(plain_images)
+    moments = len(plain_images) + 1                     # + lifted
+    assert len(images) == moments and len(ep) == 3 * moments - 2   # no copies of the last
+    assert len(ep.keyframes) == len(plain.keyframes)    # lifted and copies are not keyframes
+    originals = [i for i in range(len(ep)) if i not in copies]
+    assert len(originals) == moments and len(copies) == 2 * (moments - 1)
+    for i in copies:                                    # a copy: its moment's image and state
+        j = max(o for o in originals if o < i)
+        assert ep.image_indices[i] == ep.image_indices[j]
+        assert ep.gripper_open[i] == ep.gripper_open[j]
+        assert 0 < np.linalg.norm(ep.ee_xyz_base_m[i] - ep.ee_xyz_base_m[j]) <= 0.005
+    lifted = originals[4]                               # start, above, at grasp, grasp, lifted
+    assert not ep.gripper_open[lifted] and ep.ee_xyz_base_m[lifted][2] > 0.1
+    target = {f: k for f, k, _ in ep.observations(QAConfig(frame_interval=1))}
+    above_goal = ep.keyframes[3]
+    assert target[lifted] == target[lifted + 1] == target[lifted - 1] == above_goal
+    rows, failed = scene_data.build_rows(1, 'vision_pretrain', ('open_keypoint',
+                                         'object_position'), 'scene', ask_lifted=True,
+                                         jitter_copies=1, skip_scenes=7)
+    assert not failed and {r['episode_id'] for r in rows} == {'scene_010007'}
+    at_copies = {r['task_kind'] for r in rows if r['frame_index'] % 2 == 1}
+    assert at_copies == {'open_keypoint'}               # copies ask the open keypoint only
+    assert sum(r['task_kind'] == 'open_keypoint' for r in rows) == 2 * moments - 2

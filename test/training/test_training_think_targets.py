@@ -58,3 +58,44 @@ def test_aim_reasoning_falls_back_to_the_template_without_objects():
     mc = {'task_kind': 'movement', 'options': ['move up', 'move down', 'move left', 'stay'],
           'answer_letter': 'B', 'current_xyz_env_m': [0.0, 0.0, 0.3], 'current_gripper': 'open'}
     assert reasoning(mc, 'aim') == reasoning(mc, 'plan')
+
+
+def _waypoint_row(current, nxt, episode='scene_1', frame=0) -> dict:
+    """A hard next-waypoint row: options of the same phase, the gold one ``B``."""
+    fmt = '[{:.3f}, {:.3f}, {:.3f}]'.format
+    return {'task_kind': 'next_waypoint', 'episode_id': episode, 'frame_index': frame,
+            'instruction': 'put the green cube in the yellow zone', 'answer_letter': 'B',
+            'options': [fmt(0.021, -0.056, nxt[2]), fmt(*nxt), fmt(0.185, -0.106, nxt[2]),
+                        fmt(0.042, -0.229, nxt[2])],
+            'current_xyz_env_m': list(current), 'current_gripper': 'open',
+            'next_xyz_env_m': list(nxt), 'gold_think': 'must move ..., option B.',
+            'answer_text': '[[B]]'}
+
+
+def test_aim_choice_aims_a_waypoint_question_from_the_frames_objects_then_judges_options():
+    """``aim_choice``: the objects of the same frame (stated by its open-keypoint and
+    object-position rows, in the instruction's order), the gripper, the aim, then verdicts."""
+    from robot_r1_ros.training.think_targets import frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    other = 'The blue cube is at [0.300, 0.200, 0.020].'   # another object's row, same frame
+    facts = frame_facts(['scene_1', 'scene_1', 'scene_2'], [0, 0, 0],
+                        [key_row['gold_think'], other, 'The red cube is at [0.1, 0.1, 0.02].'])
+    assert facts[('scene_1', 0)]['blue cube'] == '[0.300, 0.200, 0.020]'
+    assert 'gripper' not in facts[('scene_1', 0)]
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_choice', facts)
+    assert think == ('The green cube is at [0.107, -0.149, 0.020]. '
+                     'The yellow zone is at [0.247, 0.044, 0.000]. '
+                     'The gripper is at [-0.043, 0.000, 0.487], open. '
+                     'Next: the green cube at [0.107, -0.149, 0.142]. '
+                     'A [0.021, -0.056, 0.142] no. B [0.107, -0.149, 0.142] yes. '
+                     'C [0.185, -0.106, 0.142] no. D [0.042, -0.229, 0.142] no.')
+    assert completion(row, 'aim_choice', facts).endswith('<answer>[[B]]</answer>')
+    # 'aim' (no facts needed) keeps the plain verdicts; the open keypoint is aim's own.
+    assert reasoning(row, 'aim').startswith('now [-0.043, 0.000, 0.487] open. A ')
+    assert reasoning(key_row, 'aim_choice') == reasoning(key_row, 'aim')
+    # A frame nobody stated: the aim without objects, still before the verdicts.
+    lone = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), frame=5)
+    assert reasoning(lone, 'aim_choice', facts).startswith(
+        'Next: [0.107, -0.149, 0.142]. A [0.021, -0.056, 0.142] no. B ')
