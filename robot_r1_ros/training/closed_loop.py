@@ -27,6 +27,8 @@ from robot_r1_ros.model.step import Observation, StepSettings, predict_step
 from robot_r1_ros.training.eval_scoring import mean_or_none
 
 BASE_FRAME = 'panda_link0'
+LIFTED_M = 0.03
+"""The task's cube counts as lifted (grasped) once it is this far above its start."""
 
 
 @dataclass
@@ -243,6 +245,22 @@ def first_keypoint_aim(keypoint_xyz_base_m: Sequence[float],
             'xy_cm': [int(round(v * 100)) for v in xy]}
 
 
+def ended_by(episodes: list[dict[str, Any]], max_keypoints: int) -> dict[str, int]:
+    """How many episodes ended by each cause: task success, a rejected keypoint, an answer
+    without a keypoint (format failure or model error), or the ``max_keypoints`` budget."""
+    def cause(e: dict[str, Any]) -> str:
+        if e['success']:
+            return 'success'
+        if e['rejected']:
+            return 'rejected'
+        if e['format_failures'] or e['model_errors']:
+            return 'no_keypoint'
+        return 'budget' if e['keypoints'] >= max_keypoints else 'other'
+    causes = [cause(e) for e in episodes]
+    return {k: causes.count(k) for k in ('success', 'rejected', 'no_keypoint', 'budget',
+                                          'other')}
+
+
 def aim_summary(episodes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Counts of :func:`first_keypoint_aim` over episodes, the median distance to the task
     object of those aimed at it, and how many different x-y positions (whole cm) the first
@@ -271,7 +289,8 @@ def _run_episode(rig: SimRig, reasoner: Any, step_settings: StepSettings, task: 
     objects_at_start = object_positions(scene)
     rec: dict[str, Any] = {'seed': seed, 'success': False, 'keypoints': 0,
                            'format_failures': 0, 'model_errors': 0, 'rejected': 0,
-                           'predictions': []}
+                           'lifted': False, 'predictions': []}
+    task_object = episode.objects.get('object')
     for _ in range(settings.max_keypoints):
         observation = rig.observe(episode.instruction)
         image = observation.image_rgb
@@ -320,6 +339,9 @@ def _run_episode(rig: SimRig, reasoner: Any, step_settings: StepSettings, task: 
                     done.outcome == 'REACHED')
         rec['predictions'].append(entry)
         rec['keypoints'] += 1
+        if task_object in objects_at_start:  # the grasp worked: the cube left the table
+            rec['lifted'] |= bool(object_positions(scene)[task_object][2]
+                                  > objects_at_start[task_object][2] + LIFTED_M)
         if task.success(scene, episode):
             rec['success'] = True
             break
@@ -400,6 +422,8 @@ def closed_loop(model_dir: str | os.PathLike, settings: ClosedLoopSettings,
         'model_error_episodes': int(sum(e['model_errors'] > 0 for e in episodes_out)),
         'rejected_keypoints': int(sum(e['rejected'] for e in episodes_out)),
         'mean_keypoints': mean_or_none(e['keypoints'] for e in episodes_out),
+        'lifted_episodes': int(sum(e.get('lifted', False) for e in episodes_out)),
+        'ended_by': ended_by(episodes_out, settings.max_keypoints),
         'expert': expert, 'first_keypoint_aim': aim_summary(episodes_out),
         'cube_follow': follow,
         'controller': 'model.step.predict_step (the reasoning node\'s prediction step) + '

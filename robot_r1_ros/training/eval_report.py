@@ -111,8 +111,20 @@ def closed_loop_table(cl: dict[str, Any]) -> str:
             f'| {cl["task"]} | {cl["episodes"]} ({cl["seeds"][0]}..{cl["seeds"][-1]}) | '
             f'{pct(cl["success_rate"])} | {pct(expert.get("success_rate"))} | '
             f'{cl["format_failure_episodes"]} | {cl.get("rejected_keypoints", 0)} | '
-            f'{num(cl.get("mean_keypoints"))} |' + _aim_line(cl.get('first_keypoint_aim'))
+            f'{num(cl.get("mean_keypoints"))} |' + _ended_line(cl)
+            + _aim_line(cl.get('first_keypoint_aim'))
             + _follow_line(cl.get('cube_follow')))
+
+
+def _ended_line(cl: dict[str, Any]) -> str:
+    """How far the episodes got (cube lifted) and what ended them, as a sentence."""
+    ended = cl.get('ended_by')
+    if not ended or cl.get('lifted_episodes') is None:
+        return ''
+    return (f'\n\nThe task\'s cube was lifted off the table in {cl["lifted_episodes"]} of '
+            f'{cl["episodes"]} episodes. Episodes ended by: task success {ended["success"]}, '
+            f'a rejected keypoint {ended["rejected"]}, an answer without a keypoint '
+            f'{ended["no_keypoint"]}, the keypoint budget {ended["budget"]}.')
 
 
 def _follow_line(follow: dict[str, Any] | None) -> str:

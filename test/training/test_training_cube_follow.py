@@ -126,3 +126,19 @@ def test_the_closed_loop_report_carries_the_probe():
     assert follow['episodes'] == 1 and follow['per_episode'][0]['seed'] == report['seeds'][0]
     assert follow['follows'] == 0  # echo answers where the arm is, not where the cube is
     assert 'Cube follow' in closed_loop_table(report)
+    # echo keeps the arm where it is: no cube lifted, the one-keypoint budget ends the episode
+    assert report['lifted_episodes'] == 0 and report['per_episode'][0]['lifted'] is False
+    assert report['ended_by'] == {'success': 0, 'rejected': 0, 'no_keypoint': 0, 'budget': 1,
+                                  'other': 0}
+    assert ('lifted off the table in 0 of 1 episodes' in closed_loop_table(report)
+            and 'the keypoint budget 1.' in closed_loop_table(report))
+
+
+def test_ended_by_names_what_stopped_each_episode():
+    from robot_r1_ros.training.closed_loop import ended_by
+    base = {'success': False, 'rejected': 0, 'format_failures': 0, 'model_errors': 0,
+            'keypoints': 3}
+    episodes = [{**base, 'success': True}, {**base, 'rejected': 1}, {**base, 'model_errors': 1},
+                {**base, 'format_failures': 1}, {**base, 'keypoints': 10}, base]
+    assert ended_by(episodes, max_keypoints=10) == {
+        'success': 1, 'rejected': 1, 'no_keypoint': 2, 'budget': 1, 'other': 1}
