@@ -396,3 +396,40 @@ def test_vision_aux_loss_teaches_the_tower_and_heads(tiny_model, tmp_path):
     with pytest.raises(ConfigError, match='do not fit'):
         VisionAux(VisionAuxConfig(frames=str(frames), heads=str(tmp_path / 'bad.pt')), model,
                   processor)
+
+
+def test_aim_choice_encodes_waypoint_rows_with_the_frames_objects(tiny_model, qa_dataset):
+    """``think: aim_choice``: the curriculum's encoder gathers each frame's object statements
+    from the whole split (``frame_facts``) and trains next-waypoint rows on an aim before the
+    verdicts; the open keypoints keep the ``aim`` reasoning."""
+    from datasets import load_from_disk
+
+    from robot_r1_ros.training.common import load_processor_for
+    from robot_r1_ros.training.curriculum import Encoded
+    from robot_r1_ros.training.recipe import ModelSpec
+    from robot_r1_ros.training.think_targets import completion, frame_facts
+
+    rows = load_from_disk(str(qa_dataset['path']))['train']
+    keys = {(r['episode_id'], r['frame_index']) for r in rows.select(range(40))
+            if r['task_kind'] == 'next_waypoint'}
+    pick = [i for i, (e, f) in enumerate(zip(rows['episode_id'], rows['frame_index']))
+            if (e, f) in keys][:24]
+    part = rows.select(pick)
+    processor = load_processor_for(ModelSpec(path=str(tiny_model), image_max_pixels=12544))
+    enc = Encoded(processor, part, 'aim_choice')
+    facts = frame_facts(part['episode_id'], part['frame_index'], part['gold_think'])
+    assert facts, 'the demo rows state objects'
+    tok = processor.tokenizer
+    waypoint = 0
+    for row, done in zip(part, enc.rows):
+        text = tok.decode(done['comp_ids'][:-1])
+        assert text == completion(row, 'aim_choice', facts)
+        if row['task_kind'] == 'next_waypoint':
+            waypoint += 1
+            think = text.split('<think>')[1]
+            assert think.index('Next: ') < think.index(' A [') and ' yes.' in think
+            if facts.get((row['episode_id'], row['frame_index'])):
+                assert think.startswith('The ') and 'The gripper is at [' in think
+        elif row['task_kind'] == 'open_keypoint':
+            assert text == completion(row, 'aim')
+    assert waypoint
