@@ -132,6 +132,22 @@ def select_rows(dataset: Any, tasks: tuple[str, ...] = (), distractor_kind: str 
     return dataset
 
 
+def per_group_subset(dataset: Any, per_group: int, seed: int) -> Any:
+    """A fixed seeded subset of a split with at most ``per_group`` rows of each
+    ``task_kind/distractor_kind`` group (the curriculum's quick eval)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(dataset.select_columns(['task_kind', 'distractor_kind'])):
+        groups.setdefault(f"{r['task_kind']}/{r['distractor_kind']}", []).append(i)
+    keep: list[int] = []
+    for key in sorted(groups):
+        idx = groups[key]
+        keep.extend(rng.choice(idx, min(per_group, len(idx)), replace=False).tolist())
+    return dataset.select(sorted(keep))
+
+
 def load_split(spec: DataSpec, split: str, *, distractor_kind: str | None = None,
                max_rows: int | None = None, seed: int = 0) -> Any:
     """One split of the recipe's dataset, filtered as the recipe says.

@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from robot_r1_ros.core.config import GenerationOptions
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.training import common
 from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa: F401  (API)
@@ -134,6 +135,7 @@ class Encoded:
         self.rows: list[dict[str, Any]] = []
         self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.compact = compactor is not None
+        self.think_tokens: list[int] = []  # reasoning length per row (the node's budget)
         facts = (frame_facts(dataset['episode_id'], dataset['frame_index'], dataset['gold_think'])
                  if think == 'aim_choice' else None)
         for row in dataset:
@@ -145,6 +147,8 @@ class Encoded:
                 self.pixels[key] = (enc['pixel_values'].to(torch.float16),
                                     enc['image_grid_thw'])
             comp = tok(completion(row, think, facts), add_special_tokens=False)['input_ids']
+            self.think_tokens.append(len(tok(reasoning(row, think, facts),
+                                             add_special_tokens=False)['input_ids']))
             ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
             comp_ids = torch.tensor(comp + [self.end_id])
             compact = None
@@ -295,18 +299,14 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     enc = Encoded(processor, train_rows, cfg.think, compactor)
     encode_s = time.process_time() - t0
     _LOG.info('encoded %d rows, %d frames in %.0f s', len(enc.rows), len(enc.pixels), encode_s)
+    budget = GenerationOptions().think_budget_tokens  # the node forces the answer after it
+    long_think = sum(n > budget for n in enc.think_tokens)
+    if long_think:  # reasoning the node would cut (E59)
+        _LOG.warning('%d of %d rows reason longer than the node\'s %d-token budget (longest %d)',
+                     long_think, len(enc.rows), budget, max(enc.think_tokens))
     # Quick eval: a fixed seeded subset of the validation split, per group.
-    val = common.select_rows(ds['validation'], tuple(tasks), 'any')
-    rng = np.random.default_rng(cfg.seed)
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(val.select_columns(['task_kind', 'distractor_kind'])):
-        groups.setdefault(f"{r['task_kind']}/{r['distractor_kind']}", []).append(i)
-    keep = []
-    for key in sorted(groups):
-        idx = groups[key]
-        take = min(cfg.eval_rows_per_group, len(idx))
-        keep.extend(rng.choice(idx, take, replace=False).tolist())
-    val_rows = val.select(sorted(keep))
+    val_rows = common.per_group_subset(common.select_rows(ds['validation'], tuple(tasks), 'any'),
+                                       cfg.eval_rows_per_group, cfg.seed)
     max_comp = max(len(r['comp_ids']) for r in enc.rows) + 8
 
     aux = None
@@ -460,6 +460,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             'think': cfg.think, 'stages': [vars(s) for s in cfg.stages],
             'text_dims': cfg.text_dims, 'vision_dims': cfg.vision_dims,
             'train_rows': len(enc.rows), 'frames': len(enc.pixels),
+            'think_tokens_max': max(enc.think_tokens), 'rows_over_node_think_budget': long_think,
             'compact_prompt': {'share': cfg.compact_prompt, 'steps': compact_steps,
                                'rows': compactor.summary() if compactor else ''}}
     (out / 'run_info.json').write_text(json.dumps(info, indent=2, default=str) + '\n',

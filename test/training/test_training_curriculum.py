@@ -148,6 +148,8 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
         assert sum(group['letters'].values()) == group['n']
     info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
     assert info['steps'] >= 2 and info['train_rows'] > 0
+    assert info['think_tokens_max'] > 0 and 0 <= info['rows_over_node_think_budget'] \
+        <= info['train_rows']
     assert 0 < info['compact_prompt']['steps'] < info['steps'], info['compact_prompt']
     after = AutoModelForImageTextToText.from_pretrained(final).state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
@@ -407,7 +409,8 @@ def test_aim_choice_encodes_waypoint_rows_with_the_frames_objects(tiny_model, qa
     from robot_r1_ros.training.common import load_processor_for
     from robot_r1_ros.training.curriculum import Encoded
     from robot_r1_ros.training.recipe import ModelSpec
-    from robot_r1_ros.training.think_targets import completion, frame_facts
+    from robot_r1_ros.core.config import GenerationOptions
+    from robot_r1_ros.training.think_targets import completion, frame_facts, reasoning
 
     rows = load_from_disk(str(qa_dataset['path']))['train']
     keys = {(r['episode_id'], r['frame_index']) for r in rows.select(range(40))
@@ -421,8 +424,10 @@ def test_aim_choice_encodes_waypoint_rows_with_the_frames_objects(tiny_model, qa
     assert facts, 'the demo rows state objects'
     tok = processor.tokenizer
     waypoint = 0
-    for row, done in zip(part, enc.rows):
+    for row, done, done_think in zip(part, enc.rows, enc.think_tokens):
         text = tok.decode(done['comp_ids'][:-1])
+        assert done_think == len(tok(reasoning(row, 'aim_choice', facts),
+                                     add_special_tokens=False)['input_ids'])
         assert text == completion(row, 'aim_choice', facts)
         if row['task_kind'] == 'next_waypoint':
             waypoint += 1
@@ -430,6 +435,8 @@ def test_aim_choice_encodes_waypoint_rows_with_the_frames_objects(tiny_model, qa
             assert think.index('Next: ') < think.index(' A [') and ' yes.' in think
             if facts.get((row['episode_id'], row['frame_index'])):
                 assert think.startswith('The ') and 'The gripper is at [' in think
+                # longer than the node's reasoning budget: what the run's warning counts (E59)
+                assert done_think > GenerationOptions().think_budget_tokens
         elif row['task_kind'] == 'open_keypoint':
             assert text == completion(row, 'aim')
     assert waypoint
