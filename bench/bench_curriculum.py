@@ -15,17 +15,21 @@ torch thread unless ``--threads``). A chain link whose start checkpoint is not o
 so the same cost per step. With ``--vision`` (or a recipe that has a ``vision`` section) the
 vision pre-training stage is timed too: a short real run of ``training.vision_pretrain`` on
 ``--vision-frames`` rendered scenes (its settings from the recipe, else the stage's defaults),
-one sample = one image. Prints samples per CPU-second and per wall-second per stage (the CPU
+one sample = one image; a recipe's ``grow`` step is applied to the first link's start as
+``robot-r1 learn`` does, so every stage is timed on the model it trains. Prints samples per CPU-second and per wall-second per stage (the CPU
 is shared: the load average is recorded beside them) and writes bench/results/curriculum.json.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,21 +108,18 @@ def bench_stage(cfg, stage, args) -> dict:
     }
 
 
-def bench_vision(settings: dict, args) -> dict:
-    """Time the vision stage: a real ``vision_pretrain`` run of ``args.vision_cpu_s``."""
-    import tempfile
-
+def bench_vision(settings: dict, args, out: Path, base: str) -> dict:
+    """Time the vision stage: a real ``vision_pretrain`` run of ``args.vision_cpu_s`` into
+    ``out`` (its ``final/`` has the recipe's tower: the next stages are timed on it)."""
     from robot_r1_ros.training import vision_pretrain
 
     fields = {**settings, 'frames': args.vision_frames, 'test_frames': 8,
               'cpu_minutes': args.vision_cpu_s / 60, 'checkpoint_minutes': 1e6}
-    cfg = vision_pretrain.VisionPretrainConfig(base=str(REPO / 'models' / 'tiny-qwen2.5-vl'),
-                                               **fields)
+    cfg = vision_pretrain.VisionPretrainConfig(base=base, **fields)
     load0 = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.time()
-        report = vision_pretrain.train(cfg, Path(tmp))
-        wall = time.time() - t0
+    t0 = time.time()
+    report = vision_pretrain.train(cfg, out)
+    wall = time.time() - t0
     step_s = report['cpu_minutes'] * 60 / max(report['steps'], 1)
     return {'config': 'vision stage', 'tasks': ['object positions (rendered scenes)'],
             'samples_per_cpu_s': report['frames_per_cpu_s'],
@@ -162,15 +163,36 @@ def main() -> int:
         names, title = recipe.chain, recipe.name
         if recipe.vision is not None:
             vision = dict(recipe.vision)
-    results = [bench_vision(vision, args)] if vision is not None else []
-    for name in names:
-        cfg = load_config(name)
-        if args.dataset:
-            cfg.dataset = args.dataset
-        if not (Path(cfg.model_path) / 'config.json').is_file():
-            cfg.model_path = str(REPO / 'models' / 'tiny-qwen2.5-vl')
-        for stage in cfg.stages:
-            results.append(bench_stage(cfg, stage, args))
+    tmp = Path(tempfile.mkdtemp(prefix='bench_curriculum_'))
+    try:
+        # the vision stage starts from the first link's model, as in robot-r1 learn
+        base = load_config(names[0]).model_path
+        if not (Path(base) / 'config.json').is_file():
+            base = str(REPO / 'models' / 'tiny-qwen2.5-vl')
+        results = [bench_vision(vision, args, tmp / 'vision', base)] if vision is not None \
+            else []
+        start = tmp / 'vision' / 'final' if vision is not None else None
+        if not args.config and recipe.grow is not None:  # the first link's model, grown
+            from robot_r1_ros.training.grow_lm import grow
+            base = start or Path(load_config(names[0]).model_path)
+            grow(base, recipe.grow, tmp / 'grow')
+            start = tmp / 'grow'
+        for index, name in enumerate(names):
+            cfg = load_config(name)
+            if args.dataset:
+                cfg.dataset = args.dataset
+            if index == 0 and start is not None:   # as robot-r1 learn starts its first link
+                cfg.model_path = str(start)
+            if vision is not None and cfg.vision_aux is not None:  # the timed stage's files
+                cfg.vision_aux = dataclasses.replace(
+                    cfg.vision_aux, frames=str(tmp / 'vision' / 'frames.npz'),
+                    heads=str(tmp / 'vision' / 'heads.pt'))
+            if not (Path(cfg.model_path) / 'config.json').is_file():
+                cfg.model_path = str(REPO / 'models' / 'tiny-qwen2.5-vl')
+            for stage in cfg.stages:
+                results.append(bench_stage(cfg, stage, args))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f'curriculum training throughput: {title} (1 row = 1 question; CPU-s = process time)')
     print(f"{'config':<22} {'tasks':<48} {'samples/CPU-s':>13} {'samples/wall-s':>14} "
           f"{'CPU-s/step':>10} {'tokens/CPU-s':>12} {'load':>9}")

@@ -56,8 +56,9 @@ from robot_r1_ros.training.grow_lm import GrowConfig
 
 _LOG = logging.getLogger(__name__)
 _CONFIG_DIR = REPO_ROOT / 'config' / 'train'
-# The experiments table of experiments/README.md sits between these markers; the card repeats it.
-RESULTS_BEGIN, RESULTS_END = '<!-- experiments:begin -->', '<!-- experiments:end -->'
+# The result tables of experiments/README.md sit between these markers; the card repeats them.
+RESULT_MARKERS = (('<!-- experiments:begin -->', '<!-- experiments:end -->'),
+                  ('<!-- see:begin -->', '<!-- see:end -->'))
 
 
 @dataclass
@@ -358,12 +359,9 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
 
 def _experiments_table() -> str:
     doc = REPO_ROOT / 'experiments' / 'README.md'
-    if not doc.is_file():
-        return ''
-    text = doc.read_text(encoding='utf-8')
-    if RESULTS_BEGIN not in text or RESULTS_END not in text:
-        return ''
-    return text.split(RESULTS_BEGIN, 1)[1].split(RESULTS_END, 1)[0].strip()
+    text = doc.read_text(encoding='utf-8') if doc.is_file() else ''
+    return '\n\n'.join(text.split(begin, 1)[1].split(end, 1)[0].strip()
+                       for begin, end in RESULT_MARKERS if begin in text and end in text)
 
 
 def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
@@ -375,7 +373,9 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
         f'# {recipe.name}', '',
         f'A {free["parameters"] / 1e6:.2f} M-parameter Qwen2.5-VL '
         '(`Qwen2_5_VLForConditionalGeneration`, the 7B\'s architecture at toy size) trained on '
-        'this project\'s MuJoCo pick-and-place expert demos to answer Robot-R1\'s keypoint '
+        + ('this project\'s MuJoCo pick-and-place expert demos' if recipe.scenes is None else
+           'the scripted expert\'s rollouts in randomised MuJoCo scenes')
+        + ' to answer Robot-R1\'s keypoint '
         'questions. It loads through the same `from_pretrained` path as the 7B and is the '
         f'reasoning node\'s and the demo\'s default. Weights: {size_mb:.1f} MB (safetensors).',
         '', '## Reproduce', '', '```bash', command, '```', '',
