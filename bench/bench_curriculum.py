@@ -16,8 +16,8 @@ so the same cost per step. With ``--vision`` (or a recipe that has a ``vision`` 
 vision pre-training stage is timed too: a short real run of ``training.vision_pretrain`` on
 ``--vision-frames`` rendered scenes (its settings from the recipe, else the stage's defaults),
 one sample = one image; a recipe's ``grow`` step is applied to the first link's start as
-``robot-r1 learn`` does, so every stage is timed on the model it trains. Prints samples per CPU-second and per wall-second per stage (the CPU
-is shared: the load average is recorded beside them) and writes bench/results/curriculum.json.
+``robot-r1 learn`` does, so every stage is timed on the model it trains. Prints samples per
+CPU-second and per wall-second per stage (the CPU is shared: the load average is recorded beside them) and writes bench/results/curriculum.json.
 """
 from __future__ import annotations
 
@@ -174,8 +174,7 @@ def main() -> int:
         start = tmp / 'vision' / 'final' if vision is not None else None
         if not args.config and recipe.grow is not None:  # the first link's model, grown
             from robot_r1_ros.training.grow_lm import grow
-            base = start or Path(load_config(names[0]).model_path)
-            grow(base, recipe.grow, tmp / 'grow')
+            grow(start or Path(base), recipe.grow, tmp / 'grow')
             start = tmp / 'grow'
         for index, name in enumerate(names):
             cfg = load_config(name)
