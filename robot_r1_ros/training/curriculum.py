@@ -31,6 +31,8 @@ What a config sets (``config/train/learn_*.yaml``):
   (``training.vision_aux``), so the tower keeps its map while the language model learns.
 - ``grid_aux``: each image token's hidden state after one decoder layer must tell its own place
   in the image (``training.grid_aux``): the tiny model's rotary encoding cannot.
+- ``bind_aux``: each object word's hidden state after one decoder layer must tell where that
+  object is (``training.bind_aux``): the task's cube, not just a cube.
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
 ``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
@@ -309,18 +311,12 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                                        cfg.eval_rows_per_group, cfg.seed)
     max_comp = max(len(r['comp_ids']) for r in enc.rows) + 8
 
-    aux = None
-    if cfg.vision_aux is not None:
-        from robot_r1_ros.training.vision_aux import VisionAux
-        aux = VisionAux(cfg.vision_aux, model, processor)
-        _LOG.info('vision_aux: %d frames, held-out before training %s', len(aux.xy),
-                  aux.held_out())
-    grid = None
-    if cfg.grid_aux is not None:
-        from robot_r1_ros.training.grid_aux import GridAux
-        grid = GridAux(cfg.grid_aux, model)
+    from robot_r1_ros.training.aux_heads import AuxHeads
+    heads = AuxHeads(cfg, model, processor, train_rows)
+    if heads.heads:
+        _LOG.info('auxiliary losses: %s %s', sorted(heads.heads), heads.held_out())
     trainable = [p for p in model.parameters() if p.requires_grad]  # freeze_vision: no tower
-    trainable += (aux.parameters() if aux else []) + (grid.parameters() if grid else [])
+    trainable += heads.parameters()
     opt = torch.optim.AdamW(trainable, lr=cfg.stages[0].learning_rate, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
@@ -333,10 +329,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         state = torch.load(resume_dir / 'state.pt', weights_only=False)
         model.load_state_dict(state['model'])
         opt.load_state_dict(state['optimizer'])
-        if aux is not None:
-            aux.load_state_dict(state['vision_aux'])
-        if grid is not None and state.get('grid_aux'):
-            grid.load_state_dict(state['grid_aux'])
+        heads.load_state_dict(state)
         random.setstate(state['python_rng'])
         np.random.set_state(state['numpy_rng'])
         torch.set_rng_state(state['torch_rng'])
@@ -366,8 +359,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                     'python_rng': random.getstate(), 'numpy_rng': np.random.get_state(),
                     'torch_rng': torch.get_rng_state(), 'position': position,
-                    'vision_aux': aux.state_dict() if aux else None,
-                    'grid_aux': grid.state_dict() if grid else None},
+                    **heads.state_dict()},
                    tmp / 'state.pt')
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
@@ -384,8 +376,6 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         # Cosine schedule over the stage's expected steps, re-estimated from its own pace.
         expected = None
         losses: list[float] = []
-        aux_losses: list[float] = []
-        grid_losses: list[float] = []
         while time.process_time() - s_cpu0 < budget:
             done = step - s_step0
             used = time.process_time() - s_cpu0
@@ -399,17 +389,12 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                 g['lr'] = lr
             # train.compact_prompt: this share of the batches without the constant lines
             compact = cfg.compact_prompt > 0 and random.random() < cfg.compact_prompt
-            batch = enc.batch(draw(), pad_id, compact)
+            idx = draw()
+            batch = enc.batch(idx, pad_id, compact)
             c0 = time.process_time()
             loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight)
-            if grid is not None:  # reads the hidden state of the forward pass just run
-                grid_loss = grid.loss(batch)
-                grid_losses.append(float(grid_loss.detach()))
-                loss = loss + grid_loss
-            if aux is not None:
-                aux_loss = aux.loss()
-                aux_losses.append(float(aux_loss.detach()))
-                loss = loss + aux_loss
+            # the heads read the hidden states of the forward pass just run
+            loss = loss + heads.loss(batch, idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -421,17 +406,13 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             if step % 10 == 0:
                 write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
                        'cpu_s': cpu_before + time.process_time() - t0,
-                       'wall_s': time.time() - wall0,
-                       **({'aux_loss': sum(aux_losses) / len(aux_losses)} if aux_losses else {}),
-                       **({'grid_loss': sum(grid_losses) / len(grid_losses)}
-                          if grid_losses else {})})
-                losses, aux_losses, grid_losses = [], [], []
+                       'wall_s': time.time() - wall0, **heads.log_record()})
+                losses = []
             if time.process_time() - last_eval > cfg.eval_every_cpu_s:
                 e0 = time.process_time()
                 res = quick_eval(model, eval_processor, val_rows, max_comp)
                 last_eval = time.process_time()
-                if aux is not None:
-                    res['vision_aux'] = aux.held_out()
+                res.update(heads.held_out())
                 write({'step': step, 'stage': si, 'eval': res, 'eval_cpu_s': last_eval - e0,
                        'cpu_s': cpu_before + last_eval - t0})
                 _LOG.info('step %d: %s', step, {k: v.get('accuracy', v)
@@ -443,10 +424,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         pos.update(stage=si + 1, stage_cpu_s=0.0, stage_steps=0)
         save_resume(si + 1, 0.0, 0)
     res = quick_eval(model, eval_processor, val_rows, max_comp)
-    if aux is not None:
-        res['vision_aux'] = aux.held_out()
-    if grid is not None:
-        grid.close()
+    res.update(heads.held_out())
+    heads.close()
     cpu_total = cpu_before + time.process_time() - t0
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
            'cpu_s': cpu_total})

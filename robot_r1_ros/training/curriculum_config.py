@@ -16,6 +16,7 @@ import yaml
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.paths import REPO_ROOT
+from robot_r1_ros.training.bind_aux import BindAuxConfig
 from robot_r1_ros.training.grid_aux import GridAuxConfig
 from robot_r1_ros.training.think_targets import THINK_KINDS
 
@@ -88,6 +89,7 @@ class LearnConfig:
     vision_aux: VisionAuxConfig | None = None  # keeps the tower's object map (vision_aux)
     compact_prompt: float = 0.0  # share of batches without the prompt's constant lines
     grid_aux: GridAuxConfig | None = None  # image tokens' own place (training.grid_aux)
+    bind_aux: BindAuxConfig | None = None  # object words' object place (training.bind_aux)
 
 
 def _strict_bool(value: Any) -> bool:
@@ -118,13 +120,13 @@ def _vision_aux(raw: Any) -> VisionAuxConfig | None:
                            batch_size=int(raw.get('batch_size', 16)))
 
 
-def _grid_aux(raw: Any) -> GridAuxConfig | None:
-    """``grid_aux:`` (absent or empty: none); unknown keys fail."""
+def _layer_aux(raw: Any, key: str, kind: Any, default_layer: int) -> Any:
+    """``grid_aux:`` / ``bind_aux:`` (absent or empty: none); unknown keys fail."""
     if not raw:
         return None
     if not isinstance(raw, dict) or set(raw) - {'layer', 'weight'}:
-        raise ValueError(f'grid_aux takes layer: and weight:, got {raw!r}')
-    return GridAuxConfig(layer=int(raw.get('layer', 0)), weight=float(raw.get('weight', 1.0)))
+        raise ValueError(f'{key} takes layer: and weight:, got {raw!r}')
+    return kind(layer=int(raw.get('layer', default_layer)), weight=float(raw.get('weight', 1.0)))
 
 
 def load_config(path: str | os.PathLike) -> LearnConfig:
@@ -161,7 +163,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             image_pixels=int(model.get('image_pixels', 12544)),
             vision_from=str(model.get('vision_from') or ''),
             vision_aux=_vision_aux(raw.get('vision_aux')),
-            grid_aux=_grid_aux(raw.get('grid_aux')),
+            grid_aux=_layer_aux(raw.get('grid_aux'), 'grid_aux', GridAuxConfig, 0),
+            bind_aux=_layer_aux(raw.get('bind_aux'), 'bind_aux', BindAuxConfig, 1),
             **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc

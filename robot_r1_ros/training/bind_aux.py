@@ -1,0 +1,156 @@
+"""Which-object loss on the language model's object words (issue 13, E64).
+
+Why: E47-E62 found a cube but often not the one the task names: "put the **red** cube ..." must
+pull the red cube's place out of the image tokens, a two-step lookup (the word, then the image
+token that shows its colour) that the answer's loss alone teaches only after about two CPU-hours
+(E56: 125 language minutes for a 2.5 cm median). This loss supervises the first step directly:
+wherever a colour word of an object the frame's facts place (``The red cube is at [..]`` in the
+rows' template reasoning, ``training.think_targets.frame_facts``) stands in a sequence (the
+instruction, the question, the reasoning), a linear head must read that object's table x-y from
+the word's hidden state after one decoder layer. With ``grid_aux`` the image tokens know their
+place after layer 0; this asks the object word to fetch it at the next layer.
+
+The head is training-only (kept in the run's ``resume/`` state, never exported); the model stays a
+stock ``Qwen2_5_VLForConditionalGeneration``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from robot_r1_ros.training.think_targets import frame_facts
+
+#: Env-frame x-y (metres) times this is about [-1, 1] on the table.
+XY_SCALE_PER_M = 4.0
+_XYZ_RE = re.compile(r'-?\d+(?:\.\d+)?')
+
+
+@dataclass(frozen=True)
+class BindAuxConfig:
+    """The which-object loss (``bind_aux:`` in a learn config).
+
+    Attributes:
+        layer: Decoder layer (0-based) whose output hidden state is read at the object words.
+        weight: Multiplies the loss before it is added to the language loss.
+    """
+
+    layer: int = 1
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.layer < 0:
+            raise ValueError(f'bind_aux.layer must be >= 0, got {self.layer}')
+        if not self.weight > 0:
+            raise ValueError(f'bind_aux.weight must be > 0, got {self.weight}')
+
+
+def word_targets(rows: Any, tokenizer: Any) -> list[dict[int, tuple[float, float]]]:
+    """Per row: colour-word token id -> env-frame x-y (metres) of the object it names.
+
+    Args:
+        rows: A dataset with ``episode_id``, ``frame_index`` and ``gold_think`` columns; a frame's
+            facts are those any of its rows states.
+        tokenizer: The model's tokenizer; a word is used only where ``' <colour>'`` is one token.
+
+    Returns:
+        One mapping per row, in the rows' order (empty where the frame states no object).
+    """
+    facts = frame_facts(rows['episode_id'], rows['frame_index'], rows['gold_think'])
+    token_of: dict[str, int | None] = {}
+
+    def token(word: str) -> int | None:
+        if word not in token_of:
+            ids = tokenizer(' ' + word, add_special_tokens=False)['input_ids']
+            token_of[word] = int(ids[0]) if len(ids) == 1 else None
+        return token_of[word]
+
+    per_frame: dict[tuple[str, int], dict[int, tuple[float, float]]] = {}
+    for key, named in facts.items():
+        targets = {}
+        for name, xyz_text in named.items():
+            tid = token(name.split()[0])
+            xyz = [float(v) for v in _XYZ_RE.findall(xyz_text)]
+            if tid is not None and len(xyz) == 3:
+                targets[tid] = (xyz[0], xyz[1])
+        per_frame[key] = targets
+    return [per_frame.get((str(ep), int(fr)), {})
+            for ep, fr in zip(rows['episode_id'], rows['frame_index'])]
+
+
+def word_mask_targets(input_ids: Any, attention_mask: Any,
+                      targets: Sequence[dict[int, tuple[float, float]]]) -> tuple[Any, Any]:
+    """Where the object words stand in a batch and the x-y they name.
+
+    Returns:
+        ``mask`` (``(batch, seq)`` bool) and ``xy`` (``(n, 2)`` float, scaled by
+        :data:`XY_SCALE_PER_M`, in ``mask``'s order).
+    """
+    import torch
+
+    mask = torch.zeros_like(input_ids, dtype=torch.bool)
+    rows_xy = []
+    for j, row_targets in enumerate(targets):
+        for tid, xy in row_targets.items():
+            hit = (input_ids[j] == tid) & attention_mask[j].bool()
+            mask[j] |= hit
+        # in sequence order, as ``hidden[mask]`` reads them
+        for p in torch.nonzero(mask[j]).flatten().tolist():
+            rows_xy.append(row_targets[int(input_ids[j, p])])
+    xy = torch.tensor(rows_xy, dtype=torch.float32).reshape(-1, 2) * XY_SCALE_PER_M
+    return mask, xy
+
+
+class BindAux:
+    """Linear x-y readout of one decoder layer's hidden state at the object words.
+
+    Args:
+        cfg: Layer and weight.
+        model: The ``Qwen2_5_VLForConditionalGeneration`` being trained.
+        targets: Per encoded row, :func:`word_targets`.
+    """
+
+    def __init__(self, cfg: BindAuxConfig, model: Any,
+                 targets: Sequence[dict[int, tuple[float, float]]]) -> None:
+        import torch
+
+        layers = model.model.language_model.layers
+        if cfg.layer >= len(layers):
+            raise ValueError(f'bind_aux.layer {cfg.layer}: the model has {len(layers)} layers')
+        self.cfg = cfg
+        self.targets = list(targets)
+        self.head = torch.nn.Linear(int(model.config.text_config.hidden_size), 2)
+        self._hidden: Any = None
+        self._hook = layers[cfg.layer].register_forward_hook(self._keep)
+
+    def _keep(self, _module: Any, _inputs: Any, output: Any) -> None:
+        self._hidden = output[0] if isinstance(output, tuple) else output
+
+    def parameters(self) -> list[Any]:
+        """The head's parameters (the optimiser trains them with the model)."""
+        return list(self.head.parameters())
+
+    def loss(self, batch: dict[str, Any], idx: Sequence[int]) -> Any:
+        """Weighted MSE at the object words of the forward pass just run on ``batch`` (rows
+        ``idx`` of the encoded set); zero (with a graph) where the batch names no object."""
+        hidden, self._hidden = self._hidden, None
+        if hidden is None:
+            raise RuntimeError('bind_aux: no forward pass since the last loss')
+        mask, target = word_mask_targets(batch['input_ids'], batch['attention_mask'],
+                                         [self.targets[i] for i in idx])
+        if not len(target):
+            return hidden.sum() * 0.0
+        pred = self.head(hidden[mask])
+        return self.cfg.weight * ((pred - target.to(pred.dtype)) ** 2).mean()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The head (for the run's resume point)."""
+        return self.head.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the head from a resume point."""
+        self.head.load_state_dict(state)
+
+    def close(self) -> None:
+        """Remove the forward hook (the model is exported without it)."""
+        self._hook.remove()
