@@ -244,8 +244,10 @@ def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
 
 # ------------------------------------------------------------------------------ quick eval
 def quick_eval(model: Any, processor: Any, rows: Any, max_new_tokens: int) -> dict[str, Any]:
-    """Greedy accuracy, format failures and letter histogram per task/distractor group."""
+    """Greedy accuracy, format failures, letter histogram and (position answers) L1 in cm per
+    task/distractor group, scored by ``robot-r1 eval``'s own scoring."""
     from robot_r1_ros.training import evaluate as ev
+    from robot_r1_ros.training.eval_scoring import INVALID, mean_or_none, score_rows
     was_training = model.training
     model.eval()
     comps = ev.generate_completions(model, processor, rows, batch_size=32,
@@ -253,22 +255,21 @@ def quick_eval(model: Any, processor: Any, rows: Any, max_new_tokens: int) -> di
     if was_training:
         model.train()
     out: dict[str, Any] = {}
-    import re
-    fmt_re = re.compile(r'^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$', re.DOTALL)
-    ans_re = re.compile(r'<answer>\s*\[\[([ABCD])\]\]\s*</answer>')
-    for row, comp in zip(rows, comps):
+    l1: dict[str, list[Any]] = {}
+    for row, rec in zip(rows, score_rows(list(rows), comps)):
         key = f"{row['task_kind']}/{row['distractor_kind'] or '-'}"
         g = out.setdefault(key, {'n': 0, 'correct': 0, 'format_fail': 0,
                                  'letters': {c: 0 for c in 'ABCD-'}})
-        text = comp['text']
-        ok_fmt = bool(fmt_re.match(text))
-        m = ans_re.search(text)
         g['n'] += 1
-        g['format_fail'] += int(not ok_fmt)
-        g['letters'][m.group(1) if m else '-'] += 1
-        g['correct'] += int(ok_fmt and bool(m) and m.group(1) == row['answer_letter'])
-    for g in out.values():
+        g['format_fail'] += int(not rec['format_ok'])
+        letter = rec['pred_letter']
+        g['letters'][letter if letter not in (None, INVALID) else '-'] += 1
+        g['correct'] += int(bool(rec['format_ok'] and rec['correct']))
+        l1.setdefault(key, []).append(rec['l1_cm'])
+    for key, g in out.items():
         g['accuracy'] = g['correct'] / max(g['n'], 1)
+        if any(v is not None for v in l1[key]):
+            g['l1_cm_mean'] = mean_or_none(l1[key])
     return out
 
 
