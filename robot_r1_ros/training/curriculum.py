@@ -62,7 +62,7 @@ from robot_r1_ros.training.number_loss import completion_loss, digit_token_ids
 from robot_r1_ros.training.recipe import ModelSpec
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
 from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F401  (API)
-                                                 THINK_KINDS, completion, frame_facts,
+                                                 FACT_KINDS, THINK_KINDS, completion, frame_facts,
                                                  reasoning)
 
 _LOG = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Encoded:
         self.compact = compactor is not None
         self.think_tokens: list[int] = []  # reasoning length per row (the node's budget)
         facts = (frame_facts(dataset['episode_id'], dataset['frame_index'], dataset['gold_think'])
-                 if think == 'aim_choice' else None)
+                 if think in FACT_KINDS else None)
         for row in dataset:
             key = (str(row['episode_id']), int(row['frame_index']))
             text = processor.apply_chat_template(row['prompt'], tokenize=False,

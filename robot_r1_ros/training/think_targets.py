@@ -8,7 +8,9 @@ from typing import Any, Sequence
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.parsing import format_completion
 
-THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice')
+THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick')
+#: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
+FACT_KINDS = ('aim_choice', 'aim_pick')
 LETTERS = 'ABCD'
 MC_TASKS = ('next_waypoint', 'current_state', 'movement')
 # An object statement of the template reasoning (``core.qa.template_reasoning``).
@@ -51,6 +53,11 @@ def reasoning(row: dict[str, Any], think: str,
     (hard) distractors only the image separates them, and the aim puts the image's answer in
     the reasoning, where each verdict becomes a copy-match against it.
 
+    ``aim_pick`` is ``aim_choice`` without the verdicts: the aim alone, then the answer's letter,
+    the option that repeats the aimed position. ``aim_choice``'s verdicts made the reasoning
+    longer than the node's 160-token budget (E59: the node cut it, 25 % on next waypoint); the
+    aim alone is as long as an open keypoint's.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -58,10 +65,12 @@ def reasoning(row: dict[str, Any], think: str,
         return ''
     if think == 'template':
         return str(row.get('gold_think') or '')
-    if think not in ('compare', 'plan', 'aim', 'aim_choice'):
+    if think not in THINK_KINDS:
         raise ConfigError(f'unknown think kind {think!r}', 'think')
-    if think in ('aim', 'aim_choice') and row.get('task_kind') == 'open_keypoint':
+    if think in ('aim',) + FACT_KINDS and row.get('task_kind') == 'open_keypoint':
         return _aim_reasoning(row)
+    if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
+        return _choice_aim(row, facts or {})
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
         return str(row.get('gold_think') or '')
@@ -70,7 +79,7 @@ def reasoning(row: dict[str, Any], think: str,
     # The current-state prompt has no state in its text (the answer is in the image).
     if row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
-    if think in ('plan', 'aim', 'aim_choice') and row.get('task_kind') == 'movement':
+    if think in ('plan', 'aim') + FACT_KINDS and row.get('task_kind') == 'movement':
         parts.append(f"expect {options[LETTERS.index(answer)]}.")
     if think == 'aim_choice' and row.get('task_kind') == 'next_waypoint':
         parts = [_choice_aim(row, facts or {})]

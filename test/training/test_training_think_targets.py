@@ -99,3 +99,23 @@ def test_aim_choice_aims_a_waypoint_question_from_the_frames_objects_then_judges
     lone = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), frame=5)
     assert reasoning(lone, 'aim_choice', facts).startswith(
         'Next: [0.107, -0.149, 0.142]. A [0.021, -0.056, 0.142] no. B ')
+
+
+def test_aim_pick_aims_a_waypoint_question_without_verdicts_and_stays_in_the_node_budget():
+    """``aim_pick``: ``aim_choice``'s aim and nothing after it (the letter is the answer's), so
+    the reasoning is as long as an open keypoint's; the other tasks reason as with ``aim``."""
+    from robot_r1_ros.training.think_targets import frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_pick', facts)
+    assert think == ('The green cube is at [0.107, -0.149, 0.020]. '
+                     'The yellow zone is at [0.247, 0.044, 0.000]. '
+                     'The gripper is at [-0.043, 0.000, 0.487], open. '
+                     'Next: the green cube at [0.107, -0.149, 0.142].')
+    assert reasoning(row, 'aim_choice', facts).startswith(think + ' A [')
+    assert completion(row, 'aim_pick', facts) == f'<think>{think}</think><answer>[[B]]</answer>'
+    assert reasoning(key_row, 'aim_pick') == reasoning(key_row, 'aim')
+    lone = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), frame=5)
+    assert reasoning(lone, 'aim_pick', facts) == 'Next: [0.107, -0.149, 0.142].'
