@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from robot_r1_ros.training.layer_readout import LayerReadout
 from robot_r1_ros.training.think_targets import frame_facts
 
 #: Env-frame x-y (metres) times this is about [-1, 1] on the table.
@@ -101,7 +102,7 @@ def word_mask_targets(input_ids: Any, attention_mask: Any,
     return mask, xy
 
 
-class BindAux:
+class BindAux(LayerReadout):
     """Linear x-y readout of one decoder layer's hidden state at the object words.
 
     Args:
@@ -112,45 +113,17 @@ class BindAux:
 
     def __init__(self, cfg: BindAuxConfig, model: Any,
                  targets: Sequence[dict[int, tuple[float, float]]]) -> None:
-        import torch
-
-        layers = model.model.language_model.layers
-        if cfg.layer >= len(layers):
-            raise ValueError(f'bind_aux.layer {cfg.layer}: the model has {len(layers)} layers')
+        super().__init__('bind_aux', cfg.layer, model, 2)
         self.cfg = cfg
         self.targets = list(targets)
-        self.head = torch.nn.Linear(int(model.config.text_config.hidden_size), 2)
-        self._hidden: Any = None
-        self._hook = layers[cfg.layer].register_forward_hook(self._keep)
-
-    def _keep(self, _module: Any, _inputs: Any, output: Any) -> None:
-        self._hidden = output[0] if isinstance(output, tuple) else output
-
-    def parameters(self) -> list[Any]:
-        """The head's parameters (the optimiser trains them with the model)."""
-        return list(self.head.parameters())
 
     def loss(self, batch: dict[str, Any], idx: Sequence[int]) -> Any:
         """Weighted MSE at the object words of the forward pass just run on ``batch`` (rows
         ``idx`` of the encoded set); zero (with a graph) where the batch names no object."""
-        hidden, self._hidden = self._hidden, None
-        if hidden is None:
-            raise RuntimeError('bind_aux: no forward pass since the last loss')
+        hidden = self.take_hidden()
         mask, target = word_mask_targets(batch['input_ids'], batch['attention_mask'],
                                          [self.targets[i] for i in idx])
         if not len(target):
             return hidden.sum() * 0.0
         pred = self.head(hidden[mask])
         return self.cfg.weight * ((pred - target.to(pred.dtype)) ** 2).mean()
-
-    def state_dict(self) -> dict[str, Any]:
-        """The head (for the run's resume point)."""
-        return self.head.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the head from a resume point."""
-        self.head.load_state_dict(state)
-
-    def close(self) -> None:
-        """Remove the forward hook (the model is exported without it)."""
-        self._hook.remove()

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from robot_r1_ros.training.layer_readout import LayerReadout
+
 
 @dataclass(frozen=True)
 class GridAuxConfig:
@@ -69,7 +71,7 @@ def image_token_grid(input_ids: Any, image_grid_thw: Any, image_token_id: int,
     return mask, rows_cols
 
 
-class GridAux:
+class GridAux(LayerReadout):
     """Linear where-am-I readout of one decoder layer's image-token hidden states.
 
     Args:
@@ -78,45 +80,16 @@ class GridAux:
     """
 
     def __init__(self, cfg: GridAuxConfig, model: Any) -> None:
-        import torch
-
-        layers = model.model.language_model.layers
-        if cfg.layer >= len(layers):
-            raise ValueError(f'grid_aux.layer {cfg.layer}: the model has {len(layers)} layers')
+        super().__init__('grid_aux', cfg.layer, model, 2)
         self.cfg = cfg
         self.image_token_id = int(model.config.image_token_id)
         self.merge = int(model.config.vision_config.spatial_merge_size)
-        self.head = torch.nn.Linear(int(model.config.text_config.hidden_size), 2)
-        self._hidden: Any = None
-        self._hook = layers[cfg.layer].register_forward_hook(self._keep)
-
-    def _keep(self, _module: Any, _inputs: Any, output: Any) -> None:
-        # Decoder layers return a tensor or a tuple led by it, depending on the version.
-        self._hidden = output[0] if isinstance(output, tuple) else output
-
-    def parameters(self) -> list[Any]:
-        """The head's parameters (the optimiser trains them with the model)."""
-        return list(self.head.parameters())
 
     def loss(self, batch: dict[str, Any]) -> Any:
         """Weighted MSE of the head on the image tokens of the forward pass just run on
-        ``batch``; also returns nothing stale: the kept hidden state is dropped."""
-        hidden, self._hidden = self._hidden, None
-        if hidden is None:
-            raise RuntimeError('grid_aux: no forward pass since the last loss')
+        ``batch``."""
+        hidden = self.take_hidden()
         mask, target = image_token_grid(batch['input_ids'], batch['image_grid_thw'],
                                         self.image_token_id, self.merge)
         pred = self.head(hidden[mask])
         return self.cfg.weight * ((pred - target.to(pred.dtype)) ** 2).mean()
-
-    def state_dict(self) -> dict[str, Any]:
-        """The head (for the run's resume point)."""
-        return self.head.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the head from a resume point."""
-        self.head.load_state_dict(state)
-
-    def close(self) -> None:
-        """Remove the forward hook (the model is exported without it)."""
-        self._hook.remove()

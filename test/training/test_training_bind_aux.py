@@ -1,7 +1,7 @@
 """The which-object loss on the language model's object words (``training.bind_aux``, issue 13
 E64): targets from the frames' stated facts, their places in a batch, the loss teaching the
-first layers, a real curriculum run with it (logged, resumable, exported without its head) and
-config errors."""
+first layers, a real curriculum run with it and ``grid_aux`` (logged, resumable, exported without
+their heads) and both losses' config errors."""
 from __future__ import annotations
 
 import json
@@ -111,7 +111,7 @@ def test_curriculum_run_with_bind_aux_logs_it_and_exports_without_its_head(tiny_
 
     data = {'name': 'bind-test', 'model': {'path': str(tiny_model), 'image_pixels': 12544},
             'data': {'path': str(qa_dataset['path'])}, 'think': 'aim',
-            'grid_aux': {'layer': 0}, 'bind_aux': {'layer': 1, 'weight': 0.5},
+            'grid_aux': {'layer': 1, 'weight': 0.5}, 'bind_aux': {'layer': 1, 'weight': 0.5},
             'stages': [{'tasks': ['open_keypoint'], 'cpu_minutes': 0.04,
                         'learning_rate': 3e-3}],
             'train': {'batch_size': 4, 'warmup_steps': 2, 'eval_every_cpu_s': 1e9,
@@ -120,11 +120,13 @@ def test_curriculum_run_with_bind_aux_logs_it_and_exports_without_its_head(tiny_
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
     cfg = load_config(path)
     assert cfg.bind_aux.layer == 1 and cfg.bind_aux.weight == 0.5
+    assert cfg.grid_aux.layer == 1 and cfg.grid_aux.weight == 0.5
     final = train(cfg, tmp_path / 'run')
     records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]
     bind_losses = [r['bind_loss'] for r in records if 'bind_loss' in r]
     assert bind_losses and all(b > 0 for b in bind_losses)
-    assert all('grid_loss' in r for r in records if 'bind_loss' in r)
+    grid_losses = [r['grid_loss'] for r in records if 'bind_loss' in r]
+    assert len(grid_losses) == len(bind_losses) and all(g > 0 for g in grid_losses)
     state = torch.load(tmp_path / 'run' / 'resume' / 'state.pt', weights_only=False)
     assert set(state['bind_aux']) == {'weight', 'bias'}
     assert set(state['grid_aux']) == {'weight', 'bias'}
@@ -133,14 +135,15 @@ def test_curriculum_run_with_bind_aux_logs_it_and_exports_without_its_head(tiny_
     assert before.keys() == after.keys()  # no head in the checkpoint
 
 
-@pytest.mark.parametrize('raw', [{'layer': -1}, {'weight': -1.0}, {'layer': 1, 'word': 'red'},
+@pytest.mark.parametrize('key', ['grid_aux', 'bind_aux'])
+@pytest.mark.parametrize('raw', [{'layer': -1}, {'weight': 0.0}, {'layer': 1, 'word': 'red'},
                                  'yes'])
-def test_bad_bind_aux_is_a_config_error(tmp_path: Path, raw):
+def test_bad_layer_aux_is_a_config_error(tmp_path: Path, key, raw):
     from robot_r1_ros.training.curriculum import load_config
 
-    data = {'name': 'b', 'model': {'path': 'm'}, 'data': {'path': 'd'}, 'bind_aux': raw,
+    data = {'name': 'b', 'model': {'path': 'm'}, 'data': {'path': 'd'}, key: raw,
             'stages': [{'tasks': ['next_waypoint']}]}
     path = tmp_path / 'learn.yaml'
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
-    with pytest.raises(ConfigError, match='bind_aux'):
+    with pytest.raises(ConfigError, match=key):
         load_config(path)
