@@ -22,11 +22,9 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
 - ``chain``: curriculum configs (``config/train/learn_*.yaml``, see
   :mod:`robot_r1_ros.training.curriculum`) run one after the other, each from the previous
   one's ``final/`` (the first from its own ``model.path``);
-- ``eval``: the held-out evaluation (``robot-r1 eval``: free greedy decoding and the reasoning
-  node's constrained decoding) and the closed loop in the sim (the node's decoding, scripted
-  expert on the same seeds, one episode as a GIF, the cube-follow probe on the first
-  ``follow_episodes`` seeds, default 10); ``max_rows_per_group`` caps the questions per task and
-  distractor kind (a seeded subsample; default all).
+- ``eval``: ``robot-r1 eval`` (free greedy and the node's constrained decoding), the closed loop
+  in the sim (the node's decoding, the scripted expert on the same seeds, a GIF, the cube-follow
+  probe on the first ``follow_episodes`` seeds); ``max_rows_per_group`` caps questions per group.
 
 Every step is skipped when its output is complete, and a curriculum run resumes from its
 ``resume/`` point, so the same command continues a killed run. The checkpoint folder gets the
@@ -200,8 +198,7 @@ def run_grow(recipe: LearnRecipe, work: Path, start: Path | None) -> Path | None
     if done.is_file() and json.loads(done.read_text()) == want:
         _say('grow step: done before, kept')
         return out
-    _say(f'grow step: language model of {base}: {recipe.grow.describe()} (new parts start '
-         'silent)')
+    _say(f'grow step: language model of {base}: {recipe.grow.describe()} (new parts silent)')
     grow(base, recipe.grow, out)
     done.write_text(json.dumps(want))
     return out
@@ -364,9 +361,27 @@ def _experiments_table() -> str:
                        for begin, end in RESULT_MARKERS if begin in text and end in text)
 
 
+def _repo_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository when inside it (no machine paths in a card)."""
+    resolved = Path(path).resolve()
+    return (resolved.relative_to(REPO_ROOT).as_posix() if resolved.is_relative_to(REPO_ROOT)
+            else Path(path).name)
+
+
+def _default_note(checkpoint: Path) -> str:
+    """Whether ``checkpoint`` is the node's default model (``config/franka.yaml``)."""
+    tree = yaml.safe_load((REPO_ROOT / 'config' / 'franka.yaml').read_text(encoding='utf-8'))
+    default = tree['/**/reasoning_node']['ros__parameters']['model']['id']
+    if (REPO_ROOT / default).resolve() == checkpoint.resolve():
+        return 'it is the reasoning node\'s and the demo\'s default'
+    return (f'it is not the default (`config/franka.yaml` names `{default}`); '
+            f'`ros2 launch robot_r1_ros franka.launch.py model:={_repo_relative(checkpoint)}` '
+            'runs it')
+
+
 def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
-               reports: dict[str, Any], command: str) -> Path:
-    """``README.md`` of the exported checkpoint."""
+               reports: dict[str, Any], command: str, target: Path | None = None) -> Path:
+    """``README.md`` in ``checkpoint`` (a staging folder that becomes ``target``)."""
     free, cons = reports['free'], reports['constrained']
     size_mb = common.model_size_bytes(checkpoint) / 1e6
     parts = [
@@ -376,8 +391,8 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
         + ('this project\'s MuJoCo pick-and-place expert demos' if recipe.scenes is None else
            'the scripted expert\'s rollouts in randomised MuJoCo scenes')
         + ' to answer Robot-R1\'s keypoint '
-        'questions. It loads through the same `from_pretrained` path as the 7B and is the '
-        f'reasoning node\'s and the demo\'s default. Weights: {size_mb:.1f} MB (safetensors).',
+        'questions. It loads through the same `from_pretrained` path as the 7B; '
+        f'{_default_note(target or checkpoint)}. Weights: {size_mb:.1f} MB (safetensors).',
         '', '## Reproduce', '', '```bash', command, '```', '',
         (f'Without `--dataset` the command first records the demos and builds the dataset as '
          f'the `{recipe.data_recipe}` recipe says' if recipe.scenes is None else
@@ -386,7 +401,7 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
          f'validation, {recipe.scenes.test_scenes} test; disjoint seed ranges)')
         + '; every step resumes or is skipped when done.',
         '',
-        f'Recipe: `config/train/{Path(recipe.source).name}`. Chain of curriculum SFT runs '
+        f'Recipe: `{_repo_relative(recipe.source)}`. Chain of curriculum SFT runs '
         '(`robot_r1_ros.training.curriculum`, one torch thread, CPU minutes are '
         '`time.process_time`):', '', _chain_table(recipe, runs), '',
         '## Held-out evaluation (`robot-r1 eval`, test split, unseen episodes)', '',
@@ -439,7 +454,7 @@ def export(recipe: LearnRecipe, runs: Sequence[Path], reports: dict[str, Any], w
             work / 'eval_free' / name
         if src.is_file():
             shutil.copy2(src, tmp / name)
-    write_card(recipe, tmp, runs, reports, command)
+    write_card(recipe, tmp, runs, reports, command, target=checkpoint)
     if checkpoint.exists():
         shutil.rmtree(checkpoint)
     tmp.rename(checkpoint)

@@ -125,6 +125,10 @@ def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_datase
                  'Cube follow'):
         assert text in card
     assert str(learn.runlog.REPO_ROOT) not in card  # no machine paths in a committed card
+    # Not the node's default, and the card says so (and how to run it); the recipe by name.
+    assert 'it is not the default (`config/franka.yaml` names `checkpoints/robot-r1-tiny-learn`)' \
+        in card and 'franka.launch.py model:=ckpt` runs it' in card
+    assert 'Recipe: `recipe.yaml`.' in card
     # The same command again finds every step done and only re-exports.
     stamp = (work / '02_second' / 'final' / 'model.safetensors').stat().st_mtime_ns
     assert learn.main(args) == 0
