@@ -66,27 +66,23 @@ def bench_stage(cfg, stage, args) -> dict:
     random.seed(0)
     draw = stage_sampler(enc, stage, cfg.batch_size)
     model.train()
-    aux = None
-    if cfg.vision_aux is not None:   # its position loss is part of every step of such a run
-        from robot_r1_ros.training.vision_aux import VisionAux
-        aux = VisionAux(cfg.vision_aux, model, processor)
-    grid = None
-    if cfg.grid_aux is not None:  # the where-am-I loss on the image tokens, as in the run
-        from robot_r1_ros.training.grid_aux import GridAux
-        grid = GridAux(cfg.grid_aux, model)
-    opt = torch.optim.AdamW(list(model.parameters()) + (aux.parameters() if aux else []) +
-                            (grid.parameters() if grid else []), lr=stage.learning_rate)
+    # The run's auxiliary losses (vision_aux, grid_aux, bind_aux): part of every step of it.
+    from robot_r1_ros.training.aux_heads import AuxHeads
+    heads = AuxHeads(cfg, model, processor, rows)
+    opt = torch.optim.AdamW(list(model.parameters()) + heads.parameters(),
+                            lr=stage.learning_rate)
     pad = processor.tokenizer.pad_token_id
     digits = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
     tokens = 0
     for i in range(args.steps + 2):
         if i == 2:
             c0, w0, tokens = time.process_time(), time.perf_counter(), 0
-        batch = enc.batch(draw(), pad, cfg.compact_prompt > 0 and
+        idx = draw()
+        batch = enc.batch(idx, pad, cfg.compact_prompt > 0 and
                           random.random() < cfg.compact_prompt)
         # the run's own step loss (training.number_loss.completion_loss)
         loss = completion_loss(model, batch, digits, cfg.digit_loss_weight)
-        loss = loss + (grid.loss(batch) if grid else 0.0) + (aux.loss() if aux else 0.0)
+        loss = loss + heads.loss(batch, idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -97,7 +93,7 @@ def bench_stage(cfg, stage, args) -> dict:
         'config': cfg.name, 'tasks': list(stage.tasks), 'weights': stage.weights,
         'think': cfg.think, 'batch_size': cfg.batch_size, 'compact_prompt': cfg.compact_prompt,
         'vision_aux_batch': cfg.vision_aux.batch_size if cfg.vision_aux else 0,
-        'grid_aux': bool(cfg.grid_aux),
+        'grid_aux': bool(cfg.grid_aux), 'bind_aux': bool(cfg.bind_aux),
         'parameters': sum(p.numel() for p in model.parameters()), 'steps': args.steps,
         'samples_per_cpu_s': samples / cpu_s, 'samples_per_wall_s': samples / wall_s,
         's_per_step_cpu': cpu_s / args.steps, 'tokens_per_cpu_s': tokens / cpu_s,
