@@ -15,16 +15,16 @@ stock ``Qwen2_5_VLForConditionalGeneration``.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from robot_r1_ros.core.errors import AnswerFormatError
+from robot_r1_ros.core.parsing import parse_xyz_answer
 from robot_r1_ros.training.layer_readout import LayerReadout
 from robot_r1_ros.training.think_targets import frame_facts
 
 #: Env-frame x-y (metres) times this is about [-1, 1] on the table.
 XY_SCALE_PER_M = 4.0
-_XYZ_RE = re.compile(r'-?\d+(?:\.\d+)?')
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,12 @@ def word_targets(rows: Any, tokenizer: Any) -> list[dict[int, tuple[float, float
         targets = {}
         for name, xyz_text in named.items():
             tid = token(name.split()[0])
-            xyz = [float(v) for v in _XYZ_RE.findall(xyz_text)]
-            if tid is not None and len(xyz) == 3:
-                targets[tid] = (xyz[0], xyz[1])
+            try:
+                x, y, _z = parse_xyz_answer(xyz_text)  # the prompt's one position format
+            except AnswerFormatError:
+                continue
+            if tid is not None:
+                targets[tid] = (x, y)
         per_frame[key] = targets
     return [per_frame.get((str(ep), int(fr)), {})
             for ep, fr in zip(rows['episode_id'], rows['frame_index'])]
