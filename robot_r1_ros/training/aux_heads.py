@@ -19,7 +19,8 @@ class AuxHeads:
     Args:
         cfg: The ``LearnConfig``.
         model: The model being trained (the heads hook its decoder layers).
-        processor: Its processor (``vision_aux`` renders nothing, it reads the stage's frames).
+        processor: Its processor (``vision_aux`` preprocesses the vision stage's frames with it,
+            ``bind_aux`` tokenises the object words).
         rows: The encoded training rows, in order (``bind_aux`` reads their facts).
     """
 
@@ -31,11 +32,10 @@ class AuxHeads:
         if cfg.grid_aux is not None:
             from robot_r1_ros.training.grid_aux import GridAux
             self.heads['grid_aux'] = GridAux(cfg.grid_aux, model)
-        if getattr(cfg, 'bind_aux', None) is not None:
+        if cfg.bind_aux is not None:
             from robot_r1_ros.training.bind_aux import BindAux, word_targets
-            targets = word_targets(rows, processor.tokenizer)
-            self.heads['bind_aux'] = BindAux(cfg.bind_aux, model, targets)
-            self.bind_rows = sum(bool(t) for t in targets)
+            self.heads['bind_aux'] = BindAux(cfg.bind_aux, model,
+                                             word_targets(rows, processor.tokenizer))
         self._losses: dict[str, list[float]] = {name: [] for name in self.heads}
 
     def parameters(self) -> list[Any]:
