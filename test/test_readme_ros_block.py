@@ -49,6 +49,8 @@ import pytest
 from r1_testing import IN_CI, REPO, readme_ros_commands
 from ros2_tools import LAUNCH_TIMEOUT_S, assert_clean_exit, echo_yaml, vendor_root
 
+from robot_r1_ros.core.paths import shipped_model_id
+
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(2400)]
 STANDIN = REPO / 'scripts' / 'ros_system_standin.sh'
 HARNESS = Path(__file__).with_name('readme_block_harness.sh')
@@ -284,7 +286,7 @@ def test_topic_echo_prints_an_ok_prediction_of_the_shipped_model(session):
     messages = [m for m in printed.split('\n---') if re.search(r'^status: 1$', m, re.M)]
     assert messages, output[-3000:]
     msg = echo_yaml(messages[0].strip('\n-') + '\n')
-    assert msg['model_id'] == 'checkpoints/robot-r1-tiny-learn'
+    assert msg['model_id'] == shipped_model_id()
     assert msg['header']['frame_id'] == 'panda_link0' and msg['task'] and msg['reasoning']
 
 

@@ -16,6 +16,15 @@ REPO_ROOT = PACKAGE_DIR.parent
 """The folder holding the package: the repository root in a source checkout."""
 
 
+def shipped_model_id() -> str:
+    """The reasoning node's default ``model.id`` in the source checkout's ``config/franka.yaml``:
+    the shipped checkpoint (a repo-relative folder). Tests, the demo's checks and the training
+    card compare against it, so switching the shipped model is one config change."""
+    import yaml  # config-only dependency; most callers of this module never need it
+    tree = yaml.safe_load((REPO_ROOT / 'config' / 'franka.yaml').read_text(encoding='utf-8'))
+    return str(tree['/**/reasoning_node']['ros__parameters']['model']['id'])
+
+
 def in_repo(relative: str | Path) -> Path:
     """``relative`` under :data:`REPO_ROOT`."""
     return REPO_ROOT / relative

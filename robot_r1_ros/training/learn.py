@@ -11,11 +11,9 @@ A learn recipe (``config/train/recipe_learn.yaml``) names
   :class:`robot_r1_ros.training.scene_data.SceneDataConfig` (the scripted expert rolled out in
   randomised scenes, asked where the closed loop asks; train / validation / test from disjoint
   seed ranges), no demos recorded;
-- ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`:
-  rendered scenes, object positions as dense targets) that gives the first link's model a
-  trained, larger vision tower before any language stage; its keys are that stage's settings
-  (``frames``, ``hidden``, ``depth``, ``cpu_minutes``, ``digit_weight``, ...); a link with
-  ``vision_aux`` keeps that stage's position loss on its frames and heads (said aloud);
+- ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`)
+  that gives the first link's ``model.path`` a trained, larger tower before any language stage;
+  keys: that stage's settings; a link with ``vision_aux`` keeps its position loss (said aloud);
 - ``grow`` (optional): ``add_layers`` / ``mlp`` / ``hidden`` of
   :class:`robot_r1_ros.training.grow_lm.GrowConfig`: the first link's start (the vision stage's
   output, or its ``model.path``) gets a bigger language model whose new parts start silent;
@@ -48,7 +46,7 @@ from typing import Any, Sequence
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
-from robot_r1_ros.core.paths import REPO_ROOT
+from robot_r1_ros.core.paths import REPO_ROOT, shipped_model_id
 from robot_r1_ros.training import common, curriculum, evaluate, runlog
 from robot_r1_ros.training.grow_lm import GrowConfig
 
@@ -178,6 +176,9 @@ def run_vision(recipe: LearnRecipe, work: Path) -> Path | None:
     out = work / '00_vision'
     if (out / 'report.json').is_file() and (out / 'final' / 'config.json').is_file():
         _say('vision stage: done before, kept')
+    elif not (Path(base) / 'config.json').is_file():
+        raise ConfigError(f'{recipe.chain[0]}: model.path {base} (the vision stage\'s base) is '
+                          'not a checkpoint folder (no config.json)', 'model.path')
     else:
         _say(f'vision stage: {cfg.cpu_minutes:g} CPU-minutes, {cfg.frames} {cfg.frames_from} '
              f'frames, tower hidden {cfg.hidden} depth {cfg.depth}, from {base}')
@@ -370,8 +371,7 @@ def _repo_relative(path: str | os.PathLike) -> str:
 
 def _default_note(checkpoint: Path) -> str:
     """Whether ``checkpoint`` is the node's default model (``config/franka.yaml``)."""
-    tree = yaml.safe_load((REPO_ROOT / 'config' / 'franka.yaml').read_text(encoding='utf-8'))
-    default = tree['/**/reasoning_node']['ros__parameters']['model']['id']
+    default = shipped_model_id()
     if (REPO_ROOT / default).resolve() == checkpoint.resolve():
         return 'it is the reasoning node\'s and the demo\'s default'
     return (f'it is not the default (`config/franka.yaml` names `{default}`); '
@@ -465,8 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robot-r1 learn``."""
     p = argparse.ArgumentParser(prog='robot-r1 learn', description=__doc__.split('\n\n')[0])
     p.add_argument('--recipe', default='recipe_learn', help='learn recipe path or name')
-    p.add_argument('--work-dir', default='outputs/recipe_learn',
-                   help='demos, dataset, runs and evaluations (git-ignored outputs/)')
+    p.add_argument('--work-dir', default='outputs/recipe_learn', help='demos, dataset, runs, evals')
     p.add_argument('--checkpoint-dir', default='checkpoints/robot-r1-tiny-learn')
     p.add_argument('--dataset', default=None,
                    help='an existing robot-r1 dataset folder (skips recording the demos)')
@@ -483,8 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         recipe = load_learn_recipe(args.recipe)
         work = Path(args.work_dir)
         work.mkdir(parents=True, exist_ok=True)
+        vision = run_vision(recipe, work)  # first: a missing base fails before the data's minutes
         dataset = ensure_dataset(recipe, work, Path(args.dataset) if args.dataset else None)
-        start = run_grow(recipe, work, run_vision(recipe, work))
+        start = run_grow(recipe, work, vision)
         runs = run_chain(recipe, work, dataset, start)
         reports = run_eval(recipe, runs[-1] / 'final', dataset, work)
         out = export(recipe, runs, reports, work, Path(args.checkpoint_dir), command)

@@ -9,6 +9,8 @@ import pytest
 
 from r1_testing import require_ros_interfaces
 
+from robot_r1_ros.core.paths import shipped_model_id
+
 
 def test_demo_runs_the_tiny_model_and_writes_its_outputs(spawn, tmp_path, tiny_checkpoint):
     require_ros_interfaces()
@@ -85,18 +87,14 @@ def test_demo_picks_the_best_checkpoint(tmp_path, monkeypatch):
     monkeypatch.delenv('ROBOT_R1_MODEL', raising=False)
     monkeypatch.setattr(demo, 'REPO_ROOT', tmp_path / 'repo')
     assert demo.best_checkpoint(tmp_path) is None
-    for rel in ('models/tiny-qwen2.5-vl', 'outputs/tiny/sft/final'):
+    # The shipped checkpoint (the node's default) is the demo's first choice.
+    assert demo.DEMO_CHECKPOINTS[0] == shipped_model_id()
+    # Worst first: each better candidate wins once it holds a config.json (an empty folder,
+    # e.g. a checkpoint not pulled, does not count).
+    for rel in reversed(demo.DEMO_CHECKPOINTS):
         (tmp_path / rel).mkdir(parents=True)
+        assert demo.best_checkpoint(tmp_path) != (tmp_path / rel).resolve()
         (tmp_path / rel / 'config.json').write_text('{}')
-    assert demo.best_checkpoint(tmp_path) == (tmp_path / 'outputs/tiny/sft/final').resolve()
-    (tmp_path / 'checkpoints/robot-r1-tiny-grpo').mkdir(parents=True)
-    assert demo.best_checkpoint(tmp_path) == (tmp_path / 'outputs/tiny/sft/final').resolve()
-    (tmp_path / 'checkpoints/robot-r1-tiny-grpo/config.json').write_text('{}')
-    assert demo.best_checkpoint(tmp_path) == \
-        (tmp_path / 'checkpoints/robot-r1-tiny-grpo').resolve()
-    (tmp_path / 'checkpoints/robot-r1-tiny-learn').mkdir(parents=True)
-    (tmp_path / 'checkpoints/robot-r1-tiny-learn/config.json').write_text('{}')
-    assert demo.best_checkpoint(tmp_path) == \
-        (tmp_path / 'checkpoints/robot-r1-tiny-learn').resolve()
+        assert demo.best_checkpoint(tmp_path) == (tmp_path / rel).resolve()
     monkeypatch.setenv('ROBOT_R1_MODEL', str(tmp_path / 'models/tiny-qwen2.5-vl'))
     assert demo.best_checkpoint(tmp_path) == (tmp_path / 'models/tiny-qwen2.5-vl').resolve()

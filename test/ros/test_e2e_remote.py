@@ -19,10 +19,12 @@ import numpy as np
 from r1_testing import REPO, require_ros_interfaces
 from ros2_tools import tools_env
 
+from robot_r1_ros.core.paths import shipped_model_id
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'peers'))
 from executor_probe import ExecutorProbe  # noqa: E402
 
-CHECKPOINT = 'checkpoints/robot-r1-tiny-learn'  # the shipped model: its keypoints get executed
+CHECKPOINT = shipped_model_id()  # the shipped model: its keypoints get executed
 SERVED = 'robot-r1'
 
 

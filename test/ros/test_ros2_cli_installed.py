@@ -23,6 +23,8 @@ from ros2_tools import LAUNCH_TIMEOUT_S, assert_clean_exit, echo_yaml
 from ros2_user import (UserShell, effective_parameters, launched_commands, plain_colcon_build,
                        ros_arguments, user_shell)
 
+from robot_r1_ros.core.paths import shipped_model_id
+
 _domains = itertools.count()
 SCRIPTED = 'scripted:valid?xyz=0.1,0.05,0.2&gripper=open&delay_s=0.2&chunk_chars=4'
 
@@ -134,7 +136,7 @@ def test_1_launch_and_topic_echo_show_an_ok_prediction_from_the_shipped_model(de
     sh = default_launch
     msg = _wait_ok_prediction(sh, '/robot_r1/next_keypoint', 240.0, sh.logs)
     assert msg['header']['frame_id'] == 'panda_link0'
-    assert msg['model_id'] == 'checkpoints/robot-r1-tiny-learn'
+    assert msg['model_id'] == shipped_model_id()
     assert msg['task'] and msg['reasoning']
     log = sh.launch_log.read_text()
     # the checkpoint came from the installed share folder (the cwd has none)

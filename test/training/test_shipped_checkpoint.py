@@ -8,20 +8,21 @@ import re
 import yaml
 from r1_testing import REPO
 
+from robot_r1_ros.core.paths import shipped_model_id
 from robot_r1_ros.training import evaluate
 
 
 def _default_model_dir():
-    tree = yaml.safe_load((REPO / 'config' / 'franka.yaml').read_text())
-    model_id = tree['/**/reasoning_node']['ros__parameters']['model']['id']
-    return REPO / model_id
+    return REPO / shipped_model_id()
 
 
 def test_node_and_demo_default_is_the_shipped_learned_checkpoint():
     from robot_r1_ros.ros import demo
 
     path = _default_model_dir()
-    assert path.name == 'robot-r1-tiny-learn'
+    assert path.parent == REPO / 'checkpoints', path  # a committed checkpoint
+    fr3 = yaml.safe_load((REPO / 'config' / 'fr3.yaml').read_text())
+    assert REPO / fr3['/**/reasoning_node']['ros__parameters']['model']['id'] == path
     assert demo.DEMO_CHECKPOINTS[0] == f'checkpoints/{path.name}'
     weights = path / 'model.safetensors'
     assert weights.is_file() and weights.stat().st_size <= 10 * 1024 * 1024

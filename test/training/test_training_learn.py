@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.paths import shipped_model_id
 from robot_r1_ros.training import learn
 
 
@@ -126,7 +127,7 @@ def test_learn_runs_the_chain_evaluates_and_exports_a_card(tiny_model, qa_datase
         assert text in card
     assert str(learn.runlog.REPO_ROOT) not in card  # no machine paths in a committed card
     # Not the node's default, and the card says so (and how to run it); the recipe by name.
-    assert 'it is not the default (`config/franka.yaml` names `checkpoints/robot-r1-tiny-learn`)' \
+    assert f'it is not the default (`config/franka.yaml` names `{shipped_model_id()}`)' \
         in card and 'franka.launch.py model:=ckpt` runs it' in card
     assert 'Recipe: `recipe.yaml`.' in card
     # The same command again finds every step done and only re-exports.
@@ -149,6 +150,25 @@ def test_learn_rejects_a_folder_that_is_not_a_dataset(tmp_path):
     assert learn.main(['--recipe', 'recipe_learn', '--work-dir', str(tmp_path / 'w'),
                        '--checkpoint-dir', str(tmp_path / 'c'),
                        '--dataset', str(tmp_path)]) == 2
+
+
+def test_learn_fails_first_when_the_vision_stage_base_is_missing(qa_dataset, tmp_path, capsys):
+    """A recipe whose first link starts from a folder that only an earlier run made (its
+    ``model.path`` is the vision stage's base) fails at once with the reason, before any
+    demos are recorded, on a fresh work folder."""
+    first = _link(tmp_path, 'first', tmp_path / 'made-by-another-run', Path(qa_dataset['path']),
+                  ['next_waypoint'])
+    path = tmp_path / 'recipe.yaml'
+    path.write_text(yaml.safe_dump({
+        'name': 'vision-test', 'data': {'recipe': 'tiny_cpu'}, 'chain': [str(first)],
+        'vision': {'frames': 4, 'test_frames': 2, 'cpu_minutes': 0.02}}), encoding='utf-8')
+    work = tmp_path / 'work'
+    assert learn.main(['--recipe', str(path), '--work-dir', str(work),
+                       '--checkpoint-dir', str(tmp_path / 'c')]) == 2
+    err = capsys.readouterr().err
+    assert "the vision stage's base) is not a checkpoint folder" in err
+    assert 'made-by-another-run' in err
+    assert not (work / 'demos').exists() and not (work / '00_vision').exists()
 
 
 def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp_path, capsys):
