@@ -2,7 +2,7 @@
 
 For a tethered GPU without vLLM, for the project's own checkpoints, and for tests on loopback:
 
-    python -m robot_r1_ros.model.openai_server --model checkpoints/robot-r1-tiny-learn \\
+    python -m robot_r1_ros.model.openai_server --model checkpoints/robot-r1-tiny-see \\
         --host 0.0.0.0 --port 8000 --max-pixels 200704
 
 Endpoints: ``GET /v1/models``, ``GET /health``, ``POST /v1/chat/completions`` (streaming with

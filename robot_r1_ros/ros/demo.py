@@ -44,7 +44,8 @@ from robot_r1_ros.ros.system import REPO_ROOT, describe_system
 #: Checkpoints the demo looks for, best first (folders with a config.json; relative paths are
 #: tried under the working directory, then the repository).
 DEMO_CHECKPOINTS: tuple[str, ...] = (
-    'checkpoints/robot-r1-tiny-learn',  # the shipped checkpoint (robot-r1 learn, recipe_learn)
+    'checkpoints/robot-r1-tiny-see',    # the shipped checkpoint (robot-r1 learn, recipe_tiny_see)
+    'checkpoints/robot-r1-tiny-learn',  # its base: text questions only (recipe_learn)
     'checkpoints/robot-r1-tiny-grpo',   # issue 8's pipeline checkpoint (tiny_cpu; collapsed)
     'outputs/tiny/grpo/final',          # a local run of that pipeline: GRPO result
     'outputs/tiny/sft/final',           # ... its SFT warm-up

@@ -1,9 +1,9 @@
-"""``robot-r1 learn``: one command from nothing to the shipped small checkpoint (issue 9).
+"""``robot-r1 learn``: one command to the shipped small checkpoint (issues 9 and 13).
 
-    robot-r1 learn --recipe recipe_learn --work-dir outputs/recipe_learn \\
-        --checkpoint-dir checkpoints/robot-r1-tiny-learn [--dataset outputs/tiny/dataset]
+    robot-r1 learn --recipe recipe_tiny_see --work-dir outputs/recipe_tiny_see \\
+        --checkpoint-dir checkpoints/robot-r1-tiny-see  # the defaults
 
-A learn recipe (``config/train/recipe_learn.yaml``) names
+(``recipe_learn`` makes its base, ``checkpoints/robot-r1-tiny-learn``). A learn recipe names
 
 - ``data.recipe``: the TRL recipe whose ``pipeline`` section says which expert demos to record
   and how to build the dataset (issue 8's ``tiny_cpu``: 60 pick-and-place demos); ``--dataset``
@@ -314,14 +314,12 @@ def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dic
                 max_new_tokens=recipe.max_new_tokens, constrained=True,
                 gif_path=str(out / 'closed_loop.gif'), gif_episode=recipe.gif_episode,
                 follow_episodes=min(recipe.follow_episodes, recipe.closed_loop_episodes))
-        reports[mode] = evaluate.evaluate(
-            final, dataset, out,
-            evaluate.EvalSettings(split='test', batch_size=recipe.eval_batch_size,
-                                  max_new_tokens=recipe.max_new_tokens,
-                                  constrained=mode == 'constrained',
-                                  image_gap=mode == 'constrained',
-                                  max_rows_per_group=recipe.max_rows_per_group),
-            closed_loop_settings=cl, progress=False)
+        settings = evaluate.EvalSettings(
+            split='test', batch_size=recipe.eval_batch_size, max_new_tokens=recipe.max_new_tokens,
+            constrained=mode == 'constrained', image_gap=mode == 'constrained',
+            max_rows_per_group=recipe.max_rows_per_group)
+        reports[mode] = evaluate.evaluate(final, dataset, out, settings,
+                                          closed_loop_settings=cl, progress=False)
     return reports
 
 
@@ -336,7 +334,8 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
         total_steps += int(rep['steps'])
         total_cpu += float(rep['cpu_minutes'])
         lines.append(f"| 0 | vision stage | - | tower hidden {c['hidden']} depth {c['depth']}, "
-                     f"{c['frames']} {c.get('frames_from', 'start')} frames, lr {c['lr']:g} | "
+                     f"{c['frames']} {c.get('frames_from', 'start')} frames, lr {c['lr']:g}; the "
+                     f"language model of `{c['base']}` (its own training not counted) | "
                      f"{rep['steps']:,} | {rep['cpu_minutes']:.1f} |")
     grown = runs[0].parent / '00_grow' / 'grow.json' if runs else None
     if recipe.grow is not None and grown is not None and grown.is_file():
@@ -464,9 +463,9 @@ def export(recipe: LearnRecipe, runs: Sequence[Path], reports: dict[str, Any], w
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robot-r1 learn``."""
     p = argparse.ArgumentParser(prog='robot-r1 learn', description=__doc__.split('\n\n')[0])
-    p.add_argument('--recipe', default='recipe_learn', help='learn recipe path or name')
-    p.add_argument('--work-dir', default='outputs/recipe_learn', help='demos, dataset, runs, evals')
-    p.add_argument('--checkpoint-dir', default='checkpoints/robot-r1-tiny-learn')
+    p.add_argument('--recipe', default='recipe_tiny_see', help='learn recipe path or name')
+    p.add_argument('--work-dir', default='outputs/recipe_tiny_see', help='data, runs, evals')
+    p.add_argument('--checkpoint-dir', default='checkpoints/robot-r1-tiny-see')
     p.add_argument('--dataset', default=None,
                    help='an existing robot-r1 dataset folder (skips recording the demos)')
     p.add_argument('--threads', type=int, default=1)

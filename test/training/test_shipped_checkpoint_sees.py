@@ -1,5 +1,5 @@
-"""The seeing candidate checkpoint (issue 13, E66: ``experiments/configs/recipe_see_bind.yaml``):
-under 10 MB, a stock ``from_pretrained`` folder with its card, and the image path end to end:
+"""The shipped checkpoint sees (issue 13; ``robot-r1-tiny-see``, E66,
+``config/train/recipe_tiny_see.yaml``): under 10 MB, a stock ``from_pretrained`` folder with its card, and the image path end to end:
 through the reasoning node's own prediction step and decoding settings, its first keypoint moves
 when only the task's cube moves, to near the cube at both places (the MuJoCo camera frame, the
 node's image preprocessing and the model's reading of it; a stale frame, a wrong crop or colour
@@ -12,18 +12,21 @@ import re
 import pytest
 from r1_testing import REPO
 
-SEE = REPO / 'checkpoints' / 'robot-r1-tiny-see'
+from robot_r1_ros.core.paths import shipped_model_id
+
+SEE = REPO / shipped_model_id()  # the reasoning node's default (config/franka.yaml)
 # Unseen pick-and-place seeds (the closed-loop range, disjoint from every training seed) on
 # which E66's report has the answer within 3 cm of the cube at both places.
 FOLLOW_SEEDS = (100001, 100005)
 
 
-def test_the_see_checkpoint_is_small_and_carries_its_card_and_reports():
+def test_the_shipped_checkpoint_is_small_and_carries_its_card_and_reports():
     weights = SEE / 'model.safetensors'
     assert weights.is_file() and weights.stat().st_size <= 10 * 1024 * 1024
     assert not list(SEE.glob('*.bin')) and not list(SEE.glob('*.pt'))
     card = (SEE / 'README.md').read_text()
-    assert 'robot-r1 learn' in card and 'recipe_see_bind' in card
+    assert 'robot-r1 learn' in card and 'recipe_tiny_see' in card
+    assert "it is the reasoning node's and the demo's default" in card
     assert '## Closed loop in the MuJoCo scene' in card
     assert not re.search(r'(?<![\w.])/(?:tmp|root|home|work)/', card)  # no machine paths
     report = json.loads((SEE / 'eval_report_constrained.json').read_text())
@@ -42,7 +45,7 @@ def rig():
     scene.close()
 
 
-def test_the_see_checkpoints_first_keypoint_follows_the_cube(rig, torch_one_thread):
+def test_the_shipped_checkpoints_first_keypoint_follows_the_cube(rig, torch_one_thread):
     from robot_r1_ros.model.reasoner import ReasonerConfig, load_reasoner
     from robot_r1_ros.model.step import StepSettings
     from robot_r1_ros.sim.tasks import make_task
