@@ -123,7 +123,9 @@ def test_e2e_remote_backend_cycles_survives_a_server_kill_and_recovers(spawn, rc
         [(m.status, m.status_reason) for m in down]
     assert all('cannot connect' in m.status_reason for m in down), down[0].status_reason
     assert probe.last_state().executed_count == executed
-    assert np.max(np.abs(probe.arm_q() - q0)) < 1e-3, 'the arm moved without a prediction'
+    # No new motion: a keypoint is a move of tens of milliradians; a goal that ended touching
+    # the cube (the shipped model descends onto it) still settles by about one (1.4 seen).
+    assert np.max(np.abs(probe.arm_q() - q0)) < 5e-3, 'the arm moved without a prediction'
     errors = [s for s in diagnostics if s.level == s.ERROR and 'remote model server' in s.message]
     assert errors, [s.message for s in diagnostics[-3:]]
     values = {kv.key: kv.value for kv in errors[-1].values}
