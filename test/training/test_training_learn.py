@@ -32,6 +32,31 @@ def test_shipped_learn_recipe_parses_and_names_existing_configs():
     assert recipe.closed_loop_task == 'pick_place' and recipe.data_recipe == 'tiny_cpu'
 
 
+def test_the_default_recipe_makes_the_shipped_model_from_committed_files(monkeypatch):
+    """``robot-r1 learn`` with no arguments rebuilds the reasoning node's default model; its
+    first link's start (the vision stage's base) is a committed checkpoint, so the command runs
+    on a fresh clone (an earlier run's output folder would not be there)."""
+    import argparse
+
+    from robot_r1_ros.core.paths import REPO_ROOT
+    from robot_r1_ros.training import curriculum
+
+    defaults: dict = {}
+
+    def read_defaults(parser, args=None, namespace=None):
+        defaults.update({a.dest: a.default for a in parser._actions})
+        raise SystemExit(0)
+    monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', read_defaults)
+    with pytest.raises(SystemExit):
+        learn.main([])
+    recipe = learn.load_learn_recipe(defaults['recipe'])
+    assert defaults['checkpoint_dir'] == shipped_model_id()
+    assert recipe.vision is not None and recipe.closed_loop_episodes >= 20
+    base = Path(curriculum.load_config(recipe.chain[0]).model_path)
+    assert (REPO_ROOT / base / 'config.json').is_file(), base
+    assert (REPO_ROOT / base).parent == REPO_ROOT / 'checkpoints'
+
+
 def test_experiment_learn_recipes_parse():
     # experiments/configs holds learn recipes (a `chain:`) beside curriculum configs: they must
     # stay runnable, so a renamed key or a missing chain link fails here, not hours into a run.
