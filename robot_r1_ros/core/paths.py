@@ -16,15 +16,6 @@ REPO_ROOT = PACKAGE_DIR.parent
 """The folder holding the package: the repository root in a source checkout."""
 
 
-def shipped_model_id() -> str:
-    """The reasoning node's default ``model.id`` in the source checkout's ``config/franka.yaml``:
-    the shipped checkpoint (a repo-relative folder). Tests, the demo's checks and the training
-    card compare against it, so switching the shipped model is one config change."""
-    import yaml  # config-only dependency; most callers of this module never need it
-    tree = yaml.safe_load((REPO_ROOT / 'config' / 'franka.yaml').read_text(encoding='utf-8'))
-    return str(tree['/**/reasoning_node']['ros__parameters']['model']['id'])
-
-
 def in_repo(relative: str | Path) -> Path:
     """``relative`` under :data:`REPO_ROOT`."""
     return REPO_ROOT / relative
@@ -44,6 +35,25 @@ def package_share() -> Path | None:
         return Path(get_package_share_directory(PACKAGE))
     except (PackageNotFoundError, ValueError, LookupError):
         return None
+
+
+def shipped_model_id() -> str:
+    """The reasoning node's default ``model.id`` in ``config/franka.yaml`` (the source
+    checkout's, else the installed package share's): the shipped checkpoint, a repo-relative
+    folder. Tests, the demo's checks and the training card compare against it, so switching the
+    shipped model is one config change.
+
+    Raises:
+        FileNotFoundError: Neither the checkout nor an installed share has the file.
+    """
+    import yaml  # config-only dependency; most callers of this module never need it
+    share = package_share()
+    for root in [REPO_ROOT] + ([share] if share is not None else []):
+        path = root / 'config' / 'franka.yaml'
+        if path.is_file():
+            tree = yaml.safe_load(path.read_text(encoding='utf-8'))
+            return str(tree['/**/reasoning_node']['ros__parameters']['model']['id'])
+    raise FileNotFoundError(f'config/franka.yaml: not under {REPO_ROOT} nor the package share')
 
 
 def search_roots(cwd: Path | None = None) -> list[Path]:
