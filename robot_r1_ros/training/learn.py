@@ -335,7 +335,8 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
         total_cpu += float(rep['cpu_minutes'])
         lines.append(f"| 0 | vision stage | - | tower hidden {c['hidden']} depth {c['depth']}, "
                      f"{c['frames']} {c.get('frames_from', 'start')} frames, lr {c['lr']:g}; the "
-                     f"language model of `{c['base']}` (its own training not counted) | "
+                     f"language model of `{_repo_relative(c['base'])}` "
+                     '(its own training not counted) | '
                      f"{rep['steps']:,} | {rep['cpu_minutes']:.1f} |")
     grown = runs[0].parent / '00_grow' / 'grow.json' if runs else None
     if recipe.grow is not None and grown is not None and grown.is_file():

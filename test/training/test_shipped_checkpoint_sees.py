@@ -1,9 +1,9 @@
 """The shipped checkpoint sees (issue 13; ``robot-r1-tiny-see``, E66,
-``config/train/recipe_tiny_see.yaml``): under 10 MB, a stock ``from_pretrained`` folder with its card, and the image path end to end:
-through the reasoning node's own prediction step and decoding settings, its first keypoint moves
-when only the task's cube moves, to near the cube at both places (the MuJoCo camera frame, the
-node's image preprocessing and the model's reading of it; a stale frame, a wrong crop or colour
-order would break it)."""
+``config/train/recipe_tiny_see.yaml``): under 10 MB, a stock ``from_pretrained`` folder with its
+card, and the image path end to end: through the reasoning node's own prediction step and
+decoding settings, its first keypoint moves when only the task's cube moves, to near the cube at
+both places (the MuJoCo camera frame, the node's image preprocessing and the model's reading of
+it; a stale frame, a wrong crop or colour order would break it)."""
 from __future__ import annotations
 
 import json
