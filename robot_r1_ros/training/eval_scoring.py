@@ -25,6 +25,8 @@ OPEN = TaskKind.OPEN_KEYPOINT.value
 OPEN_KINDS = (OPEN, TaskKind.OBJECT_POSITION.value)
 """Task kinds answered with a position (scored by L1), not a letter."""
 INVALID = 'invalid'
+# A next waypoint farther than this from the gripper's x-y goes somewhere new (metres).
+MOVES_XY_TOL_M = 0.01
 # Dataset columns that scoring and baselines read (everything but the prompt and image).
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
                  'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
@@ -74,6 +76,22 @@ def group_key(row: dict[str, Any]) -> str:
     """``task`` or ``task/distractor_kind`` (the report's group names)."""
     kind = row.get('distractor_kind') or ''
     return f'{row["task_kind"]}/{kind}' if kind else row['task_kind']
+
+
+def subgroup_key(row: dict[str, Any]) -> str | None:
+    """``next_waypoint/<distractors>/moves_xy`` for a next-waypoint row whose answer leaves the
+    gripper's x-y (to a cube or the zone, a place only the image shows), else None.
+
+    The others (descend, grasp, lift, release) keep the x-y the prompt states, so their options
+    are separable from the text alone: a wrong-image gap can only come from this subgroup.
+    """
+    if row.get('task_kind') != TaskKind.NEXT_WAYPOINT.value:
+        return None
+    nxt, cur = row.get('answer_xyz_env_m'), row.get('current_xyz_env_m')
+    if nxt is None or cur is None:
+        return None
+    moved = max(abs(float(nxt[0]) - float(cur[0])), abs(float(nxt[1]) - float(cur[1])))
+    return f'{group_key(row)}/moves_xy' if moved > MOVES_XY_TOL_M else None
 
 
 def select_eval_rows(dataset: Any, settings: EvalSettings) -> Any:
@@ -199,7 +217,8 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
     grip = REWARDS['gripper'](texts, **columns)
     records = []
     for i, (row, text) in enumerate(zip(rows, texts)):
-        rec: dict[str, Any] = {'group': group_key(row), 'task_kind': row['task_kind'],
+        rec: dict[str, Any] = {'group': group_key(row), 'subgroup': subgroup_key(row),
+                               'task_kind': row['task_kind'],
                                'format_ok': bool(fmt[i]), 'tokens': completions[i]['tokens'],
                                'finished': completions[i]['finished'], 'think_chars': None,
                                'pred_letter': None, 'correct': None, 'l1_cm': None,
@@ -244,6 +263,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
     by_group: dict[str, list[int]] = collections.defaultdict(list)
     for i, rec in enumerate(records):
         by_group[rec['group']].append(i)
+        if rec.get('subgroup'):
+            by_group[rec['subgroup']].append(i)
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(by_group, key=_group_order):
         idx = by_group[key]

@@ -2,15 +2,19 @@
 answer (:data:`THINK_KINDS`) and the gold completion of a dataset row."""
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.parsing import format_completion
 
-THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick')
+THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
+               'aim_check', 'aim_check_jitter')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
-FACT_KINDS = ('aim_choice', 'aim_pick')
+FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter')
+#: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
+AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
 MC_TASKS = ('next_waypoint', 'current_state', 'movement')
 # An object statement of the template reasoning (``core.qa.template_reasoning``).
@@ -58,6 +62,16 @@ def reasoning(row: dict[str, Any], think: str,
     longer than the node's 160-token budget (E59: the node cut it, 25 % on next waypoint); the
     aim alone is as long as an open keypoint's.
 
+    ``aim_check`` (E67 could not find the letter after ``aim_pick``'s aim): a next-waypoint
+    question names its aim and reads it in one sentence, ``Next: the red cube at [..].``, the
+    way an object-position answer reads a cube (no objects stated first, so it fits the node's
+    budget), then judges every option as ``aim`` does. Each verdict compares the option it
+    follows with the aim a few tokens back instead of with a position the model never wrote.
+    ``aim_check_jitter`` states the aim up to :data:`AIM_JITTER_M` off the gold target in x-y
+    (deterministic per frame) while the gold option keeps its ``yes``: the node's aim is read
+    from the image to about 3 cm, so the verdict must pick the nearest option, not an exact
+    copy.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -71,13 +85,16 @@ def reasoning(row: dict[str, Any], think: str,
         return _aim_reasoning(row)
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
+    checking = think in ('aim_check', 'aim_check_jitter') and row.get('task_kind') == 'next_waypoint'
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
         return str(row.get('gold_think') or '')
     answer = str(row['answer_letter'])
     parts = []
     # The current-state prompt has no state in its text (the answer is in the image).
-    if row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
+    if checking:
+        parts.append(_short_aim(row, facts or {}, jitter=think == 'aim_check_jitter'))
+    elif row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
     if think in ('plan', 'aim') + FACT_KINDS and row.get('task_kind') == 'movement':
         parts.append(f"expect {options[LETTERS.index(answer)]}.")
@@ -115,6 +132,41 @@ def _choice_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]
     return _aim_reasoning(pseudo, with_gripper=False)
 
 
+def _aim_name(seen: Sequence[tuple[str, str]], current: Sequence[float],
+              target: Sequence[float]) -> str:
+    """What a target is aimed at: ``gripper`` when it keeps the gripper's x-y (descend, grasp,
+    lift; checked first, since there the gripper and the object it holds share their x-y), else
+    the first object of ``seen`` under it, else ``gripper``."""
+    if max(abs(current[0] - target[0]), abs(current[1] - target[1])) <= AIM_XY_TOL_M:
+        return 'gripper'
+    for name, xyz in seen:
+        obj = [float(v) for v in xyz.strip('[]').split(',')]
+        if max(abs(obj[0] - target[0]), abs(obj[1] - target[1])) <= AIM_XY_TOL_M:
+            return name
+    return 'gripper'
+
+
+def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
+               jitter: bool) -> str:
+    """``aim_check``'s aim of a next-waypoint row: ``Next: the red cube at [x, y, z].``"""
+    target, current = row.get('next_xyz_env_m'), row.get('current_xyz_env_m')
+    if target is None:
+        return ''
+    target = [float(v) for v in target]
+    known = facts.get((str(row.get('episode_id')), int(row.get('frame_index') or 0)), {})
+    name = _aim_name(list(known.items()), current, target) if current is not None else ''
+    if name == 'gripper' and max(abs(current[0] - target[0]),
+                                 abs(current[1] - target[1])) > AIM_XY_TOL_M:
+        name = ''   # no stated object under a target that leaves the gripper: aim unnamed
+    if jitter and name not in ('', 'gripper'):
+        # A fixed offset per frame (not per epoch): the verdicts, not the aim, learn tolerance.
+        digest = hashlib.sha256(f"{row.get('episode_id')}/{row.get('frame_index')}".encode())
+        u = [b / 255.0 for b in digest.digest()[:2]]
+        target = [target[0] + (2 * u[0] - 1) * AIM_JITTER_M,
+                  target[1] + (2 * u[1] - 1) * AIM_JITTER_M, target[2]]
+    return f'Next: the {name} at {_fmt_xyz(target)}.' if name else f'Next: {_fmt_xyz(target)}.'
+
+
 def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True) -> str:
     """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects);
     ``with_gripper`` False leaves the target's gripper state out (a position question)."""
@@ -123,15 +175,7 @@ def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True) -> str:
     target, current = row.get('target_xyz_env_m'), row.get('current_xyz_env_m')
     if not seen or target is None or current is None:
         return gold
-    # A target that keeps the gripper's x-y (descend, grasp, lift) is aimed from the gripper,
-    # checked first: there the gripper and the object it holds or touches share their x-y.
-    near = max(abs(current[0] - target[0]), abs(current[1] - target[1])) <= AIM_XY_TOL_M
-    aim = 'gripper'
-    for name, xyz in ([] if near else seen):
-        obj = [float(v) for v in xyz.strip('[]').split(',')]
-        if max(abs(obj[0] - target[0]), abs(obj[1] - target[1])) <= AIM_XY_TOL_M:
-            aim = name
-            break
+    aim = _aim_name(seen, current, target)
     stated = ' '.join(f'The {name} is at {xyz}.' for name, xyz in seen)
     grip = f", {row.get('target_gripper')}" if with_gripper else ''
     return (f"{stated} The gripper is at {_fmt_xyz(current)}, {row.get('current_gripper')}. "

@@ -24,9 +24,15 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
     assert saved['n_rows'] == report['n_rows'] == 6 * 4
     groups = saved['groups']
     # Both distractor kinds of both position tasks, movement and the open task.
+    # Plus the next-waypoint questions whose answer leaves the gripper's x-y.
     assert set(groups) == {'next_waypoint/random', 'next_waypoint/hard', 'current_state/random',
-                           'current_state/hard', 'movement', 'open_keypoint'}
+                           'current_state/hard', 'movement', 'open_keypoint',
+                           'next_waypoint/random/moves_xy', 'next_waypoint/hard/moves_xy'}
     for key, g in groups.items():
+        if key.endswith('/moves_xy'):
+            assert 1 <= g['n'] <= groups[key.rsplit('/', 1)[0]]['n']
+            assert 0.0 <= g['accuracy'] <= 1.0
+            continue
         assert g['n'] == 4
         assert 0.0 <= g['format_failure_rate'] <= 1.0
         if key == 'open_keypoint':
@@ -135,6 +141,28 @@ def test_scoring_uses_the_grammar_and_the_ground_truth():
     assert [r['group'] for r in rec] == ['next_waypoint/random', 'next_waypoint/hard',
                                          'movement', 'open_keypoint']
     assert rec[0]['think_chars'] == 4
+
+
+def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
+    """``next_waypoint/hard/moves_xy``: the questions whose answer is a place only the image
+    shows (the descend/lift ones keep the prompt's x-y); summarised beside their group."""
+    base = {'task_kind': 'next_waypoint', 'answer_letter': 'A', 'target_xyz_env_m': None,
+            'target_gripper': None, 'distractor_kind': 'hard', 'options': [],
+            'current_xyz_env_m': [0.05, 0.11, 0.142]}
+    rows = [dict(base, answer_xyz_env_m=[0.05, 0.11, 0.022]),      # descend: text separates
+            dict(base, answer_xyz_env_m=[0.184, 0.024, 0.142])]    # to the zone: the image
+    comps = [{'text': '<think>x</think><answer>[[A]]</answer>', 'tokens': 5, 'finished': True},
+             {'text': '<think>x</think><answer>[[B]]</answer>', 'tokens': 5, 'finished': True}]
+    rec = evaluate.score_rows(rows, comps)
+    assert [r['subgroup'] for r in rec] == [None, 'next_waypoint/hard/moves_xy']
+    assert evaluate.score_rows([{'task_kind': 'movement', 'answer_letter': 'A',
+                                 'target_xyz_env_m': None, 'target_gripper': None}],
+                               comps[:1])[0]['subgroup'] is None
+    groups = evaluate.summarize_groups(rows, rec, baselines.TextOnlyRules.fit([]))
+    assert groups['next_waypoint/hard']['n'] == 2
+    assert groups['next_waypoint/hard']['accuracy'] == 0.5
+    assert groups['next_waypoint/hard/moves_xy']['n'] == 1
+    assert groups['next_waypoint/hard/moves_xy']['accuracy'] == 0.0
 
 
 def test_constant_letter_and_text_only_baselines():

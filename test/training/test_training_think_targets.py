@@ -119,3 +119,34 @@ def test_aim_pick_aims_a_waypoint_question_without_verdicts_and_stays_in_the_nod
     assert reasoning(key_row, 'aim_pick') == reasoning(key_row, 'aim')
     lone = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), frame=5)
     assert reasoning(lone, 'aim_pick', facts) == 'Next: [0.107, -0.149, 0.142].'
+
+
+def test_aim_check_reads_the_aim_in_one_sentence_then_judges_every_option():
+    """``aim_check``: ``Next: the <aim> at [..].`` (no objects stated first) and ``aim``'s
+    verdicts; ``aim_check_jitter`` moves an object aim at most 2 cm in x-y, fixed per frame,
+    and keeps the gold option's ``yes``; a gripper aim (descend) is never moved."""
+    from robot_r1_ros.training.think_targets import AIM_JITTER_M, frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_check', facts)
+    assert think == ('Next: the green cube at [0.107, -0.149, 0.142]. '
+                     'A [0.021, -0.056, 0.142] no. B [0.107, -0.149, 0.142] yes. '
+                     'C [0.185, -0.106, 0.142] no. D [0.042, -0.229, 0.142] no.')
+    assert completion(row, 'aim_check', facts).endswith('<answer>[[B]]</answer>')
+    jittered = reasoning(row, 'aim_check_jitter', facts)
+    assert jittered == reasoning(row, 'aim_check_jitter', facts)   # fixed per frame
+    assert jittered.startswith('Next: the green cube at [')
+    aim = [float(v) for v in jittered.split(' at [')[1].split(']')[0].split(',')]
+    assert aim != [0.107, -0.149, 0.142] and aim[2] == 0.142
+    assert max(abs(aim[0] - 0.107), abs(aim[1] + 0.149)) <= AIM_JITTER_M + 1e-9
+    assert jittered.endswith(think.split('. ', 1)[1])               # the same verdicts
+    # Descend: the target keeps the gripper's x-y, so the aim is the gripper's, unmoved.
+    down = _waypoint_row((0.107, -0.149, 0.142), (0.107, -0.149, 0.022))
+    assert reasoning(down, 'aim_check_jitter', facts).startswith(
+        'Next: the gripper at [0.107, -0.149, 0.022]. A ')
+    # Other tasks reason as with ``aim``; a frame nobody stated aims without a name.
+    assert reasoning(key_row, 'aim_check') == reasoning(key_row, 'aim')
+    lone = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), frame=5)
+    assert reasoning(lone, 'aim_check', facts).startswith('Next: [0.107, -0.149, 0.142]. A [')
