@@ -66,6 +66,12 @@ def num(value: Any, fmt: str = '.1f') -> str:
     return '–' if value is None else format(value, fmt)
 
 
+def _distractors(group: dict[str, Any]) -> str:
+    """The distractor column of a multiple-choice row (a subgroup says what it keeps)."""
+    kind = group['distractor_kind'] or 'adjacent labels'
+    return f'{kind}, answer leaves the gripper x-y' if group.get('subgroup_of') else kind
+
+
 def markdown_tables(report: dict[str, Any]) -> str:
     """The multiple-choice and open-ended tables (also used by the model card)."""
     lines = ['| task | distractors | n | accuracy | chance | best constant letter | '
@@ -88,7 +94,7 @@ def markdown_tables(report: dict[str, Any]) -> str:
         best = max(v for v in (b.get('chance'), const.get('accuracy'), b.get('text_only'))
                    if v is not None)
         lines.append(
-            f'| {g["task_kind"]} | {g["distractor_kind"] or "adjacent labels"} | {g["n"]} | '
+            f'| {g["task_kind"]} | {_distractors(g)} | {g["n"]} | '
             f'**{pct(g["accuracy"])}** | {pct(b.get("chance"))} | '
             f'{pct(const.get("accuracy"))} ({const.get("letter", "–")}) | '
             f'{pct(b.get("text_only"))} | {100.0 * (g["accuracy"] - best):+.1f} pts | '
@@ -264,7 +270,8 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
             s = c['series'].get('eval_rewards/choice_accuracy_reward/mean', [])
             if s:
                 ax.plot([p[0] for p in s], [p[1] for p in s], 'o-', label='validation (sampled)')
-        final = [g['accuracy'] for g in report['groups'].values() if 'accuracy' in g]
+        final = [g['accuracy'] for g in report['groups'].values()
+                 if 'accuracy' in g and not g.get('subgroup_of')]
         if final:
             ax.axhline(float(np.mean(final)), color='tab:green', ls=':',
                        label=f'{report["split"]} greedy, mean of tasks')

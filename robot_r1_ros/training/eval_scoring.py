@@ -294,6 +294,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
             m['gold_letters'] = {x: gold.get(x, 0) for x in OPTION_LETTERS}
             top = max(m['predicted_letters'].items(), key=lambda kv: kv[1])
             m['most_predicted_share'] = top[1] / len(idx)
+        if key.endswith('/moves_xy'):   # rows of its parent group, counted there too
+            m['subgroup_of'] = key.rsplit('/', 1)[0]
         out[key] = m
     return out
 

@@ -38,7 +38,7 @@ def _stage_summary(run_dir: Path) -> dict[str, Any]:
 
 def _findings(report: dict[str, Any]) -> list[str]:
     """Plain-language findings computed from the report (collapse, baselines, format)."""
-    mcq = [g for g in report['groups'].values() if 'accuracy' in g]
+    mcq = [g for g in report['groups'].values() if 'accuracy' in g and not g.get('subgroup_of')]
     if not mcq:
         return []
     out = []

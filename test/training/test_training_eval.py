@@ -163,6 +163,8 @@ def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
     assert groups['next_waypoint/hard']['accuracy'] == 0.5
     assert groups['next_waypoint/hard/moves_xy']['n'] == 1
     assert groups['next_waypoint/hard/moves_xy']['accuracy'] == 0.0
+    assert groups['next_waypoint/hard/moves_xy']['subgroup_of'] == 'next_waypoint/hard'
+    assert 'subgroup_of' not in groups['next_waypoint/hard']
 
 
 def test_constant_letter_and_text_only_baselines():
