@@ -276,3 +276,10 @@ def project_points(xyz_base_m: object, K: object, T_base_cam: object,
 def l1_distance_m(a_xyz_m: object, b_xyz_m: object) -> float:
     """Sum of absolute coordinate differences of two points (metres)."""
     return float(np.abs(_points(a_xyz_m, 'a') - _points(b_xyz_m, 'b')).sum())
+
+
+def xy_gap_m(a_xyz_m: Sequence[float], b_xyz_m: Sequence[float]) -> float:
+    """The larger of the x and the y difference of two points (metres): how far apart they
+    stand on the table, whatever their heights."""
+    return max(abs(float(a_xyz_m[0]) - float(b_xyz_m[0])),
+               abs(float(a_xyz_m[1]) - float(b_xyz_m[1])))

@@ -12,6 +12,7 @@ import numpy as np
 
 from robot_r1_ros.core.config import GenerationOptions
 from robot_r1_ros.core.errors import AnswerFormatError
+from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_open_keypoint,
                                        parse_option, parse_xyz_answer)
 from robot_r1_ros.core.rewards import REWARDS
@@ -27,6 +28,7 @@ OPEN_KINDS = (OPEN, TaskKind.OBJECT_POSITION.value)
 INVALID = 'invalid'
 # A next waypoint farther than this from the gripper's x-y goes somewhere new (metres).
 MOVES_XY_TOL_M = 0.01
+MOVES_XY_SUFFIX = '/moves_xy'
 # Dataset columns that scoring and baselines read (everything but the prompt and image).
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
                  'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
@@ -90,8 +92,7 @@ def subgroup_key(row: dict[str, Any]) -> str | None:
     nxt, cur = row.get('answer_xyz_env_m'), row.get('current_xyz_env_m')
     if nxt is None or cur is None:
         return None
-    moved = max(abs(float(nxt[0]) - float(cur[0])), abs(float(nxt[1]) - float(cur[1])))
-    return f'{group_key(row)}/moves_xy' if moved > MOVES_XY_TOL_M else None
+    return group_key(row) + MOVES_XY_SUFFIX if xy_gap_m(nxt, cur) > MOVES_XY_TOL_M else None
 
 
 def select_eval_rows(dataset: Any, settings: EvalSettings) -> Any:
@@ -294,8 +295,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
             m['gold_letters'] = {x: gold.get(x, 0) for x in OPTION_LETTERS}
             top = max(m['predicted_letters'].items(), key=lambda kv: kv[1])
             m['most_predicted_share'] = top[1] / len(idx)
-        if key.endswith('/moves_xy'):   # rows of its parent group, counted there too
-            m['subgroup_of'] = key.rsplit('/', 1)[0]
+        if key.endswith(MOVES_XY_SUFFIX):   # rows of its parent group, counted there too
+            m['subgroup_of'] = key[:-len(MOVES_XY_SUFFIX)]
         out[key] = m
     return out
 

@@ -7,6 +7,7 @@ import re
 from typing import Any, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
@@ -85,7 +86,8 @@ def reasoning(row: dict[str, Any], think: str,
         return _aim_reasoning(row)
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
-    checking = think in ('aim_check', 'aim_check_jitter') and row.get('task_kind') == 'next_waypoint'
+    checking = (think in ('aim_check', 'aim_check_jitter')
+                and row.get('task_kind') == 'next_waypoint')
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
         return str(row.get('gold_think') or '')
@@ -133,17 +135,16 @@ def _choice_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]
 
 
 def _aim_name(seen: Sequence[tuple[str, str]], current: Sequence[float],
-              target: Sequence[float]) -> str:
+              target: Sequence[float], unnamed: str = 'gripper') -> str:
     """What a target is aimed at: ``gripper`` when it keeps the gripper's x-y (descend, grasp,
     lift; checked first, since there the gripper and the object it holds share their x-y), else
-    the first object of ``seen`` under it, else ``gripper``."""
-    if max(abs(current[0] - target[0]), abs(current[1] - target[1])) <= AIM_XY_TOL_M:
+    the first object of ``seen`` under it, else ``unnamed``."""
+    if xy_gap_m(current, target) <= AIM_XY_TOL_M:
         return 'gripper'
     for name, xyz in seen:
-        obj = [float(v) for v in xyz.strip('[]').split(',')]
-        if max(abs(obj[0] - target[0]), abs(obj[1] - target[1])) <= AIM_XY_TOL_M:
+        if xy_gap_m([float(v) for v in xyz.strip('[]').split(',')], target) <= AIM_XY_TOL_M:
             return name
-    return 'gripper'
+    return unnamed
 
 
 def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
@@ -154,10 +155,9 @@ def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]
         return ''
     target = [float(v) for v in target]
     known = facts.get((str(row.get('episode_id')), int(row.get('frame_index') or 0)), {})
-    name = _aim_name(list(known.items()), current, target) if current is not None else ''
-    if name == 'gripper' and max(abs(current[0] - target[0]),
-                                 abs(current[1] - target[1])) > AIM_XY_TOL_M:
-        name = ''   # no stated object under a target that leaves the gripper: aim unnamed
+    # No stated object under a target that leaves the gripper: the aim goes unnamed.
+    name = (_aim_name(list(known.items()), current, target, unnamed='')
+            if current is not None else '')
     if jitter and name not in ('', 'gripper'):
         # A fixed offset per frame (not per epoch): the verdicts, not the aim, learn tolerance.
         digest = hashlib.sha256(f"{row.get('episode_id')}/{row.get('frame_index')}".encode())

@@ -262,3 +262,10 @@ def test_signed_permutations_cover_all_frames():
             frame = EnvFrame.from_axes((0, 0, 0), [s + n for s, n in zip(signs, names)])
             rot = frame.rotation_base_env
             assert np.allclose(rot @ rot.T, np.eye(3))
+
+
+def test_xy_gap_is_the_larger_table_plane_difference_whatever_the_heights():
+    from robot_r1_ros.core.geometry import xy_gap_m
+    assert xy_gap_m([0.10, 0.20, 0.50], [0.13, 0.19, 0.02]) == pytest.approx(0.03)
+    assert xy_gap_m([0.0, -0.05, 0.0], [0.01, 0.05, 0.3]) == pytest.approx(0.10)
+    assert xy_gap_m([0.1, 0.1, 0.0], [0.1, 0.1, 0.4]) == 0.0
