@@ -11,9 +11,9 @@ from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
-               'aim_check', 'aim_check_jitter')
+               'aim_check', 'aim_check_jitter', 'aim_pair')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
-FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter')
+FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair')
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -73,6 +73,12 @@ def reasoning(row: dict[str, Any], think: str,
     from the image to about 3 cm, so the verdict must pick the nearest option, not an exact
     copy.
 
+    ``aim_pair`` is ``aim_check_jitter`` with the aim's x-y alone (``Next: the red cube at
+    [0.107, -0.149].``) copied beside every option's x-y (``A [0.211,0.136] [0.107,-0.149]
+    no.``), so each verdict compares two neighbouring numbers. A text-only probe (``experiments/tools/compare_probe.py``) learned this comparison
+    in 12 CPU-minutes, beside the verdicts 20-60 tokens after the aim that E74-E77 did not learn
+    inside the scene runs.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -86,16 +92,19 @@ def reasoning(row: dict[str, Any], think: str,
         return _aim_reasoning(row)
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
-    checking = (think in ('aim_check', 'aim_check_jitter')
+    checking = (think in ('aim_check', 'aim_check_jitter', 'aim_pair')
                 and row.get('task_kind') == 'next_waypoint')
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
         return str(row.get('gold_think') or '')
     answer = str(row['answer_letter'])
     parts = []
+    aim_xy: list[float] = []
     # The current-state prompt has no state in its text (the answer is in the image).
     if checking:
-        parts.append(_short_aim(row, facts or {}, jitter=think == 'aim_check_jitter'))
+        text, aim_xy = _short_aim(row, facts or {}, jitter=think != 'aim_check',
+                                  xy_only=think == 'aim_pair')
+        parts.append(text)
     elif row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
     if think in ('plan', 'aim') + FACT_KINDS and row.get('task_kind') == 'movement':
@@ -103,7 +112,15 @@ def reasoning(row: dict[str, Any], think: str,
     if think == 'aim_choice' and row.get('task_kind') == 'next_waypoint':
         parts = [_choice_aim(row, facts or {})]
     for letter, opt in zip(LETTERS, options):
-        parts.append(f"{letter} {opt} {'yes' if letter == answer else 'no'}.")
+        verdict = 'yes' if letter == answer else 'no'
+        if think == 'aim_pair' and checking and aim_xy:
+            # The aim's x-y beside every option's: each verdict compares neighbouring numbers.
+            xy = [float(v) for v in str(opt).strip('[]').split(',')][:2]
+            # No space after the commas: four pairs fit the node's 160-token budget.
+            pair = ' '.join(_fmt_xyz(v).replace(', ', ',') for v in (xy, aim_xy))
+            parts.append(f'{letter} {pair} {verdict}.')
+        else:
+            parts.append(f'{letter} {opt} {verdict}.')
     return ' '.join(parts)
 
 
@@ -148,11 +165,12 @@ def _aim_name(seen: Sequence[tuple[str, str]], current: Sequence[float],
 
 
 def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
-               jitter: bool) -> str:
-    """``aim_check``'s aim of a next-waypoint row: ``Next: the red cube at [x, y, z].``"""
+               jitter: bool, xy_only: bool = False) -> tuple[str, list[float]]:
+    """``aim_check``'s aim of a next-waypoint row, ``Next: the red cube at [x, y, z].``, and
+    the stated aim's x-y (empty without a target); ``xy_only`` states the x-y alone."""
     target, current = row.get('next_xyz_env_m'), row.get('current_xyz_env_m')
     if target is None:
-        return ''
+        return '', []
     target = [float(v) for v in target]
     known = facts.get((str(row.get('episode_id')), int(row.get('frame_index') or 0)), {})
     # No stated object under a target that leaves the gripper: the aim goes unnamed.
@@ -164,7 +182,9 @@ def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]
         u = [b / 255.0 for b in digest.digest()[:2]]
         target = [target[0] + (2 * u[0] - 1) * AIM_JITTER_M,
                   target[1] + (2 * u[1] - 1) * AIM_JITTER_M, target[2]]
-    return f'Next: the {name} at {_fmt_xyz(target)}.' if name else f'Next: {_fmt_xyz(target)}.'
+    stated = _fmt_xyz(target[:2] if xy_only else target)
+    text = f'Next: the {name} at {stated}.' if name else f'Next: {stated}.'
+    return text, target[:2]
 
 
 def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True) -> str:

@@ -150,3 +150,27 @@ def test_aim_check_reads_the_aim_in_one_sentence_then_judges_every_option():
     assert reasoning(key_row, 'aim_check') == reasoning(key_row, 'aim')
     lone = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), frame=5)
     assert reasoning(lone, 'aim_check', facts).startswith('Next: [0.107, -0.149, 0.142]. A [')
+
+
+def test_aim_pair_copies_the_aims_xy_beside_every_options_xy():
+    """``aim_pair``: the x-y aim alone, then each option's x-y beside the aim's (no space after
+    the commas) with its verdict; the aim is ``aim_check_jitter``'s, so the pairs differ; a
+    gripper aim is copied exactly; other tasks keep the ``plan`` verdicts."""
+    from robot_r1_ros.training.think_targets import AIM_JITTER_M, frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_pair', facts)
+    head, rest = think.split('. ', 1)
+    aim = [float(v) for v in head.split(' at [')[1].rstrip(']').split(',')]
+    assert head.startswith('Next: the green cube at [') and len(aim) == 2
+    assert max(abs(aim[0] - 0.107), abs(aim[1] + 0.149)) <= AIM_JITTER_M + 1e-9
+    pair = f'[{aim[0]:.3f},{aim[1]:.3f}]'
+    assert rest == (f'A [0.021,-0.056] {pair} no. B [0.107,-0.149] {pair} yes. '
+                    f'C [0.185,-0.106] {pair} no. D [0.042,-0.229] {pair} no.')
+    assert completion(row, 'aim_pair', facts).endswith('<answer>[[B]]</answer>')
+    down = _waypoint_row((0.107, -0.149, 0.142), (0.107, -0.149, 0.022))
+    assert reasoning(down, 'aim_pair', facts).startswith(
+        'Next: the gripper at [0.107, -0.149]. A [0.021,-0.056] [0.107,-0.149] no. ')
+    assert reasoning(key_row, 'aim_pair') == reasoning(key_row, 'aim')
