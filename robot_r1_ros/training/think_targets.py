@@ -28,6 +28,11 @@ def _fmt_xyz(xyz: Sequence[float]) -> str:
     return '[' + ', '.join(f'{float(v):.3f}' for v in xyz) + ']'
 
 
+def _parse_xyz(text: str) -> list[float]:
+    """The numbers of a ``[x, y, z]`` string (an option or a stated position)."""
+    return [float(v) for v in str(text).strip('[]').split(',')]
+
+
 def reasoning(row: dict[str, Any], think: str,
               facts: dict[tuple[str, int], dict[str, str]] | None = None) -> str:
     """The SFT reasoning of a row.
@@ -75,9 +80,9 @@ def reasoning(row: dict[str, Any], think: str,
 
     ``aim_pair`` is ``aim_check_jitter`` with the aim's x-y alone (``Next: the red cube at
     [0.107, -0.149].``) copied beside every option's x-y (``A [0.211,0.136] [0.107,-0.149]
-    no.``), so each verdict compares two neighbouring numbers. A text-only probe (``experiments/tools/compare_probe.py``) learned this comparison
-    in 12 CPU-minutes, beside the verdicts 20-60 tokens after the aim that E74-E77 did not learn
-    inside the scene runs.
+    no.``), so each verdict compares two neighbouring numbers. A text-only probe
+    (``experiments/tools/compare_probe.py``) learned this comparison in 12 CPU-minutes, beside
+    the verdicts 20-60 tokens after the aim that E74-E77 did not learn inside the scene runs.
 
     Raises:
         ConfigError: Unknown ``think``.
@@ -115,7 +120,7 @@ def reasoning(row: dict[str, Any], think: str,
         verdict = 'yes' if letter == answer else 'no'
         if think == 'aim_pair' and checking and aim_xy:
             # The aim's x-y beside every option's: each verdict compares neighbouring numbers.
-            xy = [float(v) for v in str(opt).strip('[]').split(',')][:2]
+            xy = _parse_xyz(opt)[:2]
             # No space after the commas: four pairs fit the node's 160-token budget.
             pair = ' '.join(_fmt_xyz(v).replace(', ', ',') for v in (xy, aim_xy))
             parts.append(f'{letter} {pair} {verdict}.')
@@ -159,7 +164,7 @@ def _aim_name(seen: Sequence[tuple[str, str]], current: Sequence[float],
     if xy_gap_m(current, target) <= AIM_XY_TOL_M:
         return 'gripper'
     for name, xyz in seen:
-        if xy_gap_m([float(v) for v in xyz.strip('[]').split(',')], target) <= AIM_XY_TOL_M:
+        if xy_gap_m(_parse_xyz(xyz), target) <= AIM_XY_TOL_M:
             return name
     return unnamed
 
