@@ -129,6 +129,38 @@ def test_direct_times_out_when_the_arm_does_not_follow(rig):
     assert progress.elapsed_s == pytest.approx(duration + 3.0, abs=0.05)
 
 
+def test_direct_reports_reached_only_when_the_arm_is_at_rest_on_the_goal(rig):
+    # The next prediction reads the TCP right after REACHED. At the old settle speed (0.05 rad/s)
+    # a grasp goal read 1.3-1.9 mm high, between the demos' grasp (z 0.022) and release (0.026)
+    # heights; the recorded keyframes are taken at rest.
+    robot, backend = rig
+    backend.start(MotionGoal((0.55, 0.10, 0.142), GripperState.OPEN, down_quat(robot)),
+                  robot.now_s)
+    assert run(robot, backend).state is MotionState.REACHED
+    grasp = np.array([0.55, 0.10, 0.022])
+    backend.start(MotionGoal(tuple(grasp), GripperState.OPEN, down_quat(robot)), robot.now_s)
+    progress = run(robot, backend)
+    assert progress.state is MotionState.REACHED, progress.reason
+    assert abs(robot.tcp()[2] - grasp[2]) < 0.001, robot.tcp()
+    assert max(abs(v) for v in robot.joint_state().velocities_rad_s.values()) <= 0.01
+
+
+def test_direct_timeout_says_when_the_joints_never_come_to_rest(rig):
+    robot, backend = rig
+    backend.start(MotionGoal((0.5, 0.1, 0.2), GripperState.OPEN, down_quat(robot)), robot.now_s)
+    duration = robot.trajectories[0].duration_s
+    progress = backend.poll(robot.now_s)
+    end = robot.now_s + duration + 10.0
+    while progress.state is MotionState.MOVING and robot.now_s < end:
+        robot.step()
+        js = robot.joint_state()  # a driver whose velocities never read below 0.02 rad/s
+        noisy = {k: 0.02 for k in js.velocities_rad_s}
+        backend.update_joint_state(type(js)(js.positions_rad, noisy, js.stamp_s))
+        progress = backend.poll(robot.now_s)
+    assert progress.state is MotionState.FAILED
+    assert 'joints not at rest: 0.020 rad/s' in progress.reason, progress.reason
+
+
 def test_direct_preempt_continues_from_the_commanded_point(rig):
     robot, backend = rig
     backend.start(MotionGoal((0.6, -0.2, 0.15), GripperState.OPEN, down_quat(robot)),
