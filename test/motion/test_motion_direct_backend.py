@@ -33,13 +33,16 @@ def rig(robot):
     return robot, backend
 
 
-def run(robot: SceneRobot, backend: DirectBackend, max_s: float = 15.0):
-    """Step the scene until the backend leaves MOVING; returns the final progress."""
+def run(robot: SceneRobot, backend: DirectBackend, max_s: float = 15.0, reading=None):
+    """Step the scene until the backend leaves MOVING; returns the final progress.
+
+    ``reading``: what the driver reports for a joint state (default: the state as measured)."""
     progress = backend.poll(robot.now_s)
     end = robot.now_s + max_s
     while progress.state is MotionState.MOVING and robot.now_s < end:
         robot.step()
-        backend.update_joint_state(robot.joint_state())
+        js = robot.joint_state()
+        backend.update_joint_state(reading(js) if reading is not None else js)
         progress = backend.poll(robot.now_s)
     return progress
 
@@ -149,14 +152,11 @@ def test_direct_timeout_says_when_the_joints_never_come_to_rest(rig):
     robot, backend = rig
     backend.start(MotionGoal((0.5, 0.1, 0.2), GripperState.OPEN, down_quat(robot)), robot.now_s)
     duration = robot.trajectories[0].duration_s
-    progress = backend.poll(robot.now_s)
-    end = robot.now_s + duration + 10.0
-    while progress.state is MotionState.MOVING and robot.now_s < end:
-        robot.step()
-        js = robot.joint_state()  # a driver whose velocities never read below 0.02 rad/s
-        noisy = {k: 0.02 for k in js.velocities_rad_s}
-        backend.update_joint_state(type(js)(js.positions_rad, noisy, js.stamp_s))
-        progress = backend.poll(robot.now_s)
+
+    def noisy(js):  # a driver whose velocities never read below 0.02 rad/s
+        return type(js)(js.positions_rad, {k: 0.02 for k in js.velocities_rad_s}, js.stamp_s)
+
+    progress = run(robot, backend, max_s=duration + 10.0, reading=noisy)
     assert progress.state is MotionState.FAILED
     assert 'joints not at rest: 0.020 rad/s' in progress.reason, progress.reason
 
