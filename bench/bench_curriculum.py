@@ -46,7 +46,8 @@ def bench_stage(cfg, stage, args) -> dict:
 
     from robot_r1_ros.training import common
     from robot_r1_ros.training.curriculum import Encoded, build_model, stage_sampler
-    from robot_r1_ros.training.number_loss import completion_loss, digit_token_ids
+    from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
+                                                   sign_token_pairs)
     from robot_r1_ros.training.recipe import ModelSpec
 
     load0 = os.getloadavg()[0]
@@ -72,7 +73,9 @@ def bench_stage(cfg, stage, args) -> dict:
     opt = torch.optim.AdamW(list(model.parameters()) + heads.parameters(),
                             lr=stage.learning_rate)
     pad = processor.tokenizer.pad_token_id
-    digits = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
+    digits = digit_token_ids(processor.tokenizer) if (
+        cfg.digit_loss_weight or cfg.sign_loss_weight) else []
+    signs = sign_token_pairs(processor.tokenizer) if cfg.sign_loss_weight else []
     tokens = 0
     for i in range(args.steps + 2):
         if i == 2:
@@ -81,7 +84,8 @@ def bench_stage(cfg, stage, args) -> dict:
         batch = enc.batch(idx, pad, cfg.compact_prompt > 0 and
                           random.random() < cfg.compact_prompt)
         # the run's own step loss (training.number_loss.completion_loss)
-        loss = completion_loss(model, batch, digits, cfg.digit_loss_weight)
+        loss = completion_loss(model, batch, digits, cfg.digit_loss_weight, signs,
+                               cfg.sign_loss_weight)
         loss = loss + heads.loss(batch, idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()

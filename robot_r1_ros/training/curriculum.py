@@ -23,6 +23,8 @@ What a config sets (``config/train/learn_*.yaml``):
   (``time.process_time``, so a neighbour on the other core does not shorten a stage).
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
+- ``train.sign_loss_weight``: adds each number's sign as a two-way cross-entropy (``' -'`` against
+  ``' '``, ``training.number_loss``) times this weight; 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
 - ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
   lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
@@ -58,7 +60,8 @@ from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.training import common
 from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa: F401  (API)
                                                      load_config)
-from robot_r1_ros.training.number_loss import completion_loss, digit_token_ids
+from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
+                                                 sign_token_pairs)
 from robot_r1_ros.training.recipe import ModelSpec
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
 from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F401  (API)
@@ -321,7 +324,12 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     opt = torch.optim.AdamW(trainable, lr=cfg.stages[0].learning_rate, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
     pad_id = processor.tokenizer.pad_token_id
-    digit_ids = digit_token_ids(processor.tokenizer) if cfg.digit_loss_weight else []
+    digit_ids = digit_token_ids(processor.tokenizer) if (
+        cfg.digit_loss_weight or cfg.sign_loss_weight) else []
+    sign_pairs = sign_token_pairs(processor.tokenizer) if cfg.sign_loss_weight else []
+    if cfg.sign_loss_weight and not sign_pairs:
+        raise ConfigError('sign_loss_weight: this tokenizer has no sign tokens (" -" / " ")',
+                          'sign_loss_weight')
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
            'cpu_before': 0.0, 'compact_steps': 0}
@@ -393,7 +401,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             idx = draw()
             batch = enc.batch(idx, pad_id, compact)
             c0 = time.process_time()
-            loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight)
+            loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight,
+                                   sign_pairs, cfg.sign_loss_weight)
             # the heads read the hidden states of the forward pass just run
             loss = loss + heads.loss(batch, idx)
             opt.zero_grad(set_to_none=True)

@@ -73,8 +73,61 @@ def with_number_loss(result: Any, labels: Any, digit_ids: Sequence[int], weight:
     return result.loss + weight * number_token_loss(result.logits, labels, digit_ids)
 
 
+def sign_token_pairs(tokenizer: Any) -> list[tuple[int, int]]:
+    """The (negative, positive) token pairs that start a number: ``' -'`` / ``' '``,
+    ``'>[-'`` / ``'>['``, ...: every token ending in ``-`` whose text without it is one token too.
+
+    Why: the tokenizer merges a number's sign into the token before its first digit, so a
+    coordinate's sign is one choice between two such tokens (``[0.262, -0.084`` is ``,``,
+    ``' -'``, ``0``...; ``[0.262, 0.084`` is ``,``, ``' '``, ``0``...). A token in two pairs is left
+    out (its pair would be ambiguous).
+    """
+    vocab = tokenizer.get_vocab()
+    pieces = {}
+    for tok_id in vocab.values():
+        text = tokenizer.decode([tok_id])
+        if text:
+            pieces.setdefault(text, tok_id)
+    pairs = [(pieces[text], pieces[text[:-1]]) for text in sorted(pieces)
+             if len(text) >= 2 and text.endswith('-') and text[:-1] in pieces]
+    seen: dict[int, int] = {}
+    for pair in pairs:
+        for tok_id in pair:
+            seen[tok_id] = seen.get(tok_id, 0) + 1
+    return [pair for pair in pairs if all(seen[t] == 1 for t in pair)]
+
+
+def _sign_loss(logits: Any, target: Any, mask: Any, pairs: Sequence[tuple[int, int]],
+               digit_ids: Sequence[int]) -> Any:
+    """Cross-entropy of each number's sign: at every scored position whose target is a token of
+    ``pairs`` followed by a digit, the two-way choice between the pair's negative and positive
+    token. ``logits`` (N, V) are the scored positions of ``target`` (B, T) under ``mask``."""
+    import torch
+
+    neg = torch.as_tensor([n for n, _ in pairs], device=target.device)
+    pos = torch.as_tensor([p for _, p in pairs], device=target.device)
+    digits = torch.as_tensor(list(digit_ids), device=target.device)
+    next_is_digit = torch.zeros_like(mask)
+    next_is_digit[:, :-1] = torch.isin(target[:, 1:], digits)
+    is_neg = torch.isin(target, neg)
+    at_sign = ((is_neg | torch.isin(target, pos)) & next_is_digit)[mask]
+    if not bool(at_sign.any()):
+        return logits.sum() * 0.0
+    tokens = target[mask][at_sign]
+    lookup = torch.full((int(logits.shape[-1]),), -1, dtype=torch.long, device=target.device)
+    lookup[neg] = torch.arange(len(pairs), device=target.device)
+    lookup[pos] = torch.arange(len(pairs), device=target.device)
+    k = lookup[tokens]
+    chosen = logits[at_sign]
+    two = torch.stack([chosen.gather(1, neg[k][:, None])[:, 0],
+                       chosen.gather(1, pos[k][:, None])[:, 0]], dim=-1)
+    label = (~is_neg[mask][at_sign]).long()  # 0: the negative token is the target
+    return torch.nn.functional.cross_entropy(two.float(), label)
+
+
 def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
-                    weight: float) -> Any:
+                    weight: float, sign_pairs: Sequence[tuple[int, int]] = (),
+                    sign_weight: float = 0.0) -> Any:
     """The same loss as ``with_number_loss(model(**batch), ...)`` with logits only where a label
     is scored.
 
@@ -88,6 +141,8 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
         batch: Teacher-forcing inputs with ``labels`` (``-100`` where no loss is taken).
         digit_ids: The digit token ids (:func:`digit_token_ids`; unused when ``weight`` is 0).
         weight: The number-token loss weight.
+        sign_pairs: The sign tokens (:func:`sign_token_pairs`; unused when ``sign_weight`` is 0).
+        sign_weight: Weight of the numbers' sign cross-entropy (:func:`_sign_loss`), added.
     """
     import torch
 
@@ -100,4 +155,6 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
     loss = torch.nn.functional.cross_entropy(logits.float(), target[mask])
     if weight:
         loss = loss + weight * _digit_wasserstein(logits, target[mask], digit_ids)
+    if sign_weight:
+        loss = loss + sign_weight * _sign_loss(logits, target, mask, sign_pairs, digit_ids)
     return loss

@@ -55,6 +55,7 @@ def test_bad_configs_raise_config_error(tmp_path):
         load_config(_write(tmp_path, {'name': 'x', 'model': {'path': 'm'}}))
     for train in ({'batch_size': 0}, {'eval_every_cpu_s': 'often'}, {'warmup_steps': -1},
                   {'batch_size': 4, 'epochs': 3}, {'digit_loss_weight': -0.5},
+                  {'sign_loss_weight': -1.0}, {'sign_loss_weight': 'yes'},
                   {'freeze_vision': 'false'}, {'compact_prompt': 1.5},
                   {'compact_prompt': 'half'}, {'compact_prompt': float('nan')}):
         data = _config(Path('m'), Path('d'))
@@ -135,9 +136,11 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
 
     data = _config(tiny_model, qa_dataset['path'])
     data['train']['digit_loss_weight'] = 0.3  # the ordinal digit loss rides along
+    data['train']['sign_loss_weight'] = 1.0  # and the numbers' signs
     data['train']['compact_prompt'] = 0.5  # and half the batches without the constant lines
     cfg = load_config(_write(tmp_path, data))
     assert cfg.digit_loss_weight == 0.3 and cfg.compact_prompt == 0.5
+    assert cfg.sign_loss_weight == 1.0
     before = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
     final = train(cfg, tmp_path / 'run')
     records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]

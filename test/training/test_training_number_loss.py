@@ -6,7 +6,8 @@ import math
 import torch
 from r1_testing import REPO
 
-from robot_r1_ros.training.number_loss import digit_token_ids, number_token_loss, with_number_loss
+from robot_r1_ros.training.number_loss import (_sign_loss, digit_token_ids, number_token_loss,
+                                               sign_token_pairs, with_number_loss)
 
 DIGIT_IDS = list(range(15, 25))  # the shipped tokenizer's ids of 0..9 (checked below)
 VOCAB = 40
@@ -56,3 +57,52 @@ def test_with_number_loss_adds_the_weighted_term_only_when_asked():
     assert float(with_number_loss(Result, labels, DIGIT_IDS, 0.0)) == 2.0
     assert math.isclose(float(with_number_loss(Result, labels, DIGIT_IDS, 0.5)), 3.0,
                         abs_tol=1e-4)
+
+
+def test_the_shipped_tokenizer_writes_a_numbers_sign_in_the_token_before_its_digits():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(REPO / 'checkpoints' / 'robot-r1-tiny-see')
+    pairs = {(tokenizer.decode([n]), tokenizer.decode([p])) for n, p in sign_token_pairs(tokenizer)}
+    assert {(' -', ' '), (' [-', ' ['), ('>[-', '>[')} <= pairs
+    # the pairs are where the answer's signs are written: one token each, before the digits
+    tokens = [tokenizer.decode([t]) for t in
+              tokenizer.encode('<answer>[-0.262, -0.084, 0.026]', add_special_tokens=False)]
+    assert tokens[2:4] == ['>[-', '0'] and tokens[9:11] == [' -', '0'] and \
+        tokens[16:18] == [' ', '0'], tokens
+
+
+NEG, POS = 30, 31  # a sign pair (' -', ' ') in the toy vocabulary
+
+
+def _sign_case(chosen: int, next_token: int) -> torch.Tensor:
+    """The sign loss of one scored position whose target is ``' -'`` followed by
+    ``next_token``, where the model puts its mass on ``chosen``."""
+    target = torch.tensor([[NEG, next_token]])
+    mask = torch.tensor([[True, True]])
+    logits = torch.full((2, VOCAB), -5.0)
+    logits[0, chosen] = 5.0
+    return _sign_loss(logits, target, mask, [(NEG, POS)], DIGIT_IDS)
+
+
+def test_the_sign_loss_scores_the_two_way_choice_at_a_numbers_start():
+    right, wrong = float(_sign_case(NEG, 15)), float(_sign_case(POS, 15))
+    assert right < 1e-3 and math.isclose(wrong, 10.0, abs_tol=1e-3), (right, wrong)
+    # mass on an unrelated token leaves the two sign tokens tied: log 2
+    assert math.isclose(float(_sign_case(7, 15)), math.log(2), abs_tol=1e-4)
+    # ' -' not followed by a digit is not a number's sign: nothing, with a gradient path
+    logits = torch.zeros((2, VOCAB), requires_grad=True)
+    loss = _sign_loss(logits, torch.tensor([[NEG, 7]]), torch.tensor([[True, True]]),
+                      [(NEG, POS)], DIGIT_IDS)
+    loss.backward()
+    assert float(loss) == 0.0 and float(logits.grad.abs().sum()) == 0.0
+
+
+def test_the_sign_loss_moves_only_the_two_sign_logits_of_scored_positions():
+    target = torch.tensor([[9, POS, 15, NEG, 16]])  # '?', ' ', '0', ' -', '1'
+    mask = torch.tensor([[True, True, True, False, True]])  # the second sign is not scored
+    logits = torch.zeros((int(mask.sum()), VOCAB), requires_grad=True)
+    _sign_loss(logits, target, mask, [(NEG, POS)], DIGIT_IDS).backward()
+    moved = {(row, col) for row, col in (logits.grad.abs() > 0).nonzero().tolist()}
+    assert moved == {(1, NEG), (1, POS)}  # scored row 1 is the ' ' before '0'
+    assert float(logits.grad[1, POS]) < 0 < float(logits.grad[1, NEG])  # towards ' '
