@@ -104,7 +104,8 @@ def _strict_bool(value: Any) -> bool:
 _TRAIN_KEYS: dict[str, Any] = {
     'batch_size': int, 'warmup_steps': int, 'weight_decay': float, 'eval_every_cpu_s': float,
     'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
-    'digit_loss_weight': float, 'sign_loss_weight': float, 'freeze_vision': _strict_bool, 'compact_prompt': float}
+    'digit_loss_weight': float, 'sign_loss_weight': float, 'freeze_vision': _strict_bool,
+    'compact_prompt': float}
 
 
 def _vision_aux(raw: Any) -> VisionAuxConfig | None:

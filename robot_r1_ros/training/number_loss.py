@@ -139,7 +139,8 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
     Args:
         model: A ``Qwen2_5_VLForConditionalGeneration`` (its ``model`` and ``lm_head``).
         batch: Teacher-forcing inputs with ``labels`` (``-100`` where no loss is taken).
-        digit_ids: The digit token ids (:func:`digit_token_ids`; unused when ``weight`` is 0).
+        digit_ids: The digit token ids (:func:`digit_token_ids`; unused when ``weight`` and
+            ``sign_weight`` are 0: the sign loss finds a number's start by its first digit).
         weight: The number-token loss weight.
         sign_pairs: The sign tokens (:func:`sign_token_pairs`; unused when ``sign_weight`` is 0).
         sign_weight: Weight of the numbers' sign cross-entropy (:func:`_sign_loss`), added.
