@@ -15,7 +15,11 @@ import logging
 import re
 import statistics
 import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from position_digits import answer_object_questions  # noqa: E402
 
 _LOG = logging.getLogger('lifted_reads')
 _ANSWER = re.compile(r'<answer>\[(-?\d+\.\d+), (-?\d+\.\d+), (-?\d+\.\d+)\]')
@@ -61,22 +65,9 @@ def main() -> int:
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
 
-    import torch
+    from robot_r1_ros.training.eval_scoring import score_rows
 
-    from robot_r1_ros.training import common
-    from robot_r1_ros.training.eval_scoring import (EvalSettings, generate_completions,
-                                                    load_eval_model, score_rows)
-
-    torch.set_num_threads(args.threads)
-    settings = EvalSettings()
-    model, processor = load_eval_model(args.model, settings)
-    rows = common.load_dataset_dict(args.dataset)[settings.split]
-    rows = rows.filter(lambda r: r['task_kind'] == 'object_position')
-    completions = generate_completions(
-        model, processor, rows, batch_size=settings.batch_size,
-        max_new_tokens=settings.max_new_tokens, progress=False,
-        constrained=settings.constrained, think_budget_tokens=settings.think_budget_tokens)
-    rows = list(rows)
+    rows, completions = answer_object_questions(args.model, args.dataset, None, args.threads)
     for place, d in split_by_height(rows, score_rows(rows, completions)).items():
         _LOG.info('%s: %s', place, d)
     return 0

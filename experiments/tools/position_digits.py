@@ -37,6 +37,26 @@ def digit_table(pred_env_m: np.ndarray, true_env_m: np.ndarray) -> dict[str, dic
     return out
 
 
+def answer_object_questions(model_dir: str, dataset_dir: str, max_rows: int | None,
+                            threads: int = 1) -> tuple[list[dict], list[dict]]:
+    """The test split's ``object_position`` rows (a seeded subsample of ``max_rows``; None:
+    all) and a checkpoint's completions of them with the reasoning node's decoding."""
+    import torch
+    torch.set_num_threads(threads)
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.eval_scoring import generate_completions, load_eval_model
+    from robot_r1_ros.training.evaluate import EvalSettings, select_eval_rows
+
+    settings = EvalSettings(max_rows_per_group=max_rows, tasks=('object_position',))
+    rows = select_eval_rows(common.load_dataset_dict(dataset_dir)['test'], settings)
+    model, processor = load_eval_model(model_dir, settings)
+    completions = generate_completions(model, processor, rows, settings.batch_size,
+                                       settings.max_new_tokens, False,
+                                       constrained=settings.constrained,
+                                       think_budget_tokens=settings.think_budget_tokens)
+    return list(rows), completions
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -44,18 +64,7 @@ def main() -> int:
     ap.add_argument('--dataset', required=True)
     ap.add_argument('--rows', type=int, default=200, help='object_position rows of the test split')
     args = ap.parse_args()
-    import torch
-    torch.set_num_threads(1)
-    from robot_r1_ros.training import common
-    from robot_r1_ros.training.eval_scoring import generate_completions, load_eval_model
-    from robot_r1_ros.training.evaluate import EvalSettings, select_eval_rows
-
-    settings = EvalSettings(max_rows_per_group=args.rows, tasks=('object_position',))
-    rows = select_eval_rows(common.load_dataset_dict(args.dataset)['test'], settings)
-    model, processor = load_eval_model(args.model, settings)
-    completions = generate_completions(model, processor, rows, settings.batch_size,
-                                       settings.max_new_tokens, False, constrained=True,
-                                       think_budget_tokens=settings.think_budget_tokens)
+    rows, completions = answer_object_questions(args.model, args.dataset, args.rows)
     pred, true, subject = [], [], []
     for row, completion in zip(rows, completions):
         text = completion['text'] if isinstance(completion, dict) else str(completion)
