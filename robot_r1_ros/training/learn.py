@@ -5,15 +5,13 @@
 
 (``recipe_learn`` makes its base, ``checkpoints/robot-r1-tiny-learn``). A learn recipe names
 
-- ``data.recipe``: the TRL recipe whose ``pipeline`` section says which expert demos to record
-  and how to build the dataset (issue 8's ``tiny_cpu``: 60 pick-and-place demos); ``--dataset``
-  uses an existing ``robot-r1 dataset`` folder instead; or ``data.scenes``: the settings of
-  :class:`robot_r1_ros.training.scene_data.SceneDataConfig` (the scripted expert rolled out in
-  randomised scenes, asked where the closed loop asks; train / validation / test from disjoint
-  seed ranges), no demos recorded;
+- ``data.recipe``: the TRL recipe whose ``pipeline`` records expert demos and builds the dataset
+  (issue 8's ``tiny_cpu``: 60 pick-and-place demos; ``--dataset``: an existing folder instead),
+  or ``data.scenes``: :class:`robot_r1_ros.training.scene_data.SceneDataConfig` (the scripted
+  expert in randomised scenes, asked where the closed loop asks; disjoint seed ranges per split);
 - ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`)
-  that gives the first link's ``model.path`` a trained, larger tower before any language stage;
-  keys: that stage's settings; a link with ``vision_aux`` keeps its position loss (said aloud);
+  giving the first link's ``model.path`` a trained, larger tower, at the first link's image
+  size; a link with ``vision_aux`` keeps its position loss (said aloud);
 - ``grow`` (optional): ``add_layers`` / ``mlp`` / ``hidden`` of
   :class:`robot_r1_ros.training.grow_lm.GrowConfig`: the first link's start (the vision stage's
   output, or its ``model.path``) gets a bigger language model whose new parts start silent;
@@ -75,16 +73,14 @@ class LearnRecipe:
     source: str = ''
     extra: dict[str, Any] = field(default_factory=dict)
     vision: dict[str, Any] | None = None
+    # data.scenes: a SceneDataConfig (rolled out in randomised scenes), or None (data.recipe)
     scenes: Any = None
-    grow: Any = None
-    """``grow``: a ``training.grow_lm.GrowConfig`` applied to the first link's start (after the
-    vision stage), or None."""
-    """``data.scenes``: a ``training.scene_data.SceneDataConfig`` (the dataset is rolled out in
-    randomised scenes, no demos recorded), or None (``data.recipe``'s demos)."""
+    grow: Any = None  # a GrowConfig for the first link's start (after the vision stage), or None
 
 
 _VISION_KEYS = ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'lr', 'batch_size',
-                'cpu_minutes', 'checkpoint_minutes', 'seed', 'digit_weight', 'frames_from')
+                'cpu_minutes', 'checkpoint_minutes', 'seed', 'digit_weight', 'frames_from',
+                'image_pixels')
 
 
 def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
@@ -130,10 +126,10 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
             grow=None if raw.get('grow') is None else GrowConfig.from_mapping(raw['grow']))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn recipe ({exc!r})', 'recipe') from exc
-    if recipe.vision is not None:
-        _vision_config(recipe, base='')  # fail before hours of training (base set at run)
     if not recipe.chain:
         raise ConfigError(f'{path}: chain needs at least one curriculum config', 'chain')
+    if recipe.vision is not None:
+        _vision_config(recipe, base='')  # fail before hours of training (base set at run)
     if recipe.max_new_tokens < 80 or recipe.closed_loop_episodes < 0 or \
             recipe.follow_episodes < 0 or (recipe.max_rows_per_group is not None
                                          and recipe.max_rows_per_group < 1):
@@ -146,10 +142,11 @@ def load_learn_recipe(path: str | os.PathLike) -> LearnRecipe:
 
 
 def _vision_config(recipe: LearnRecipe, base: str) -> Any:
-    """The recipe's ``vision`` section as a validated ``VisionPretrainConfig``.
+    """The recipe's ``vision`` section as a validated ``VisionPretrainConfig`` at the first
+    link's ``model.image_pixels`` (the tower is trained at the size it will see).
 
     Raises:
-        ConfigError: The section is not a mapping, names an unknown key or a bad value.
+        ConfigError: Not a mapping, an unknown key, a bad value, another ``image_pixels``.
     """
     from robot_r1_ros.training.vision_pretrain import VisionPretrainConfig
     raw = recipe.vision
@@ -159,8 +156,13 @@ def _vision_config(recipe: LearnRecipe, base: str) -> Any:
     if unknown:
         raise ConfigError(f'vision: unknown keys {unknown}; known: {", ".join(_VISION_KEYS)}',
                           'vision')
+    link_pixels = curriculum.load_config(recipe.chain[0]).image_pixels
+    if 'image_pixels' in raw and raw['image_pixels'] != link_pixels:
+        raise ConfigError(f"vision: image_pixels {raw['image_pixels']} is not the first link's "
+                          f'model.image_pixels {link_pixels} (the size the tower will see)',
+                          'vision.image_pixels')
     try:
-        return VisionPretrainConfig(base=base, **raw)
+        return VisionPretrainConfig(base=base, **{**raw, 'image_pixels': link_pixels})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f'vision: {exc}', 'vision') from None
 
@@ -338,8 +340,7 @@ def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
                      f"language model of `{_repo_relative(c['base'])}` "
                      '(its own training not counted) | '
                      f"{rep['steps']:,} | {rep['cpu_minutes']:.1f} |")
-    grown = runs[0].parent / '00_grow' / 'grow.json' if runs else None
-    if recipe.grow is not None and grown is not None and grown.is_file():
+    if recipe.grow is not None and runs and (runs[0].parent / '00_grow' / 'grow.json').is_file():
         lines.append(f'| 0 | grow | - | language model {recipe.grow.describe()}, new parts '
                      'silent | - | 0.0 |')
     for i, (name, run_dir) in enumerate(zip(recipe.chain, runs)):

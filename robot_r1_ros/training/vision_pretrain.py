@@ -69,12 +69,18 @@ class VisionPretrainConfig:
     digit_weight: float = 0.0
     init: str = ''
     frames_from: str = 'rollout'
+    # The image area the stage resizes frames to, in pixels (min = max, as the language links'
+    # ``model.image_pixels``). Why stated: the untrained tiny model's processor keeps an image's
+    # own size (224 x 224: 64 tokens), the links see 112 x 112 (16 tokens), and a tower trained
+    # at one size reads the other badly (E88's first try; experiments/issue13_fast.md).
+    image_pixels: int = 12544
 
     def __post_init__(self) -> None:
         if self.frames_from not in FRAME_SOURCES:
             raise ValueError(f'frames_from must be one of {FRAME_SOURCES}, '
                              f'got {self.frames_from!r}')
-        for name in ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'batch_size'):
+        for name in ('frames', 'test_frames', 'hidden', 'depth', 'heads', 'mlp', 'batch_size',
+                     'image_pixels'):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f'{name} must be positive, got {getattr(self, name)}')
         if self.hidden % self.heads:
@@ -225,7 +231,8 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
         _LOG.info('rendered %d + %d frames in %.0f s', len(tr_img), len(te_img), time.time() - t0)
     data = np.load(data_file)
     names = [str(n) for n in data['names']]
-    processor = load_processor(cfg.base)
+    processor = load_processor(cfg.base, min_pixels=cfg.image_pixels,
+                               max_pixels=cfg.image_pixels)
     base_config = Qwen2_5_VLConfig.from_pretrained(cfg.base)
     width = base_config.text_config.hidden_size
     vcfg = Qwen2_5_VLConfig(**{**base_config.to_dict(),
@@ -319,7 +326,8 @@ def train(cfg: VisionPretrainConfig, out: Path) -> dict[str, Any]:
               'seeds': {'train': [seed_range('vision_pretrain', cfg.frames)[0], cfg.frames],
                         'test': [seed_range('vision_test', cfg.test_frames)[0],
                                  cfg.test_frames]},
-              'tower_params': sum(p.numel() for p in tower.parameters())}
+              'tower_params': sum(p.numel() for p in tower.parameters()),
+              'tokens_per_image': n_tokens}
     export(cfg, tower, base_config, out / 'final')
     torch.save(heads.state_dict(), out / 'heads.pt')
     (out / 'report.json').write_text(json.dumps(report, indent=2))
@@ -348,6 +356,11 @@ def export(cfg: VisionPretrainConfig, tower: Any, base_config: Any, folder: Path
         src = Path(cfg.base) / name
         if src.exists():
             shutil.copy(src, folder / name)
+    pre = folder / 'preprocessor_config.json'
+    if pre.exists():  # the checkpoint resizes images as its tower was trained
+        settings = json.loads(pre.read_text())
+        settings.update(min_pixels=cfg.image_pixels, max_pixels=cfg.image_pixels)
+        pre.write_text(json.dumps(settings, indent=2) + '\n')
     return folder
 
 
@@ -366,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--digit-weight', type=float, default=0.0,
                    help='weight of the attended-token digit classification (0: off)')
     p.add_argument('--init', default='', help='an earlier run folder to continue from')
+    p.add_argument('--image-pixels', type=int, default=12544,
+                   help="image area in pixels the frames are resized to (the links' "
+                        "model.image_pixels; 12544 = 112 x 112)")
     p.add_argument('--frames-from', choices=FRAME_SOURCES, default='rollout',
                    help="'rollout': the scene datasets' moments (start and settled waypoints of "
                         "expert rollouts); 'start': initial-state frames only (E13-E41)")
@@ -377,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                                hidden=args.hidden, depth=args.depth, cpu_minutes=args.cpu_minutes,
                                checkpoint_minutes=args.checkpoint_minutes,
                                batch_size=args.batch_size, digit_weight=args.digit_weight,
-                               init=args.init, frames_from=args.frames_from)
+                               init=args.init, frames_from=args.frames_from,
+                               image_pixels=args.image_pixels)
     report = train(cfg, args.out)
     print(json.dumps(report['held_out'], indent=1))
     return 0

@@ -83,6 +83,7 @@ def test_experiment_learn_recipes_parse():
     ({'vision': {'frames': 10, 'resolution': 224}}, 'unknown keys'),
     ({'vision': {'frames': 0}}, 'frames must be positive'),
     ({'vision': 'yes'}, 'mapping'),
+    ({'vision': {'image_pixels': 50176}}, "not the first link's model.image_pixels 12544"),
     ({'grow': {'layers': 2}}, 'unknown keys'),
     ({'grow': {'add_layers': -2}}, 'add_layers must be'),
 ])

@@ -35,6 +35,12 @@ def test_vision_stage_renders_trains_resumes_and_exports(tiny_model, tmp_path):
     lm, base_lm = model.model.language_model.state_dict(), base.model.language_model.state_dict()
     assert all((lm[k] == base_lm[k]).all() for k in base_lm)
     assert json.loads((out / 'report.json').read_text())['tower_params'] > 0
+    # Trained at the links' image size (112 x 112: 16 merged tokens), though the untrained base's
+    # processor would keep the rendered frames' own 224 x 224 (64 tokens), and exported so.
+    assert json.loads((tiny_model / 'preprocessor_config.json').read_text())['max_pixels'] > 12544
+    assert report['tokens_per_image'] == 16
+    pre = json.loads((final / 'preprocessor_config.json').read_text())
+    assert pre['min_pixels'] == pre['max_pixels'] == cfg.image_pixels == 12544
 
     # A digit-head run continues from this one: its tower starts from the saved weights.
     import torch
