@@ -40,6 +40,7 @@ Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation
 ``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
 ``resume/`` (model, optimiser, RNG and schedule position, written every
 ``train.checkpoint_every_cpu_s``): the same command continues a killed run from there.
+``--workers N`` trains in N data-parallel processes (``training.workers``).
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa
 from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
                                                  sign_token_pairs)
 from robot_r1_ros.training.recipe import ModelSpec
+from robot_r1_ros.training.workers import SINGLE, Workers, launch, seed_worker_rngs, split_batch
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
 from robot_r1_ros.training.think_targets import (LETTERS, MC_TASKS,  # noqa: F401  (API)
                                                  FACT_KINDS, THINK_KINDS, completion, frame_facts,
@@ -245,40 +247,14 @@ def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
     return draw
 
 
-# ------------------------------------------------------------------------------ quick eval
-def quick_eval(model: Any, processor: Any, rows: Any, max_new_tokens: int) -> dict[str, Any]:
-    """Greedy accuracy, format failures, letter histogram and (position answers) L1 in cm per
-    task/distractor group, scored by ``robot-r1 eval``'s own scoring."""
-    from robot_r1_ros.training import evaluate as ev
-    from robot_r1_ros.training.eval_scoring import INVALID, mean_or_none, score_rows
-    was_training = model.training
-    model.eval()
-    comps = ev.generate_completions(model, processor, rows, batch_size=32,
-                                    max_new_tokens=max_new_tokens, progress=False)
-    if was_training:
-        model.train()
-    out: dict[str, Any] = {}
-    l1: dict[str, list[Any]] = {}
-    for row, rec in zip(rows, score_rows(list(rows), comps)):
-        key = f"{row['task_kind']}/{row['distractor_kind'] or '-'}"
-        g = out.setdefault(key, {'n': 0, 'correct': 0, 'format_fail': 0,
-                                 'letters': {c: 0 for c in 'ABCD-'}})
-        g['n'] += 1
-        g['format_fail'] += int(not rec['format_ok'])
-        letter = rec['pred_letter']
-        g['letters'][letter if letter not in (None, INVALID) else '-'] += 1
-        g['correct'] += int(bool(rec['format_ok'] and rec['correct']))
-        l1.setdefault(key, []).append(rec['l1_cm'])
-    for key, g in out.items():
-        g['accuracy'] = g['correct'] / max(g['n'], 1)
-        if any(v is not None for v in l1[key]):
-            g['l1_cm_mean'] = mean_or_none(l1[key])
-    return out
-
-
 # ------------------------------------------------------------------------------ training
-def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
-    """Run the curriculum; returns the ``final/`` checkpoint folder."""
+def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -> Path:
+    """Run the curriculum; returns the ``final/`` checkpoint folder.
+
+    With several ``workers`` (:func:`robot_r1_ros.training.workers.launch`) each process draws
+    ``batch_size / workers`` rows a step and the gradients are averaged; the stages' budgets
+    are the workers' CPU summed, and only the main worker logs, evaluates and writes.
+    """
     import numpy as np
     import torch
 
@@ -314,6 +290,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     val_rows = common.per_group_subset(common.select_rows(ds['validation'], tuple(tasks), 'any'),
                                        cfg.eval_rows_per_group, cfg.seed)
     max_comp = max(len(r['comp_ids']) for r in enc.rows) + 8
+    from robot_r1_ros.training.evaluate import quick_eval
 
     from robot_r1_ros.training.aux_heads import AuxHeads
     heads = AuxHeads(cfg, model, processor, train_rows)
@@ -323,6 +300,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     trainable += heads.parameters()
     opt = torch.optim.AdamW(trainable, lr=cfg.stages[0].learning_rate, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
+    per_worker = workers.per_worker(cfg.batch_size)
     pad_id = processor.tokenizer.pad_token_id
     digit_ids = digit_token_ids(processor.tokenizer) if (
         cfg.digit_loss_weight or cfg.sign_loss_weight) else []
@@ -334,6 +312,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
            'cpu_before': 0.0, 'compact_steps': 0}
     resume_dir = out / 'resume'
+    state: dict[str, Any] = {}
     if (resume_dir / 'state.pt').is_file():
         state = torch.load(resume_dir / 'state.pt', weights_only=False)
         model.load_state_dict(state['model'])
@@ -344,30 +323,42 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         torch.set_rng_state(state['torch_rng'])
         pos.update(state['position'])
         _LOG.info('resumed from %s at step %d (stage %d)', resume_dir, pos['step'], pos['stage'])
-    log = (out / 'log.jsonl').open('a', encoding='utf-8')
+    if workers.world > 1:  # one start for all, then each worker its own batches
+        workers.broadcast(list(model.parameters()) + heads.parameters())
+        seed_worker_rngs(workers, cfg.seed, pos['step'], state.get('worker_rngs'))
+    log = (out / 'log.jsonl').open('a', encoding='utf-8') if workers.main else None
     step = pos['step']
-    cpu_train = pos['cpu_train']
-    # CPU seconds of earlier processes of this run (resumes), so totals cover the whole run.
-    cpu_before = pos['cpu_before']
+    # This process's CPU seconds; the run's totals (earlier processes of a resumed run, all
+    # workers) are kept by the main worker, so a sum over the workers counts each once.
+    cpu_train = pos['cpu_train'] if workers.main else 0.0
+    cpu_before = pos['cpu_before'] if workers.main else 0.0
     compact_steps = pos['compact_steps']
-    last_eval = 0.0
-    last_ckpt = time.process_time()
     wall0 = time.time()
 
+    def run_cpu() -> float:  # collective: every worker calls it at the same step
+        return workers.sum(cpu_before + time.process_time() - t0)
+
+    last_eval = last_ckpt = run_cpu()
+
     def write(rec: dict[str, Any]) -> None:
-        log.write(json.dumps(rec) + '\n')
-        log.flush()
+        if log is not None:
+            log.write(json.dumps(rec) + '\n')
+            log.flush()
 
     def save_resume(si: int, stage_cpu_s: float, stage_steps: int) -> None:
+        # collective (the workers' RNG states and CPU): every worker calls it at the same step
+        rngs = workers.gather((random.getstate(), np.random.get_state(), torch.get_rng_state()))
+        position = {'step': step, 'stage': si, 'stage_cpu_s': stage_cpu_s,
+                    'stage_steps': stage_steps, 'cpu_train': workers.sum(cpu_train),
+                    'cpu_before': run_cpu(), 'compact_steps': compact_steps}
+        if not workers.main:
+            return
         tmp = out / '.resume.tmp'
         tmp.mkdir(exist_ok=True)
-        position = {'step': step, 'stage': si, 'stage_cpu_s': stage_cpu_s,
-                    'stage_steps': stage_steps, 'cpu_train': cpu_train,
-                    'cpu_before': cpu_before + time.process_time() - t0,
-                    'compact_steps': compact_steps}
         torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
                     'python_rng': random.getstate(), 'numpy_rng': np.random.get_state(),
                     'torch_rng': torch.get_rng_state(), 'position': position,
+                    'worker_rngs': rngs if workers.world > 1 else None,
                     **heads.state_dict()},
                    tmp / 'state.pt')
         if resume_dir.exists():
@@ -378,16 +369,17 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
         if si < pos['stage']:
             continue
         resumed = si == pos['stage']
-        draw = stage_sampler(enc, stage, cfg.batch_size, si)
+        draw = stage_sampler(enc, stage, per_worker, si)
         budget = stage.cpu_minutes * 60.0
-        s_cpu0 = time.process_time() - (pos['stage_cpu_s'] if resumed else 0.0)
+        # the stage's CPU (all workers) is the run's CPU since this start
+        s_cpu0 = run_cpu() - (pos['stage_cpu_s'] if resumed else 0.0)
         s_step0 = step - (pos['stage_steps'] if resumed else 0)
         # Cosine schedule over the stage's expected steps, re-estimated from its own pace.
         expected = None
         losses: list[float] = []
-        while time.process_time() - s_cpu0 < budget:
+        while (now := run_cpu()) - s_cpu0 < budget:
             done = step - s_step0
-            used = time.process_time() - s_cpu0
+            used = now - s_cpu0
             if done >= 20:
                 expected = max(done + 1, int(budget / (used / done)))
             warm = min(1.0, (done + 1) / cfg.warmup_steps)
@@ -407,36 +399,45 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             loss = loss + heads.loss(batch, idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            workers.average_gradients(trainable)
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             cpu_train += time.process_time() - c0
             step += 1
             compact_steps += compact
             losses.append(float(loss.detach()))
-            if step % 10 == 0:
-                write({'step': step, 'stage': si, 'loss': sum(losses) / len(losses), 'lr': lr,
-                       'cpu_s': cpu_before + time.process_time() - t0,
+            if step % 10 == 0:  # every worker is at this step: the mean is over them all
+                write({'step': step, 'stage': si, 'lr': lr, 'cpu_s': now,
+                       'loss': workers.sum(sum(losses) / len(losses)) / workers.world,
                        'wall_s': time.time() - wall0, **heads.log_record()})
                 losses = []
-            if time.process_time() - last_eval > cfg.eval_every_cpu_s:
+            # Evaluations: the main worker, on its own CPU clock (the others wait for it).
+            if workers.main and now - last_eval > cfg.eval_every_cpu_s * workers.world:
                 e0 = time.process_time()
                 res = quick_eval(model, eval_processor, val_rows, max_comp)
-                last_eval = time.process_time()
+                eval_cpu_s = time.process_time() - e0
+                last_eval = now + eval_cpu_s
                 res.update(heads.held_out())
-                write({'step': step, 'stage': si, 'eval': res, 'eval_cpu_s': last_eval - e0,
-                       'cpu_s': cpu_before + last_eval - t0})
+                write({'step': step, 'stage': si, 'eval': res, 'eval_cpu_s': eval_cpu_s,
+                       'cpu_s': last_eval})
                 _LOG.info('step %d: %s', step, {k: v.get('accuracy', v)
                                                 for k, v in res.items()})
-            if time.process_time() - last_ckpt > cfg.checkpoint_every_cpu_s:
-                save_resume(si, time.process_time() - s_cpu0, step - s_step0)
-                last_ckpt = time.process_time()
+            if now - last_ckpt > cfg.checkpoint_every_cpu_s * workers.world:
+                save_resume(si, now - s_cpu0, step - s_step0)
+                last_ckpt = now
         # The next stage starts fresh (only the stage a resume point was taken in is part-done).
         pos.update(stage=si + 1, stage_cpu_s=0.0, stage_steps=0)
         save_resume(si + 1, 0.0, 0)
+    cpu_train, encode_s = workers.sum(cpu_train), workers.sum(encode_s)
+    # The other workers stop here (their CPU is counted now); the main one evaluates, exports.
+    others_cpu = workers.sum(0.0 if workers.main else time.process_time() - t0)
+    if not workers.main:
+        heads.close()
+        return out / 'final'
     res = quick_eval(model, eval_processor, val_rows, max_comp)
     res.update(heads.held_out())
     heads.close()
-    cpu_total = cpu_before + time.process_time() - t0
+    cpu_total = others_cpu + cpu_before + time.process_time() - t0
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,
            'cpu_s': cpu_total})
     log.close()
@@ -446,6 +447,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
             'cpu_minutes_train_steps': cpu_train / 60,
             'samples_per_cpu_s': step * cfg.batch_size / max(cpu_train, 1e-9),
             'wall_minutes': (time.time() - wall0) / 60, 'final_quick_eval': res,
+            'workers': workers.world,
             'think': cfg.think, 'stages': [vars(s) for s in cfg.stages],
             'text_dims': cfg.text_dims, 'vision_dims': cfg.vision_dims,
             'train_rows': len(enc.rows), 'frames': len(enc.pixels),
@@ -458,6 +460,11 @@ def train(cfg: LearnConfig, out: str | os.PathLike) -> Path:
                                     extra_files={'train_info.json': info})
 
 
+def train_worker(workers: Workers, cfg: LearnConfig, out: str | os.PathLike) -> None:
+    """One worker of a :func:`robot_r1_ros.training.workers.launch`-ed run of :func:`train`."""
+    train(cfg, out, workers)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     p = argparse.ArgumentParser(prog='python -m robot_r1_ros.training.curriculum',
@@ -465,7 +472,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--config', required=True, help='learn_*.yaml path or name under config/train')
     p.add_argument('--out', required=True, help='run folder')
     p.add_argument('--dataset', default=None, help='override data.path')
-    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--threads', type=int, default=1, help='torch threads per worker')
+    p.add_argument('--workers', type=int, default=1,
+                   help='data-parallel processes (each draws batch_size / workers rows a step)')
     p.add_argument('--log-level', default='INFO')
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -476,7 +485,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.dataset:
             cfg.dataset = args.dataset
-        final = train(cfg, args.out)
+        split_batch(cfg.batch_size, args.workers)  # refused here, before any process starts
+        launch(train_worker, args.workers, cfg, args.out, threads=args.threads,
+               log_level=args.log_level)
+        final = Path(args.out) / 'final'
     except RobotR1Error as exc:
         print(f'curriculum: error: {exc}', file=sys.stderr)
         return 2

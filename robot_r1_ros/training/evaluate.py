@@ -185,6 +185,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def quick_eval(model: Any, processor: Any, rows: Any, max_new_tokens: int) -> dict[str, Any]:
+    """The curriculum's quick evaluation: greedy accuracy, format failures, letter histogram
+    and (position answers) L1 in cm per task/distractor group, scored as ``robot-r1 eval``
+    scores."""
+    was_training = model.training
+    model.eval()
+    comps = generate_completions(model, processor, rows, batch_size=32,
+                                 max_new_tokens=max_new_tokens, progress=False)
+    if was_training:
+        model.train()
+    out: dict[str, Any] = {}
+    l1: dict[str, list[Any]] = {}
+    for row, rec in zip(rows, score_rows(list(rows), comps)):
+        key = f"{row['task_kind']}/{row['distractor_kind'] or '-'}"
+        g = out.setdefault(key, {'n': 0, 'correct': 0, 'format_fail': 0,
+                                 'letters': {c: 0 for c in 'ABCD-'}})
+        g['n'] += 1
+        g['format_fail'] += int(not rec['format_ok'])
+        letter = rec['pred_letter']
+        g['letters'][letter if letter not in (None, INVALID) else '-'] += 1
+        g['correct'] += int(bool(rec['format_ok'] and rec['correct']))
+        l1.setdefault(key, []).append(rec['l1_cm'])
+    for key, g in out.items():
+        g['accuracy'] = g['correct'] / max(g['n'], 1)
+        if any(v is not None for v in l1[key]):
+            g['l1_cm_mean'] = mean_or_none(l1[key])
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``robot-r1 eval`` entry point; prints the markdown tables."""
     args = build_parser().parse_args(argv)

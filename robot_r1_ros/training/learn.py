@@ -23,8 +23,10 @@
   probe on the first ``follow_episodes`` seeds); ``max_rows_per_group`` caps questions per group.
 
 Every step is skipped when its output is complete, and a curriculum run resumes from its
-``resume/`` point, so the same command continues a killed run. The checkpoint folder gets the
-weights, both evaluation reports, the plots, the GIF and a ``README.md`` model card.
+``resume/`` point, so the same command continues a killed run. ``--workers N``: the links train
+in N data-parallel processes (:mod:`robot_r1_ros.training.workers`; the same CPU-minutes in
+about 1/N of the time). The checkpoint folder gets the weights, both evaluation reports, the
+plots, the GIF and a ``README.md`` model card.
 """
 from __future__ import annotations
 
@@ -44,15 +46,14 @@ from typing import Any, Sequence
 import yaml
 
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
-from robot_r1_ros.core.paths import REPO_ROOT, shipped_model_id
+from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training import common, curriculum, evaluate, runlog
 from robot_r1_ros.training.grow_lm import GrowConfig
+from robot_r1_ros.training.learn_card import write_card
+from robot_r1_ros.training.workers import launch, split_batch
 
 _LOG = logging.getLogger(__name__)
 _CONFIG_DIR = REPO_ROOT / 'config' / 'train'
-# The result tables of experiments/README.md sit between these markers; the card repeats them.
-RESULT_MARKERS = (('<!-- experiments:begin -->', '<!-- experiments:end -->'),
-                  ('<!-- see:begin -->', '<!-- see:end -->'))
 
 
 @dataclass
@@ -188,6 +189,45 @@ def run_vision(recipe: LearnRecipe, work: Path) -> Path | None:
     return out / 'final'
 
 
+def _dataset_entry(recipe: LearnRecipe, work: Path) -> None:
+    ensure_dataset(recipe, work, None)
+
+
+def prepare(recipe: LearnRecipe, work: Path, dataset: Path | None,
+            workers: int = 1) -> tuple[Path | None, Path]:
+    """The vision stage's checkpoint (or None) and the dataset folder.
+
+    With ``workers`` > 1 and both still to build, the scene data is rolled out in a second
+    process while this one runs the vision stage (they do not depend on each other), so the
+    recipe's first steps take the longer one's time, not their sum.
+
+    Raises:
+        RobotR1Error: The dataset's process failed (its traceback is in the log).
+    """
+    side = None
+    if (workers > 1 and recipe.vision is not None and dataset is None
+            and recipe.scenes is not None and not (work / 'dataset' / 'scene_data.json').is_file()
+            and not (work / '00_vision' / 'report.json').is_file()):
+        import multiprocessing
+        side = multiprocessing.get_context('spawn').Process(
+            target=_dataset_entry, args=(recipe, work), name='scene-data')
+        side.start()
+        _say('dataset: rolled out in a second process, beside the vision stage')
+    try:
+        vision = run_vision(recipe, work)  # before the data: a missing base fails first
+    except BaseException:
+        if side is not None:  # no half-built dataset keeps running behind an error
+            side.terminate()
+            side.join()
+        raise
+    if side is not None:
+        side.join()
+        if side.exitcode != 0:
+            raise RobotR1Error(f'the scene data process failed (exit code {side.exitcode}); '
+                               'its error is in the log above')
+    return vision, ensure_dataset(recipe, work, dataset)
+
+
 def run_grow(recipe: LearnRecipe, work: Path, start: Path | None) -> Path | None:
     """The grow step (when the recipe has one): ``start`` (or the first link's ``model.path``)
     with its language model grown, new parts silent (``training.grow_lm``); else ``start``."""
@@ -249,9 +289,10 @@ def ensure_dataset(recipe: LearnRecipe, work: Path, dataset: Path | None) -> Pat
     return work / 'dataset'
 
 
-def run_chain(recipe: LearnRecipe, work: Path, dataset: Path,
-              start: Path | None = None) -> list[Path]:
-    """Train every curriculum config of the chain; returns the run folders.
+def run_chain(recipe: LearnRecipe, work: Path, dataset: Path, start: Path | None = None,
+              workers: int = 1, threads: int = 1) -> list[Path]:
+    """Train every curriculum config of the chain (in ``workers`` processes of ``threads``
+    torch threads); returns the run folders.
 
     ``start``: the first link's start checkpoint instead of its ``model.path`` (the vision
     stage's or the grow step's output). With a vision stage, a link with ``vision_aux`` trains
@@ -288,7 +329,8 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path,
         else:
             _say(f'{i + 1}/{len(recipe.chain)} {name}: '
                  f'{sum(s.cpu_minutes for s in cfg.stages):.1f} CPU-minutes from {cfg.model_path}')
-            curriculum.train(cfg, run_dir)
+            launch(curriculum.train_worker, workers, cfg, run_dir, threads=threads,
+                   log_level=logging.getLevelName(logging.getLogger().level))
         runs.append(run_dir)
         previous = run_dir
     return runs
@@ -325,118 +367,6 @@ def run_eval(recipe: LearnRecipe, final: Path, dataset: Path, work: Path) -> dic
     return reports
 
 
-def _chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
-    lines = ['| # | config | think | stages (tasks, CPU min, lr) | steps | CPU min |',
-             '|---|---|---|---|---:|---:|']
-    total_steps, total_cpu = 0, 0.0
-    vision = runs[0].parent / '00_vision' / 'report.json' if runs else None
-    if recipe.vision is not None and vision is not None and vision.is_file():
-        rep = json.loads(vision.read_text())
-        c = rep['config']
-        total_steps += int(rep['steps'])
-        total_cpu += float(rep['cpu_minutes'])
-        lines.append(f"| 0 | vision stage | - | tower hidden {c['hidden']} depth {c['depth']}, "
-                     f"{c['frames']} {c.get('frames_from', 'start')} frames, lr {c['lr']:g}; the "
-                     f"language model of `{_repo_relative(c['base'])}` "
-                     '(its own training not counted) | '
-                     f"{rep['steps']:,} | {rep['cpu_minutes']:.1f} |")
-    if recipe.grow is not None and runs and (runs[0].parent / '00_grow' / 'grow.json').is_file():
-        lines.append(f'| 0 | grow | - | language model {recipe.grow.describe()}, new parts '
-                     'silent | - | 0.0 |')
-    for i, (name, run_dir) in enumerate(zip(recipe.chain, runs)):
-        info = json.loads((run_dir / 'run_info.json').read_text())
-        stages = '; '.join(
-            f"{'+'.join(s['tasks'])} ({'/'.join(s['distractors'])}) {s['cpu_minutes']:g} min "
-            f"lr {s['learning_rate']:g}" for s in info['stages'])
-        total_steps += int(info['steps'])
-        total_cpu += float(info['cpu_minutes_total'])
-        lines.append(f"| {i + 1} | `{Path(name).stem}` | {info['think']} | {stages} | {info['steps']:,} | "
-                     f"{info['cpu_minutes_total']:.1f} |")
-    lines.append(f'| | **total** | | | **{total_steps:,}** | **{total_cpu:.1f}** |')
-    return '\n'.join(lines)
-
-
-def _experiments_table() -> str:
-    doc = REPO_ROOT / 'experiments' / 'README.md'
-    text = doc.read_text(encoding='utf-8') if doc.is_file() else ''
-    return '\n\n'.join(text.split(begin, 1)[1].split(end, 1)[0].strip()
-                       for begin, end in RESULT_MARKERS if begin in text and end in text)
-
-
-def _repo_relative(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository when inside it (no machine paths in a card)."""
-    resolved = Path(path).resolve()
-    return (resolved.relative_to(REPO_ROOT).as_posix() if resolved.is_relative_to(REPO_ROOT)
-            else Path(path).name)
-
-
-def _default_note(checkpoint: Path) -> str:
-    """Whether ``checkpoint`` is the node's default model (``config/franka.yaml``)."""
-    default = shipped_model_id()
-    if (REPO_ROOT / default).resolve() == checkpoint.resolve():
-        return 'it is the reasoning node\'s and the demo\'s default'
-    return (f'it is not the default (`config/franka.yaml` names `{default}`); '
-            f'`ros2 launch robot_r1_ros franka.launch.py model:={_repo_relative(checkpoint)}` '
-            'runs it')
-
-
-def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
-               reports: dict[str, Any], command: str, target: Path | None = None) -> Path:
-    """``README.md`` in ``checkpoint`` (a staging folder that becomes ``target``)."""
-    free, cons = reports['free'], reports['constrained']
-    size_mb = common.model_size_bytes(checkpoint) / 1e6
-    parts = [
-        f'# {recipe.name}', '',
-        f'A {free["parameters"] / 1e6:.2f} M-parameter Qwen2.5-VL '
-        '(`Qwen2_5_VLForConditionalGeneration`, the 7B\'s architecture at toy size) trained on '
-        + ('this project\'s MuJoCo pick-and-place expert demos' if recipe.scenes is None else
-           'the scripted expert\'s rollouts in randomised MuJoCo scenes')
-        + ' to answer Robot-R1\'s keypoint '
-        'questions. It loads through the same `from_pretrained` path as the 7B; '
-        f'{_default_note(target or checkpoint)}. Weights: {size_mb:.1f} MB (safetensors).',
-        '', '## Reproduce', '', '```bash', command, '```', '',
-        (f'Without `--dataset` the command first records the demos and builds the dataset as '
-         f'the `{recipe.data_recipe}` recipe says' if recipe.scenes is None else
-         'Without `--dataset` the command first rolls out the scripted expert in randomised '
-         f'scenes ({recipe.scenes.train_scenes} train, {recipe.scenes.validation_scenes} '
-         f'validation, {recipe.scenes.test_scenes} test; disjoint seed ranges)')
-        + '; every step resumes or is skipped when done.',
-        '',
-        f'Recipe: `{_repo_relative(recipe.source)}`. Chain of curriculum SFT runs '
-        '(`robot_r1_ros.training.curriculum`, one torch thread, CPU minutes are '
-        '`time.process_time`):', '', _chain_table(recipe, runs), '',
-        '## Held-out evaluation (`robot-r1 eval`, test split, unseen episodes)', '',
-        '### Free greedy decoding (format failures are the model\'s own)', '',
-        f'Format failures overall: {free["overall"]["format_failure_rate"] * 100:.1f} %.', '',
-        evaluate.markdown_tables(free), '',
-        '### The reasoning node\'s constrained decoding (what a deployed node answers)', '',
-        f'Format failures overall: {cons["overall"]["format_failure_rate"] * 100:.1f} %.', '',
-        evaluate.markdown_tables(cons), '']
-    if 'closed_loop' in cons:
-        cl = cons['closed_loop']
-        parts += ['## Closed loop in the MuJoCo scene', '',
-                  evaluate.closed_loop_table(cl), '',
-                  f'Controller: {cl["controller"]}; decoding: the reasoning node\'s '
-                  '(constrained), open-ended keypoint question.', '']
-        if cl.get('gif'):
-            parts += [f'One episode (seed {cl["gif_seed"]}): the blue circle is the TCP, the '
-                      'cross the predicted keypoint (green: executed, red: rejected).', '',
-                      '![closed loop](closed_loop.gif)', '']
-    table = _experiments_table()
-    if table:
-        parts += ['## Every experiment (from experiments/README.md)', '', table, '']
-    parts += ['## Limits', '',
-              '- Trained and evaluated only on this project\'s simulated pick-and-place scene '
-              '(one camera, 112 x 112 input); it is a reference for the pipeline, not a model '
-              'for a real robot.',
-              '- Read the hard-distractor and closed-loop rows before relying on it: a model of '
-              'this size learns what a plausible waypoint looks like sooner than where the cube '
-              'is.', '']
-    path = checkpoint / 'README.md'
-    path.write_text(runlog.repo_relative_text('\n'.join(parts)), encoding='utf-8')
-    return path
-
-
 def export(recipe: LearnRecipe, runs: Sequence[Path], reports: dict[str, Any], work: Path,
            checkpoint: Path, command: str) -> Path:
     """Copy the last run's checkpoint with reports, plots, GIF and card into ``checkpoint``."""
@@ -470,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--checkpoint-dir', default='checkpoints/robot-r1-tiny-see')
     p.add_argument('--dataset', default=None,
                    help='an existing robot-r1 dataset folder (skips recording the demos)')
-    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--threads', type=int, default=1, help='torch threads per process')
+    p.add_argument('--workers', type=int, default=1, help='data-parallel processes per link')
     p.add_argument('--log-level', default='WARNING')
     args = p.parse_args(argv)
     common.configure_logging(args.log_level)
@@ -481,12 +412,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         common.configure_threads(args.threads)
         recipe = load_learn_recipe(args.recipe)
+        for name in recipe.chain:  # every link's batch must split, before hours of work
+            split_batch(curriculum.load_config(name).batch_size, args.workers)
         work = Path(args.work_dir)
         work.mkdir(parents=True, exist_ok=True)
-        vision = run_vision(recipe, work)  # first: a missing base fails before the data's minutes
-        dataset = ensure_dataset(recipe, work, Path(args.dataset) if args.dataset else None)
+        vision, dataset = prepare(recipe, work, Path(args.dataset) if args.dataset else None,
+                                  args.workers)
         start = run_grow(recipe, work, vision)
-        runs = run_chain(recipe, work, dataset, start)
+        runs = run_chain(recipe, work, dataset, start, args.workers, args.threads)
         reports = run_eval(recipe, runs[-1] / 'final', dataset, work)
         out = export(recipe, runs, reports, work, Path(args.checkpoint_dir), command)
     except (RobotR1Error, ValueError) as exc:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.paths import shipped_model_id
-from robot_r1_ros.training import learn
+from robot_r1_ros.training import learn, learn_card
 
 
 def _link(tmp_path: Path, name: str, model: Path, dataset: Path, tasks: list[str]) -> Path:
@@ -237,7 +237,7 @@ def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp
     assert trained.vision_config.hidden_size == 32 and trained.vision_config.depth == 2
     assert (trained.text_config.num_hidden_layers, trained.text_config.intermediate_size) == (
         3, 256)
-    table = learn._chain_table(recipe, runs)
+    table = learn_card.chain_table(recipe, runs)
     assert '| 0 | vision stage | - | tower hidden 32 depth 2, 4 rollout frames' in table
     assert '| 0 | grow | - | language model +1 layers, MLP 256, new parts silent |' in table
     # Run again: both steps are kept, not redone.
@@ -245,3 +245,32 @@ def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp
     assert learn.run_grow(recipe, work, vision_final) == start
     said = capsys.readouterr().out
     assert 'vision stage: done before, kept' in said and 'grow step: done before, kept' in said
+
+
+def test_two_workers_roll_out_the_scenes_beside_the_vision_stage_and_train_the_link(
+        tiny_model, qa_dataset, tmp_path, capsys):
+    """With ``--workers 2`` the scene data is rolled out in a second process while the vision
+    stage trains (neither needs the other), and the chain's link trains in two processes; a
+    vision stage that fails stops the scene data's process at once."""
+    first = _link(tmp_path, 'first', tiny_model, Path(qa_dataset['path']), ['next_waypoint'])
+    path = tmp_path / 'recipe.yaml'
+    path.write_text(yaml.safe_dump({
+        'name': 'workers-test', 'chain': [str(first)],
+        'data': {'scenes': {'train_scenes': 2, 'validation_scenes': 1, 'test_scenes': 1}},
+        'vision': {'frames': 4, 'test_frames': 2, 'hidden': 32, 'depth': 2, 'heads': 2,
+                   'mlp': 64, 'batch_size': 2, 'cpu_minutes': 0.02}}), encoding='utf-8')
+    recipe = learn.load_learn_recipe(path)
+    work = tmp_path / 'work'
+    vision, dataset = learn.prepare(recipe, work, None, workers=2)
+    assert 'dataset: rolled out in a second process' in capsys.readouterr().out
+    assert vision == work / '00_vision' / 'final' and (vision / 'config.json').is_file()
+    assert dataset == work / 'dataset' and (dataset / 'scene_data.json').is_file()
+    runs = learn.run_chain(recipe, work, Path(qa_dataset['path']), vision, workers=2)
+    assert json.loads((runs[0] / 'run_info.json').read_text())['workers'] == 2
+
+    broken = _link(tmp_path, 'broken', tmp_path / 'no-such-model', Path(qa_dataset['path']),
+                   ['next_waypoint'])
+    recipe.chain[0] = str(broken)
+    with pytest.raises(ConfigError, match="the vision stage's base"):
+        learn.prepare(recipe, tmp_path / 'work2', None, workers=2)
+    assert not (tmp_path / 'work2' / 'dataset' / 'scene_data.json').exists()
