@@ -30,6 +30,19 @@ def test_error_after_shutdown_ends_the_spin(rclpy_node):
     assert not rclpy_node.context.ok()
 
 
+def test_error_just_before_the_shutdown_completes_ends_the_spin(rclpy_node):
+    """The take fails while the Ctrl-C handler is still shutting the context down: the context
+    reads ok at the error and stops being ok a moment later (seen on Kilted under load)."""
+    import threading
+
+    def fail_then_shut_down():
+        threading.Timer(0.2, rclpy_node.context.shutdown).start()
+        raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    _spin_with_timer(rclpy_node, fail_then_shut_down)
+    assert not rclpy_node.context.ok()
+
+
 def test_error_while_running_propagates(rclpy_node):
     def fail():
         raise RuntimeError('a real fault')
