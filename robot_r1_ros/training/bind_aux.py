@@ -125,7 +125,9 @@ class BindAux(LayerReadout):
         ``idx`` of the encoded set); zero (with a graph) where the batch names no object."""
         hidden = self.take_hidden()
         mask, target = word_mask_targets(batch['input_ids'], batch['attention_mask'],
-                                         [self.targets[i] for i in idx])
+                                         # rows past the targets: text-only, no scene
+                                         [self.targets[i] if i < len(self.targets) else {}
+                                          for i in idx])
         if not len(target):
             return hidden.sum() * 0.0
         pred = self.head(hidden[mask])

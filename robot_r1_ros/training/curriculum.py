@@ -54,13 +54,15 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from robot_r1_ros.core.config import GenerationOptions
 from robot_r1_ros.core.errors import ConfigError, RobotR1Error
 from robot_r1_ros.training import common
 from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa: F401  (API)
                                                      load_config)
+from robot_r1_ros.training.aim_compare import AIM_COMPARE
+from robot_r1_ros.training.encoded import Encoded, stage_sampler  # noqa: F401  (API)
 from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
                                                  sign_token_pairs)
 from robot_r1_ros.training.recipe import ModelSpec
@@ -128,125 +130,6 @@ def apply_tower_options(model: Any, vision_from: str, freeze: bool) -> Any:
     return model
 
 
-# ------------------------------------------------------------------------------ data
-class Encoded:
-    """Rows tokenised once: prompt ids, completion ids and one pixel tensor per frame; with a
-    ``compactor`` (:mod:`training.compact_prompt`) also each row's compact prompt and its
-    positions."""
-
-    def __init__(self, processor: Any, dataset: Any, think: str,
-                 compactor: Any = None) -> None:
-        import torch
-        tok = processor.tokenizer
-        self.end_id = tok.convert_tokens_to_ids('<|im_end|>')
-        self.rows: list[dict[str, Any]] = []
-        self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self.compact = compactor is not None
-        self.think_tokens: list[int] = []  # reasoning length per row (the node's budget)
-        facts = (frame_facts(dataset['episode_id'], dataset['frame_index'], dataset['gold_think'])
-                 if think in FACT_KINDS else None)
-        for row in dataset:
-            key = (str(row['episode_id']), int(row['frame_index']))
-            text = processor.apply_chat_template(row['prompt'], tokenize=False,
-                                                 add_generation_prompt=True)
-            enc = processor(text=[text], images=[[row['image']]], return_tensors='pt')
-            if key not in self.pixels:
-                self.pixels[key] = (enc['pixel_values'].to(torch.float16),
-                                    enc['image_grid_thw'])
-            comp = tok(completion(row, think, facts), add_special_tokens=False)['input_ids']
-            self.think_tokens.append(len(tok(reasoning(row, think, facts),
-                                             add_special_tokens=False)['input_ids']))
-            ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
-            comp_ids = torch.tensor(comp + [self.end_id])
-            compact = None
-            if compactor is not None:
-                c_ids, c_mm, p_pos, c_pos = compactor.compact(ids, mm, enc['image_grid_thw'],
-                                                              comp_ids)
-                compact = {'prompt_ids': c_ids, 'mm': c_mm,
-                           'pos': torch.cat([p_pos, c_pos], dim=1)}
-            self.rows.append({
-                'prompt_ids': ids, 'mm': mm, 'comp_ids': comp_ids, 'key': key,
-                'compact': compact,
-                'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
-                'answer_letter': row['answer_letter']})
-        if compactor is not None:
-            _LOG.info('compact prompts: %s', compactor.summary())
-        self.by_group: dict[tuple[str, str], list[int]] = {}
-        for i, r in enumerate(self.rows):
-            self.by_group.setdefault((r['task_kind'], r['distractor_kind']), []).append(i)
-
-    def indices(self, tasks: Sequence[str], distractors: Sequence[str]) -> list[int]:
-        """Row indices of the given tasks (position tasks filtered by distractor kind)."""
-        out: list[int] = []
-        for (task, kind), idx in self.by_group.items():
-            if task in tasks and (kind == '' or kind in distractors):
-                out.extend(idx)
-        return out
-
-    def batch(self, idx: Sequence[int], pad_id: int, compact: bool = False) -> dict[str, Any]:
-        """Right-padded teacher-forcing batch, loss on the completion and its end token.
-
-        ``compact``: the rows' compact prompts, with the full prompts' ``position_ids``.
-        """
-        import torch
-        if compact and not self.compact:
-            raise ValueError('compact batch asked of rows encoded without a compactor')
-        seqs, mms, labs = [], [], []
-        for i in idx:
-            r = self.rows[i]
-            p = r['compact'] if compact else r
-            seqs.append(torch.cat([p['prompt_ids'], r['comp_ids']]))
-            mms.append(torch.cat([p['mm'], torch.zeros_like(r['comp_ids'])]))
-            labs.append(torch.cat([torch.full_like(p['prompt_ids'], -100), r['comp_ids']]))
-        n = max(len(s) for s in seqs)
-        ids = torch.full((len(idx), n), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(idx), n), dtype=torch.long)
-        mm = torch.zeros((len(idx), n), dtype=torch.long)
-        labels = torch.full((len(idx), n), -100, dtype=torch.long)
-        for j, (s, m, lab) in enumerate(zip(seqs, mms, labs)):
-            ids[j, :len(s)] = s
-            mask[j, :len(s)] = 1
-            mm[j, :len(s)] = m
-            labels[j, :len(s)] = lab
-        pix = [self.pixels[self.rows[i]['key']] for i in idx]
-        out = {'input_ids': ids, 'attention_mask': mask, 'mm_token_type_ids': mm,
-               'labels': labels, 'pixel_values': torch.cat([p[0] for p in pix]).float(),
-               'image_grid_thw': torch.cat([p[1] for p in pix])}
-        if compact:  # the full prompt's positions of the kept tokens (padding: 0)
-            pos = torch.zeros((3, len(idx), n), dtype=torch.long)
-            for j, i in enumerate(idx):
-                row_pos = self.rows[i]['compact']['pos']
-                pos[:, j, :row_pos.shape[1]] = row_pos
-            out['position_ids'] = pos
-        return out
-
-
-def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
-                  ) -> Callable[[], list[int]]:
-    """A function drawing one batch of row indices for ``stage`` (module ``random``, so a
-    resumed run continues the same sequence).
-
-    With ``stage.weights`` each row picks a task by weight, then a row of that task; without,
-    rows are drawn uniformly (no repeats) from all the stage's rows.
-
-    Raises:
-        ConfigError: The stage (or a weighted task of it) has no rows.
-    """
-    pools = {t: enc.indices((t,), stage.distractors) for t in stage.tasks}
-    pool = [i for t in stage.tasks for i in pools[t]]
-    weighted = [(t, w) for t, w in stage.weights.items() if w > 0]
-    if not pool or any(not pools[t] for t, _ in weighted):
-        raise ConfigError(f'stage {index}: no rows for {stage.tasks} {stage.distractors}',
-                          'stages')
-    if not weighted:
-        return lambda: random.sample(pool, min(batch_size, len(pool)))
-    tasks, weights = [t for t, _ in weighted], [w for _, w in weighted]
-
-    def draw() -> list[int]:
-        return [random.choice(pools[t]) for t in random.choices(tasks, weights, k=batch_size)]
-    return draw
-
-
 # ------------------------------------------------------------------------------ training
 def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -> Path:
     """Run the curriculum; returns the ``final/`` checkpoint folder.
@@ -272,13 +155,16 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
     n_params = sum(p.numel() for p in model.parameters())
     ds = common.load_dataset_dict(cfg.dataset)
     tasks = sorted({t for s in cfg.stages for t in s.tasks})
+    aim_compare = AIM_COMPARE in tasks  # text-only rows built from the next-waypoint rows
+    if aim_compare:
+        tasks = sorted((set(tasks) - {AIM_COMPARE}) | {'next_waypoint'})
     t0 = time.process_time()
     train_rows = common.select_rows(ds['train'], tuple(tasks), 'any')
     compactor = None
     if cfg.compact_prompt > 0:
         from robot_r1_ros.training.compact_prompt import build_compactor
         compactor = build_compactor(processor, train_rows, model)
-    enc = Encoded(processor, train_rows, cfg.think, compactor)
+    enc = Encoded(processor, train_rows, cfg.think, compactor, aim_compare)
     encode_s = time.process_time() - t0
     _LOG.info('encoded %d rows, %d frames in %.0f s', len(enc.rows), len(enc.pixels), encode_s)
     budget = GenerationOptions().think_budget_tokens  # the node forces the answer after it

@@ -91,5 +91,7 @@ class GridAux(LayerReadout):
         hidden = self.take_hidden()
         mask, target = image_token_grid(batch['input_ids'], batch['image_grid_thw'],
                                         self.image_token_id, self.merge)
+        if not len(target):  # a batch of text-only rows has no image token
+            return hidden.sum() * 0.0
         pred = self.head(hidden[mask])
         return self.cfg.weight * ((pred - target.to(pred.dtype)) ** 2).mean()

@@ -1,0 +1,152 @@
+"""The curriculum's training rows, tokenised once, and the per-stage batch sampler.
+
+Every dataset row is tokenised and its image processed once (the questions of one frame share
+the pixels), so a training step is only the forward and backward pass. With ``aim_compare``
+the set also holds the text-only comparison rows of :mod:`training.aim_compare` (no image; the
+aim stated in the prompt), which a stage draws as the task ``aim_compare``.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Sequence
+
+from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.training.curriculum_config import Stage
+from robot_r1_ros.training.think_targets import FACT_KINDS, completion, frame_facts, reasoning
+
+
+class Encoded:
+    """Rows tokenised once: prompt ids, completion ids and one pixel tensor per frame; with a
+    ``compactor`` (:mod:`training.compact_prompt`) also each row's compact prompt and its
+    positions.
+
+    Args:
+        processor: The model's processor.
+        dataset: The training rows (a ``datasets.Dataset`` split).
+        think: The reasoning kind of the completions (:data:`THINK_KINDS`).
+        compactor: The compact-prompt builder, or None.
+        aim_compare: Also encode the text-only comparison rows (task ``aim_compare``; rows
+            without an image have ``key`` None).
+    """
+
+    def __init__(self, processor: Any, dataset: Any, think: str,
+                 compactor: Any = None, aim_compare: bool = False) -> None:
+        import torch
+        tok = processor.tokenizer
+        self.end_id = tok.convert_tokens_to_ids('<|im_end|>')
+        self.rows: list[dict[str, Any]] = []
+        self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.compact = compactor is not None
+        self.think_tokens: list[int] = []  # reasoning length per row (the node's budget)
+        facts = (frame_facts(dataset['episode_id'], dataset['frame_index'], dataset['gold_think'])
+                 if think in FACT_KINDS else None)
+        for row in dataset:
+            key = (str(row['episode_id']), int(row['frame_index']))
+            text = processor.apply_chat_template(row['prompt'], tokenize=False,
+                                                 add_generation_prompt=True)
+            enc = processor(text=[text], images=[[row['image']]], return_tensors='pt')
+            if key not in self.pixels:
+                self.pixels[key] = (enc['pixel_values'].to(torch.float16),
+                                    enc['image_grid_thw'])
+            comp = tok(completion(row, think, facts), add_special_tokens=False)['input_ids']
+            self.think_tokens.append(len(tok(reasoning(row, think, facts),
+                                             add_special_tokens=False)['input_ids']))
+            ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
+            comp_ids = torch.tensor(comp + [self.end_id])
+            compact = None
+            if compactor is not None:
+                c_ids, c_mm, p_pos, c_pos = compactor.compact(ids, mm, enc['image_grid_thw'],
+                                                              comp_ids)
+                compact = {'prompt_ids': c_ids, 'mm': c_mm,
+                           'pos': torch.cat([p_pos, c_pos], dim=1)}
+            self.rows.append({
+                'prompt_ids': ids, 'mm': mm, 'comp_ids': comp_ids, 'key': key,
+                'compact': compact,
+                'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
+                'answer_letter': row['answer_letter']})
+        #: Rows encoded from the dataset (the auxiliary heads' per-row targets cover these).
+        self.dataset_rows = len(self.rows)
+        if aim_compare:
+            from robot_r1_ros.training.aim_compare import encode_compare_rows
+            extra = encode_compare_rows(processor, dataset, think, facts or {}, self.end_id)
+            self.rows.extend(extra)  # think_tokens stays the dataset rows' (the node's budget)
+        self.by_group: dict[tuple[str, str], list[int]] = {}
+        for i, r in enumerate(self.rows):
+            self.by_group.setdefault((r['task_kind'], r['distractor_kind']), []).append(i)
+
+    def indices(self, tasks: Sequence[str], distractors: Sequence[str]) -> list[int]:
+        """Row indices of the given tasks (position tasks filtered by distractor kind)."""
+        out: list[int] = []
+        for (task, kind), idx in self.by_group.items():
+            if task in tasks and (kind == '' or kind in distractors):
+                out.extend(idx)
+        return out
+
+    def batch(self, idx: Sequence[int], pad_id: int, compact: bool = False) -> dict[str, Any]:
+        """Right-padded teacher-forcing batch, loss on the completion and its end token.
+
+        ``compact``: the rows' compact prompts, with the full prompts' ``position_ids`` (a
+        text-only row is its own compact prompt). A batch of text-only rows has no
+        ``pixel_values``.
+        """
+        import torch
+        if compact and not self.compact:
+            raise ValueError('compact batch asked of rows encoded without a compactor')
+        seqs, mms, labs = [], [], []
+        for i in idx:
+            r = self.rows[i]
+            p = r['compact'] if compact else r
+            seqs.append(torch.cat([p['prompt_ids'], r['comp_ids']]))
+            mms.append(torch.cat([p['mm'], torch.zeros_like(r['comp_ids'])]))
+            labs.append(torch.cat([torch.full_like(p['prompt_ids'], -100), r['comp_ids']]))
+        n = max(len(s) for s in seqs)
+        ids = torch.full((len(idx), n), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(idx), n), dtype=torch.long)
+        mm = torch.zeros((len(idx), n), dtype=torch.long)
+        labels = torch.full((len(idx), n), -100, dtype=torch.long)
+        for j, (s, m, lab) in enumerate(zip(seqs, mms, labs)):
+            ids[j, :len(s)] = s
+            mask[j, :len(s)] = 1
+            mm[j, :len(s)] = m
+            labels[j, :len(s)] = lab
+        out = {'input_ids': ids, 'attention_mask': mask, 'mm_token_type_ids': mm,
+               'labels': labels}
+        pix = [self.pixels[self.rows[i]['key']] for i in idx if self.rows[i]['key'] is not None]
+        if pix:
+            out['pixel_values'] = torch.cat([p[0] for p in pix]).float()
+            out['image_grid_thw'] = torch.cat([p[1] for p in pix])
+        else:
+            out['image_grid_thw'] = torch.zeros((0, 3), dtype=torch.long)
+        if compact:  # the full prompt's positions of the kept tokens (padding: 0)
+            pos = torch.zeros((3, len(idx), n), dtype=torch.long)
+            for j, i in enumerate(idx):
+                row_pos = self.rows[i]['compact']['pos']
+                pos[:, j, :row_pos.shape[1]] = row_pos
+            out['position_ids'] = pos
+        return out
+
+
+def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
+                  ) -> Callable[[], list[int]]:
+    """A function drawing one batch of row indices for ``stage`` (module ``random``, so a
+    resumed run continues the same sequence).
+
+    With ``stage.weights`` each row picks a task by weight, then a row of that task; without,
+    rows are drawn uniformly (no repeats) from all the stage's rows.
+
+    Raises:
+        ConfigError: The stage (or a weighted task of it) has no rows.
+    """
+    pools = {t: enc.indices((t,), stage.distractors) for t in stage.tasks}
+    pool = [i for t in stage.tasks for i in pools[t]]
+    weighted = [(t, w) for t, w in stage.weights.items() if w > 0]
+    if not pool or any(not pools[t] for t, _ in weighted):
+        raise ConfigError(f'stage {index}: no rows for {stage.tasks} {stage.distractors}',
+                          'stages')
+    if not weighted:
+        return lambda: random.sample(pool, min(batch_size, len(pool)))
+    tasks, weights = [t for t, _ in weighted], [w for _, w in weighted]
+
+    def draw() -> list[int]:
+        return [random.choice(pools[t]) for t in random.choices(tasks, weights, k=batch_size)]
+    return draw

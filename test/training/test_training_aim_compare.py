@@ -1,0 +1,133 @@
+"""The text-only comparison rows (task ``aim_compare``, issue 13): their texts, their encoding
+beside image rows (a row's loss does not depend on its batch, compact or full), the config
+check, and a real curriculum run that trains on them with the auxiliary heads on."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robot_r1_ros.core.errors import ConfigError
+
+ROW = {'task_kind': 'next_waypoint', 'episode_id': 'ep1', 'frame_index': 4,
+       'options': ['[0.211, 0.136, 0.050]', '[0.107, -0.149, 0.020]',
+                   '[0.300, 0.010, 0.200]', '[0.050, 0.050, 0.100]'],
+       'answer_letter': 'B', 'answer_text': '[[B]]', 'gold_think': '',
+       'current_xyz_env_m': [0.3, 0.0, 0.2], 'current_gripper': 'open',
+       'next_xyz_env_m': [0.107, -0.149, 0.02]}
+FACTS = {('ep1', 4): {'red cube': '[0.107, -0.149, 0.020]'}}
+
+
+def test_compare_texts_state_the_rows_own_aim_and_target_its_aim_pair_completion():
+    from robot_r1_ros.training.aim_compare import compare_texts
+    from robot_r1_ros.training.think_targets import completion, reasoning
+
+    prompt, target = compare_texts(dict(ROW), FACTS)
+    assert target == completion(dict(ROW), 'aim_pair', FACTS)
+    aim = reasoning(dict(ROW), 'aim_pair', FACTS).split('. ')[0] + '.'
+    assert aim.startswith('Next: the red cube at [')
+    assert f'Aim: {aim}\n' in prompt
+    assert all(f'[[{letter}]] {opt}\n' in prompt for letter, opt in zip('ABCD', ROW['options']))
+    assert 'Current gripper position: [0.300, 0.000, 0.200] (open)' in prompt
+    assert target.count(' yes.') == 1 and 'B [0.107,-0.149]' in target
+    assert compare_texts({**ROW, 'task_kind': 'movement'}, FACTS) is None
+    assert compare_texts({**ROW, 'options': ROW['options'][:3]}, FACTS) is None
+
+
+def _processor(model: Path):
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.recipe import ModelSpec
+    return common.load_processor_for(ModelSpec(path=str(model), image_min_pixels=12544,
+                                               image_max_pixels=12544))
+
+
+def test_text_rows_train_beside_image_rows_with_the_same_loss_in_any_batch(tiny_model,
+                                                                           qa_dataset):
+    """A comparison row has no image and the task ``aim_compare``; its loss is the same alone,
+    beside an image row, and as a compact batch (its positions are the model's own)."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.compact_prompt import build_compactor
+    from robot_r1_ros.training.encoded import Encoded
+
+    processor = _processor(tiny_model)
+    rows = common.select_rows(common.load_dataset_dict(qa_dataset['path'])['train'],
+                              ('next_waypoint', 'open_keypoint'))
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model).eval()
+    enc = Encoded(processor, rows, 'aim_pair', build_compactor(processor, rows, model),
+                  aim_compare=True)
+    text = enc.indices(('aim_compare',), ())
+    image = [i for i in range(enc.dataset_rows) if enc.rows[i]['task_kind'] == 'open_keypoint']
+    assert text and image and min(text) >= enc.dataset_rows == len(rows)
+    assert len(text) == sum(t == 'next_waypoint' for t in rows['task_kind'])
+    assert all(enc.rows[i]['key'] is None for i in text)
+    pad = processor.tokenizer.pad_token_id
+
+    def row_loss(idx, j, compact=False):
+        batch = enc.batch(idx, pad, compact)
+        if not any(enc.rows[i]['key'] for i in idx):
+            assert 'pixel_values' not in batch
+        labels = batch.pop('labels')
+        with torch.no_grad():
+            logits = model(**batch).logits[j, :-1]
+        keep = labels[j, 1:] != -100
+        return torch.nn.functional.cross_entropy(logits[keep], labels[j, 1:][keep]).item()
+
+    alone = row_loss([text[0]], 0)
+    assert alone > 0
+    for idx, j, compact in (([image[0], text[0]], 1, False), ([text[0], text[1]], 0, True),
+                            ([image[0], text[0]], 1, True)):
+        assert row_loss(idx, j, compact) == pytest.approx(alone, rel=1e-4), (idx, compact)
+    # the image row's loss does not change beside a text row either
+    assert row_loss([image[0], text[0]], 0) == pytest.approx(row_loss([image[0]], 0), rel=1e-4)
+
+
+def test_aim_compare_needs_the_aim_pair_reasoning(tmp_path):
+    from robot_r1_ros.training.curriculum import load_config
+
+    data = {'name': 'c', 'model': {'path': 'm'}, 'data': {'path': 'd'}, 'think': 'compare',
+            'stages': [{'tasks': ['next_waypoint', 'aim_compare']}]}
+    path = tmp_path / 'learn.yaml'
+    path.write_text(yaml.safe_dump(data), encoding='utf-8')
+    with pytest.raises(ConfigError, match='aim_compare'):
+        load_config(path)
+    data['think'] = 'aim_pair'
+    path.write_text(yaml.safe_dump(data), encoding='utf-8')
+    assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_compare')
+
+
+def test_curriculum_trains_on_comparison_rows_alone_with_the_aux_heads(tiny_model, qa_dataset,
+                                                                       tmp_path, monkeypatch):
+    """A stage of comparison rows only: text-only batches (no image token for the grid head,
+    no scene for the binding head) train and export."""
+    from robot_r1_ros.training import curriculum
+
+    data = {'name': 'compare-test', 'model': {'path': str(tiny_model), 'image_pixels': 12544},
+            'data': {'path': str(qa_dataset['path'])}, 'think': 'aim_pair',
+            'grid_aux': {'layer': 1, 'weight': 0.5}, 'bind_aux': {'layer': 1, 'weight': 0.5},
+            'stages': [{'tasks': ['aim_compare'], 'cpu_minutes': 0.03, 'learning_rate': 3e-3,
+                        'weights': {'aim_compare': 1.0}}],
+            'train': {'batch_size': 4, 'warmup_steps': 2, 'eval_every_cpu_s': 1e9,
+                      'eval_rows_per_group': 2, 'seed': 0, 'compact_prompt': 0.5}}
+    path = tmp_path / 'learn.yaml'
+    path.write_text(yaml.safe_dump(data), encoding='utf-8')
+    seen: list[str] = []
+    batch = curriculum.Encoded.batch
+
+    def spy(self, idx, pad_id, compact=False):
+        seen.extend(self.rows[i]['task_kind'] for i in idx)
+        return batch(self, idx, pad_id, compact)
+
+    monkeypatch.setattr(curriculum.Encoded, 'batch', spy)
+    final = curriculum.train(curriculum.load_config(path), tmp_path / 'run')
+    assert seen and set(seen) == {'aim_compare'}
+    records = [json.loads(line) for line in (tmp_path / 'run' / 'log.jsonl').open()]
+    losses = [r['loss'] for r in records if 'loss' in r]
+    assert losses and all(loss > 0 for loss in losses)
+    assert all(r['grid_loss'] == 0.0 and r['bind_loss'] == 0.0 for r in records
+               if 'grid_loss' in r)
+    assert (final / 'config.json').is_file()
