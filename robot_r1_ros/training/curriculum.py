@@ -21,6 +21,8 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``stages``: the curriculum: per stage the tasks, optional per-task sampling ``weights``
   (replay of earlier tasks), distractor kinds, learning rate and a CPU-time budget
   (``time.process_time``, so a neighbour on the other core does not shorten a stage).
+  Besides the dataset's tasks a stage may draw ``aim_compare`` (with ``think: aim_pair``): the
+  next-waypoint rows without their image, the aim stated in the prompt (``training.aim_compare``).
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
 - ``train.sign_loss_weight``: adds each number's sign as a two-way cross-entropy (``' -'`` against
