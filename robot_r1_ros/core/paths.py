@@ -25,7 +25,8 @@ PACKAGE = 'robot_r1_ros'
 
 
 def package_share() -> Path | None:
-    """``<prefix>/share/robot_r1_ros`` of the installed package (ament index), or None."""
+    """``<prefix>/share/robot_r1_ros`` of the installed package (ament index), or None (also
+    outside any ROS environment, where the ament index has no search path)."""
     try:
         from ament_index_python.packages import (PackageNotFoundError,
                                                  get_package_share_directory)
@@ -33,7 +34,8 @@ def package_share() -> Path | None:
         return None
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except (PackageNotFoundError, ValueError, LookupError):
+    # OSError: AMENT_PREFIX_PATH unset (a plain venv shell running an evaluation).
+    except (PackageNotFoundError, ValueError, LookupError, OSError):
         return None
 
 

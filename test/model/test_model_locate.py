@@ -49,3 +49,13 @@ def test_the_reasoner_error_names_the_paths_tried(share, tmp_path, monkeypatch,
         load_reasoner({'model_id': 'checkpoints/missing/'})
     assert str(share / 'checkpoints' / 'missing') in str(err.value)
     assert str(tmp_path / 'checkpoints' / 'missing') in str(err.value)
+
+
+def test_outside_a_ros_environment_a_relative_id_resolves_against_the_cwd(tmp_path, monkeypatch):
+    """No AMENT_PREFIX_PATH (a plain venv shell): no package share, no OSError from the ament
+    index; the working directory still resolves the id."""
+    monkeypatch.delenv('AMENT_PREFIX_PATH', raising=False)
+    (tmp_path / 'checkpoints' / 'm').mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert locate.package_share() is None
+    assert locate.resolve_model_path('checkpoints/m') == str(tmp_path / 'checkpoints' / 'm')
