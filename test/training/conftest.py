@@ -90,3 +90,20 @@ def sft_model(tiny_model, qa_dataset, tmp_path_factory) -> Path:
     result = sft.train(recipe, tmp_path_factory.mktemp('sft') / 'run')
     assert result.final_dir is not None
     return result.final_dir
+
+
+@pytest.fixture
+def drawn_tasks(monkeypatch) -> list[str]:
+    """The task kind of every row the curriculum puts into a training batch (a spy on
+    ``Encoded.batch``), in order."""
+    from robot_r1_ros.training.encoded import Encoded
+
+    seen: list[str] = []
+    batch = Encoded.batch
+
+    def spy(self, idx, pad_id, compact=False):
+        seen.extend(self.rows[i]['task_kind'] for i in idx)
+        return batch(self, idx, pad_id, compact)
+
+    monkeypatch.setattr(Encoded, 'batch', spy)
+    return seen
