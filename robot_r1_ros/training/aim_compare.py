@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.parsing import format_xyz
 from robot_r1_ros.training.think_targets import LETTERS, completion, reasoning
 
 #: The task name of the text-only comparison rows in a stage's ``tasks`` and ``weights``.
@@ -27,9 +28,9 @@ AIM_COMPARE_THINK = 'aim_pair'
 def compare_prompt(row: dict[str, Any], aim_sentence: str) -> str:
     """The text-only prompt of one next-waypoint row: the gripper now, the four options and the
     stated aim (``aim_sentence``, the first sentence of the row's ``aim_pair`` reasoning)."""
-    now = ', '.join(f'{float(v):.3f}' for v in row['current_xyz_env_m'])
     options = ''.join(f'[[{letter}]] {opt}\n' for letter, opt in zip(LETTERS, row['options']))
-    return (f"Current gripper position: [{now}] ({row['current_gripper']}).\nOptions:\n"
+    return (f"Current gripper position: {format_xyz(row['current_xyz_env_m'])} "
+            f"({row['current_gripper']}).\nOptions:\n"
             f"{options}Aim: {aim_sentence}\nWhich option is the aim?")
 
 
