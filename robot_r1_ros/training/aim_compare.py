@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.core.parsing import format_xyz
-from robot_r1_ros.training.think_targets import LETTERS, completion, reasoning
+from robot_r1_ros.core.parsing import format_completion, format_xyz
+from robot_r1_ros.training.think_targets import LETTERS, reasoning
 
 #: The task name of the text-only comparison rows in a stage's ``tasks`` and ``weights``.
 AIM_COMPARE = 'aim_compare'
@@ -44,7 +44,7 @@ def compare_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, st
     if not think.startswith('Next:') or '. ' not in think:
         return None
     aim_sentence = think.split('. ', 1)[0] + '.'
-    return compare_prompt(row, aim_sentence), completion(row, AIM_COMPARE_THINK, facts)
+    return compare_prompt(row, aim_sentence), format_completion(think, str(row['answer_text']))
 
 
 def encode_compare_rows(processor: Any, dataset: Any, think: str,

@@ -7,12 +7,15 @@ aim stated in the prompt), which a stage draws as the task ``aim_compare``.
 """
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.training.curriculum_config import Stage
 from robot_r1_ros.training.think_targets import FACT_KINDS, completion, frame_facts, reasoning
+
+_LOG = logging.getLogger(__name__)
 
 
 class Encoded:
@@ -64,6 +67,8 @@ class Encoded:
                 'compact': compact,
                 'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
                 'answer_letter': row['answer_letter']})
+        if compactor is not None:
+            _LOG.info('compact prompts: %s', compactor.summary())
         #: Rows encoded from the dataset (the auxiliary heads' per-row targets cover these).
         self.dataset_rows = len(self.rows)
         if aim_compare:
