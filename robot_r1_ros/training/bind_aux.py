@@ -82,6 +82,12 @@ def word_targets(rows: Any, tokenizer: Any) -> list[dict[int, tuple[float, float
             for ep, fr in zip(rows['episode_id'], rows['frame_index'])]
 
 
+def object_word_ids(rows: Any, tokenizer: Any) -> list[int]:
+    """The token ids of every object word the rows' frames name (``' red'``, ``' yellow'``, ...;
+    as :func:`word_targets` finds them), sorted: the words ``train.word_loss_weight`` scores."""
+    return sorted({tid for targets in word_targets(rows, tokenizer) for tid in targets})
+
+
 def word_mask_targets(input_ids: Any, attention_mask: Any,
                       targets: Sequence[dict[int, tuple[float, float]]]) -> tuple[Any, Any]:
     """Where the object words stand in a batch and the x-y they name.

@@ -27,6 +27,9 @@ What a config sets (``config/train/learn_*.yaml``):
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
 - ``train.sign_loss_weight``: adds each number's sign as a two-way cross-entropy (``' -'`` against
   ``' '``, ``training.number_loss``) times this weight; 0 (default) leaves it out.
+- ``train.word_loss_weight``: adds the cross-entropy at the reasoning's object words (``The
+  **blue** cube is at``, copied from the question or the task; ``training.number_loss``) times
+  this weight; 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
 - ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
   lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
@@ -196,6 +199,16 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
     if cfg.sign_loss_weight and not sign_pairs:
         raise ConfigError('sign_loss_weight: this tokenizer has no sign tokens (" -" / " ")',
                           'sign_loss_weight')
+    word_ids: list[int] = []
+    if cfg.word_loss_weight:
+        from robot_r1_ros.training.bind_aux import object_word_ids
+        word_ids = object_word_ids(train_rows, processor.tokenizer)
+        if not word_ids:
+            raise ConfigError('word_loss_weight: the training rows name no object (their '
+                              'reasoning states no "The <colour> <object> is at [..]")',
+                              'word_loss_weight')
+        _LOG.info('object-word loss on %d tokens: %s', len(word_ids),
+                  processor.tokenizer.convert_ids_to_tokens(word_ids))
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
            'cpu_before': 0.0, 'compact_steps': 0}
@@ -282,7 +295,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
             batch = enc.batch(idx, pad_id, compact)
             c0 = time.process_time()
             loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight,
-                                   sign_pairs, cfg.sign_loss_weight)
+                                   sign_pairs, cfg.sign_loss_weight, word_ids,
+                                   cfg.word_loss_weight)
             # the heads read the hidden states of the forward pass just run
             loss = loss + heads.loss(batch, idx)
             opt.zero_grad(set_to_none=True)

@@ -35,6 +35,9 @@ def test_word_targets_take_every_fact_of_the_frame_for_each_of_its_rows(tiny_mod
     assert got[0] == got[1] == {red: (0.1, -0.2), yellow: (0.05, 0.15)}
     assert got[2] == {red: (0.12, -0.18)}
     assert got[3] == {}
+    # the words train.word_loss_weight scores: every object word any frame names, once
+    from robot_r1_ros.training.bind_aux import object_word_ids
+    assert object_word_ids(rows, tok) == sorted({red, yellow})
 
 
 def test_word_places_follow_the_sequence_and_skip_padding():
@@ -115,10 +118,11 @@ def test_curriculum_run_with_bind_aux_logs_it_and_exports_without_its_head(tiny_
             'stages': [{'tasks': ['open_keypoint'], 'cpu_minutes': 0.04,
                         'learning_rate': 3e-3}],
             'train': {'batch_size': 4, 'warmup_steps': 2, 'eval_every_cpu_s': 1e9,
-                      'eval_rows_per_group': 2, 'seed': 0}}
+                      'eval_rows_per_group': 2, 'seed': 0, 'word_loss_weight': 1.0}}
     path = tmp_path / 'learn.yaml'
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
     cfg = load_config(path)
+    assert cfg.word_loss_weight == 1.0  # the object-word loss rides along
     assert cfg.bind_aux.layer == 1 and cfg.bind_aux.weight == 0.5
     assert cfg.grid_aux.layer == 1 and cfg.grid_aux.weight == 0.5
     final = train(cfg, tmp_path / 'run')

@@ -6,8 +6,9 @@ import math
 import torch
 from r1_testing import REPO
 
-from robot_r1_ros.training.number_loss import (_sign_loss, digit_token_ids, number_token_loss,
-                                               sign_token_pairs, with_number_loss)
+from robot_r1_ros.training.number_loss import (_sign_loss, _word_loss, digit_token_ids,
+                                               number_token_loss, sign_token_pairs,
+                                               with_number_loss)
 
 DIGIT_IDS = list(range(15, 25))  # the shipped tokenizer's ids of 0..9 (checked below)
 VOCAB = 40
@@ -106,3 +107,26 @@ def test_the_sign_loss_moves_only_the_two_sign_logits_of_scored_positions():
     moved = {(row, col) for row, col in (logits.grad.abs() > 0).nonzero().tolist()}
     assert moved == {(1, NEG), (1, POS)}  # scored row 1 is the ' ' before '0'
     assert float(logits.grad[1, POS]) < 0 < float(logits.grad[1, NEG])  # towards ' '
+
+
+WORDS = [32, 33]  # two object words (' red', ' green') in the toy vocabulary
+
+
+def test_the_word_loss_is_the_cross_entropy_at_the_object_words_only():
+    target = torch.tensor([9, 32, 15, 33])  # '?', ' red', '0', ' green'
+    logits = torch.zeros((4, VOCAB), requires_grad=True)
+    loss = _word_loss(logits, target, WORDS)
+    assert math.isclose(float(loss), math.log(VOCAB), abs_tol=1e-4)  # uniform: log V
+    loss.backward()
+    assert {row for row, _ in (logits.grad.abs() > 0).nonzero().tolist()} == {1, 3}
+    assert float(logits.grad[1, 32]) < 0 and float(logits.grad[3, 33]) < 0  # towards the word
+    # the wrong colour with all the mass costs far more than the right one
+    sure = torch.full((1, VOCAB), -10.0)
+    sure[0, 33] = 10.0
+    assert float(_word_loss(sure, torch.tensor([32]), WORDS)) > 10.0
+    assert float(_word_loss(sure, torch.tensor([33]), WORDS)) < 1e-3
+    # no object word among the targets: nothing, with a gradient path
+    logits = torch.zeros((2, VOCAB), requires_grad=True)
+    loss = _word_loss(logits, torch.tensor([9, 15]), WORDS)
+    loss.backward()
+    assert float(loss) == 0.0 and float(logits.grad.abs().sum()) == 0.0
