@@ -86,7 +86,8 @@ def markdown_tables(report: dict[str, Any]) -> str:
                 f'| {g["task_kind"]} | {g["n"]} | {num(g.get("l1_cm_mean"))} | '
                 f'{num(g.get("l1_cm_median"))} | {pct(g.get("gripper_accuracy"))} | '
                 f'{num(b.get("text_only_l1_cm"))} | {pct(b.get("text_only_gripper_acc"))} | '
-                f'{num(b.get("copy_current_l1_cm"))} | {pct(g["format_failure_rate"])} |')
+                f'{num(b.get("copy_current_l1_cm"))} | {pct(g.get("names_object_rate"))} | '
+                f'{pct(g["format_failure_rate"])} |')
             continue
         const = b.get('constant', {})
         pred = g['predicted_letters']
@@ -103,8 +104,9 @@ def markdown_tables(report: dict[str, Any]) -> str:
     text = '\n'.join(lines)
     if open_lines:
         text += ('\n\n| task | n | L1 mean (cm) | L1 median (cm) | gripper acc. | text-only L1 '
-                 '(cm) | text-only gripper | copy-current L1 (cm) | format failures |\n'
-                 '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' + '\n'.join(open_lines))
+                 '(cm) | text-only gripper | copy-current L1 (cm) | reasoning names the asked '
+                 'object | format failures |\n'
+                 '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' + '\n'.join(open_lines))
     return text
 
 

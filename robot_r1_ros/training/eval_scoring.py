@@ -18,6 +18,7 @@ from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_o
 from robot_r1_ros.core.rewards import REWARDS
 from robot_r1_ros.core.types import TaskKind
 from robot_r1_ros.training import baselines, common
+from robot_r1_ros.training.think_targets import first_named_object
 
 NODE_GENERATION = GenerationOptions()
 """The reasoning node's generation defaults (the evaluation's defaults too)."""
@@ -206,7 +207,9 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
     Returns:
         One record per row: ``group``, ``format_ok`` (the ``format`` reward), ``correct``
         (``choice_accuracy``; None for the open task), ``pred_letter`` ('A'..'D' or
-        ``'invalid'``), ``l1_cm`` / ``gripper_ok`` (open task, when parsed), ``think_chars``,
+        ``'invalid'``), ``l1_cm`` / ``gripper_ok`` (open task, when parsed), ``names_object``
+        (open tasks whose template reasoning places an object: the reasoning places that object
+        first, the question's or the task's, not another; else None), ``think_chars``,
         ``tokens``.
     """
     texts = [c['text'] for c in completions]
@@ -239,6 +242,10 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
                 rec['l1_cm'] = 100.0 * float(np.abs(np.subtract(
                     xyz, row['answer_xyz_env_m'])).sum())
                 rec['position_reward'] = pos[i]
+            # Which object: a right place of the wrong cube (E93) shows here, not in the L1 alone.
+            asked = first_named_object(row.get('gold_think') or '')
+            if asked is not None:
+                rec['names_object'] = first_named_object(parsed.think if parsed else '') == asked
         else:
             rec['correct'] = bool(acc[i]) if acc[i] is not None else False
             letter = INVALID
@@ -286,7 +293,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
                      l1_cm_median=float(np.median(l1)) if l1 else None,
                      gripper_accuracy=mean_or_none(r['gripper_ok'] for r in recs
                                                    if r['gripper_ok'] is not None),
-                     within_5cm=(float(np.mean([v <= 5.0 for v in l1])) if l1 else None))
+                     within_5cm=(float(np.mean([v <= 5.0 for v in l1])) if l1 else None),
+                     names_object_rate=mean_or_none(r.get('names_object') for r in recs))
         else:
             m['accuracy'] = float(np.mean([r['correct'] for r in recs]))
             pred = collections.Counter(r['pred_letter'] for r in recs)

@@ -129,6 +129,15 @@ def reasoning(row: dict[str, Any], think: str,
     return ' '.join(parts)
 
 
+def first_named_object(text: str) -> str | None:
+    """The first object a reasoning places (``The blue cube is at [..]`` -> ``'blue cube'``;
+    the gripper is no object), or None when it places none."""
+    for name, _xyz in _SEEN_RE.findall(str(text or '')):
+        if name != 'gripper':
+            return name
+    return None
+
+
 def frame_facts(episode_ids: Sequence[str], frame_indices: Sequence[int],
                 gold_thinks: Sequence[str]) -> dict[tuple[str, int], dict[str, str]]:
     """Object statements per frame, ``(episode_id, frame_index) -> {name: '[x, y, z]'}``, from

@@ -143,6 +143,31 @@ def test_scoring_uses_the_grammar_and_the_ground_truth():
     assert rec[0]['think_chars'] == 4
 
 
+def test_open_answers_record_whether_the_reasoning_names_the_asked_object():
+    """E93 placed the green cube to 1.6 cm when asked for the blue one: the L1 alone reads that
+    as a poor place, the which-object rate as the wrong object."""
+    gold = 'The blue cube is at [0.080, -0.090, 0.020].'
+    row = {'task_kind': 'object_position', 'answer_letter': None, 'target_gripper': None,
+           'target_xyz_env_m': [0.08, -0.09, 0.02], 'answer_xyz_env_m': [0.08, -0.09, 0.02],
+           'distractor_kind': '', 'gold_think': gold}
+    texts = ['<think>The blue cube is at [0.081, -0.090, 0.020].</think>'
+             '<answer>[0.081, -0.090, 0.020]</answer>',
+             '<think>The green cube is at [0.114, -0.193, 0.020].</think>'
+             '<answer>[0.114, -0.193, 0.020]</answer>',
+             '<think>The gripper is at [0.0, 0.0, 0.4].</think><answer>[0.0, 0.0, 0.4]</answer>']
+    rec = evaluate.score_rows([row] * 3, [{'text': t, 'tokens': 5, 'finished': True}
+                                          for t in texts])
+    assert [r['names_object'] for r in rec] == [True, False, False]
+    # a template that places no object: nothing to judge
+    quiet = evaluate.score_rows([{**row, 'gold_think': 'Move down.'}],
+                                [{'text': texts[0], 'tokens': 5, 'finished': True}])
+    assert 'names_object' not in quiet[0]
+    groups = evaluate.summarize_groups([row] * 3, rec, baselines.TextOnlyRules.fit([]))
+    assert groups['object_position']['names_object_rate'] == pytest.approx(1 / 3)
+    table = evaluate.markdown_tables({'groups': groups})
+    assert 'reasoning names the asked object' in table and '| 33.3 % |' in table
+
+
 def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
     """``next_waypoint/hard/moves_xy``: the questions whose answer is a place only the image
     shows (the descend/lift ones keep the prompt's x-y); summarised beside their group."""
