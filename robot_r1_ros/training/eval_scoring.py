@@ -34,7 +34,7 @@ MOVES_XY_SUFFIX = '/moves_xy'
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
                  'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
                  'current_xyz_env_m', 'current_gripper', 'episode_id', 'frame_index',
-                 'task_name')
+                 'task_name', 'gold_think')
 
 
 @dataclass(frozen=True)

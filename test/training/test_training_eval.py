@@ -37,6 +37,8 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
         assert 0.0 <= g['format_failure_rate'] <= 1.0
         if key == 'open_keypoint':
             assert g['baselines']['text_only_l1_cm'] > 0
+            # the template reasoning places the task's cube: the which-object rate is measured
+            assert 0.0 <= g['names_object_rate'] <= 1.0
             continue
         assert 0.0 <= g['accuracy'] <= 1.0
         assert sum(g['predicted_letters'].values()) == 4
