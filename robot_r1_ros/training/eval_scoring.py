@@ -209,7 +209,7 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
         (``choice_accuracy``; None for the open task), ``pred_letter`` ('A'..'D' or
         ``'invalid'``), ``l1_cm`` / ``gripper_ok`` (open task, when parsed), ``names_object``
         (open tasks whose template reasoning places an object: the reasoning places that object
-        first, the question's or the task's, not another; else None), ``think_chars``,
+        first, the question's or the task's, not another; absent elsewhere), ``think_chars``,
         ``tokens``.
     """
     texts = [c['text'] for c in completions]
