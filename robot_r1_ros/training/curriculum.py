@@ -30,6 +30,8 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``train.word_loss_weight``: adds the cross-entropy at the reasoning's object words (``The
   **blue** cube is at``, copied from the question or the task; ``training.number_loss``) times
   this weight; 0 (default) leaves it out.
+- ``train.gripper_word_loss_weight``: the same at the gripper words (``..., open.`` and the
+  answer's ``open`` / ``closed``); 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
 - ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
   lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
@@ -68,7 +70,7 @@ from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa
                                                      load_config)
 from robot_r1_ros.training.aim_compare import AIM_COMPARE
 from robot_r1_ros.training.encoded import Encoded, stage_sampler  # noqa: F401  (API)
-from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
+from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids, gripper_word_ids,
                                                  sign_token_pairs)
 from robot_r1_ros.training.recipe import ModelSpec
 from robot_r1_ros.training.workers import SINGLE, Workers, launch, seed_worker_rngs, split_batch
@@ -209,6 +211,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
                               'word_loss_weight')
         _LOG.info('object-word loss on %d tokens: %s', len(word_ids),
                   processor.tokenizer.convert_ids_to_tokens(word_ids))
+    grip_ids = gripper_word_ids(processor.tokenizer) if cfg.gripper_word_loss_weight else []
+    word_terms = [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight)]
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
            'cpu_before': 0.0, 'compact_steps': 0}
@@ -295,8 +299,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
             batch = enc.batch(idx, pad_id, compact)
             c0 = time.process_time()
             loss = completion_loss(model, batch, digit_ids, cfg.digit_loss_weight,
-                                   sign_pairs, cfg.sign_loss_weight, word_ids,
-                                   cfg.word_loss_weight)
+                                   sign_pairs, cfg.sign_loss_weight, word_terms)
             # the heads read the hidden states of the forward pass just run
             loss = loss + heads.loss(batch, idx)
             opt.zero_grad(set_to_none=True)

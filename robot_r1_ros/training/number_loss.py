@@ -31,6 +31,23 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
+def gripper_word_ids(tokenizer: Any) -> list[int]:
+    """The token ids of ``' open'`` and ``' closed'``, the gripper words of the reasoning and the
+    answer (``..., open.`` / ``[x, y, z] open``): the words ``train.gripper_word_loss_weight``
+    scores.
+
+    Raises:
+        ValueError: A gripper word is not a single token of ``tokenizer``.
+    """
+    ids = []
+    for word in (' open', ' closed'):
+        found = tokenizer.encode(word, add_special_tokens=False)
+        if len(found) != 1:
+            raise ValueError(f'gripper word {word!r} is not one token of this tokenizer: {found}')
+        ids.append(int(found[0]))
+    return ids
+
+
 def number_token_loss(logits: Any, labels: Any, digit_ids: Sequence[int]) -> Any:
     """Mean NTL-WAS over the label positions whose token is a digit.
 
@@ -127,8 +144,8 @@ def _sign_loss(logits: Any, target: Any, mask: Any, pairs: Sequence[tuple[int, i
 
 def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
                     weight: float, sign_pairs: Sequence[tuple[int, int]] = (),
-                    sign_weight: float = 0.0, word_ids: Sequence[int] = (),
-                    word_weight: float = 0.0) -> Any:
+                    sign_weight: float = 0.0,
+                    word_terms: Sequence[tuple[Sequence[int], float]] = ()) -> Any:
     """The same loss as ``with_number_loss(model(**batch), ...)`` with logits only where a label
     is scored.
 
@@ -145,10 +162,10 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
         weight: The number-token loss weight.
         sign_pairs: The sign tokens (:func:`sign_token_pairs`; unused when ``sign_weight`` is 0).
         sign_weight: Weight of the numbers' sign cross-entropy (:func:`_sign_loss`), added.
-        word_ids: The object words' token ids (``training.bind_aux.object_word_ids``; unused
-            when ``word_weight`` is 0).
-        word_weight: Weight of the cross-entropy at the positions whose target is one of
-            ``word_ids`` (:func:`_word_loss`), added.
+        word_terms: ``(token ids, weight)`` pairs: per pair, the weight times the cross-entropy
+            at the positions whose target is one of the ids (:func:`_word_loss`), added. The
+            curriculum passes the object words (``train.word_loss_weight``) and the gripper
+            words (``train.gripper_word_loss_weight``).
     """
     import torch
 
@@ -163,19 +180,22 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
         loss = loss + weight * _digit_wasserstein(logits, target[mask], digit_ids)
     if sign_weight:
         loss = loss + sign_weight * _sign_loss(logits, target, mask, sign_pairs, digit_ids)
-    if word_weight:
-        loss = loss + word_weight * _word_loss(logits, target[mask], word_ids)
+    for word_ids, word_weight in word_terms:
+        if word_weight:
+            loss = loss + word_weight * _word_loss(logits, target[mask], word_ids)
     return loss
 
 
 def _word_loss(logits: Any, target: Any, word_ids: Sequence[int]) -> Any:
-    """Mean cross-entropy of (N, V) ``logits`` over the (N,) targets that are object words.
+    """Mean cross-entropy of (N, V) ``logits`` over the (N,) targets that are ``word_ids``.
 
     Why: the reasoning names the object before its place (``The blue cube is at [..]``) and that
     word must be copied from the question or the task. It is one token in about 80 of a scene
     row, so its share of the mean cross-entropy is small, and E93 (issue 13) trained to the end
     writing ``The green cube`` for every cube, with the green cube's place right to 1.6 cm: the
-    which-object failure was this copy, not the image.
+    which-object failure was this copy, not the image. The gripper word (``..., open.``) has the
+    same shape, one token that decides an action: with the object words alone weighted, E94 and
+    E95 answered ``closed`` where the cube must be released.
     """
     import torch
 
