@@ -45,7 +45,8 @@ def bench_stage(cfg, stage, args) -> dict:
     import torch
 
     from robot_r1_ros.training import common
-    from robot_r1_ros.training.curriculum import Encoded, build_model, stage_sampler
+    from robot_r1_ros.training.curriculum import (Encoded, build_model, stage_sampler,
+                                                  word_loss_terms)
     from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
                                                    sign_token_pairs)
     from robot_r1_ros.training.recipe import ModelSpec
@@ -76,6 +77,7 @@ def bench_stage(cfg, stage, args) -> dict:
     digits = digit_token_ids(processor.tokenizer) if (
         cfg.digit_loss_weight or cfg.sign_loss_weight) else []
     signs = sign_token_pairs(processor.tokenizer) if cfg.sign_loss_weight else []
+    words = word_loss_terms(cfg, rows, processor.tokenizer)
     tokens = 0
     for i in range(args.steps + 2):
         if i == 2:
@@ -85,7 +87,7 @@ def bench_stage(cfg, stage, args) -> dict:
                           random.random() < cfg.compact_prompt)
         # the run's own step loss (training.number_loss.completion_loss)
         loss = completion_loss(model, batch, digits, cfg.digit_loss_weight, signs,
-                               cfg.sign_loss_weight)
+                               cfg.sign_loss_weight, words)
         loss = loss + heads.loss(batch, idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -98,6 +100,8 @@ def bench_stage(cfg, stage, args) -> dict:
         'think': cfg.think, 'batch_size': cfg.batch_size, 'compact_prompt': cfg.compact_prompt,
         'vision_aux_batch': cfg.vision_aux.batch_size if cfg.vision_aux else 0,
         'grid_aux': bool(cfg.grid_aux), 'bind_aux': bool(cfg.bind_aux),
+        'word_loss_weight': cfg.word_loss_weight,
+        'gripper_word_loss_weight': cfg.gripper_word_loss_weight,
         'parameters': sum(p.numel() for p in model.parameters()), 'steps': args.steps,
         'samples_per_cpu_s': samples / cpu_s, 'samples_per_wall_s': samples / wall_s,
         's_per_step_cpu': cpu_s / args.steps, 'tokens_per_cpu_s': tokens / cpu_s,

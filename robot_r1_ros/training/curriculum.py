@@ -83,6 +83,29 @@ _LOG = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------ model
+def word_loss_terms(cfg: LearnConfig, rows: Any,
+                    tokenizer: Any) -> list[tuple[list[int], float]]:
+    """The ``(token ids, weight)`` word losses of a run (``completion_loss``'s ``word_terms``):
+    the object words the rows name (``train.word_loss_weight``) and the gripper words
+    (``train.gripper_word_loss_weight``); a term with weight 0 has no ids.
+
+    Raises:
+        ConfigError: ``word_loss_weight`` is set but the rows' reasoning names no object.
+    """
+    word_ids: list[int] = []
+    if cfg.word_loss_weight:
+        from robot_r1_ros.training.bind_aux import object_word_ids
+        word_ids = object_word_ids(rows, tokenizer)
+        if not word_ids:
+            raise ConfigError('word_loss_weight: the training rows name no object (their '
+                              'reasoning states no "The <colour> <object> is at [..]")',
+                              'word_loss_weight')
+        _LOG.info('object-word loss on %d tokens: %s', len(word_ids),
+                  tokenizer.convert_ids_to_tokens(word_ids))
+    grip_ids = gripper_word_ids(tokenizer) if cfg.gripper_word_loss_weight else []
+    return [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight)]
+
+
 def build_model(cfg: LearnConfig) -> Any:
     """The start model: the checkpoint, or a re-initialised one with the config's dims; then
     ``model.vision_from`` and ``train.freeze_vision`` applied (:func:`apply_tower_options`)."""
@@ -201,18 +224,7 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
     if cfg.sign_loss_weight and not sign_pairs:
         raise ConfigError('sign_loss_weight: this tokenizer has no sign tokens (" -" / " ")',
                           'sign_loss_weight')
-    word_ids: list[int] = []
-    if cfg.word_loss_weight:
-        from robot_r1_ros.training.bind_aux import object_word_ids
-        word_ids = object_word_ids(train_rows, processor.tokenizer)
-        if not word_ids:
-            raise ConfigError('word_loss_weight: the training rows name no object (their '
-                              'reasoning states no "The <colour> <object> is at [..]")',
-                              'word_loss_weight')
-        _LOG.info('object-word loss on %d tokens: %s', len(word_ids),
-                  processor.tokenizer.convert_ids_to_tokens(word_ids))
-    grip_ids = gripper_word_ids(processor.tokenizer) if cfg.gripper_word_loss_weight else []
-    word_terms = [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight)]
+    word_terms = word_loss_terms(cfg, train_rows, processor.tokenizer)
     # Where the schedule stands; ``resume/`` holds it with the weights, so a killed run goes on.
     pos = {'step': 0, 'stage': 0, 'stage_cpu_s': 0.0, 'stage_steps': 0, 'cpu_train': 0.0,
            'cpu_before': 0.0, 'compact_steps': 0}

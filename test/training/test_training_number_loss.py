@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from r1_testing import REPO
 
-from robot_r1_ros.training.number_loss import (_sign_loss, _word_loss, digit_token_ids,
+from robot_r1_ros.training.number_loss import (_sign_loss, _word_loss, completion_loss,
+                                               digit_token_ids, gripper_word_ids,
                                                number_token_loss, sign_token_pairs,
                                                with_number_loss)
 
@@ -130,3 +132,56 @@ def test_the_word_loss_is_the_cross_entropy_at_the_object_words_only():
     loss = _word_loss(logits, torch.tensor([9, 15]), WORDS)
     loss.backward()
     assert float(loss) == 0.0 and float(logits.grad.abs().sum()) == 0.0
+
+
+def test_the_gripper_words_are_single_tokens_of_the_shipped_tokenizer():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(REPO / 'checkpoints' / 'robot-r1-tiny-learn')
+    ids = gripper_word_ids(tokenizer)
+    assert tokenizer.convert_ids_to_tokens(ids) == ['\u0120open', '\u0120closed']
+    # the reasoning's decision and the answer's gripper are both these tokens
+    tokens = tokenizer.tokenize('reach [0.1, 0.2, 0.3], open. <answer>[0.1, 0.2, 0.3] closed')
+    assert tokens.count('\u0120open') == 1 and tokens.count('\u0120closed') == 1
+
+    class Split:  # a tokenizer that cuts ' closed' in two: the loss cannot score it
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [1] if text == ' open' else [2, 3]
+    with pytest.raises(ValueError, match='closed'):
+        gripper_word_ids(Split())
+
+
+def test_completion_loss_adds_each_word_term_times_its_weight():
+    class Toy(torch.nn.Module):
+        """Hidden state = a fixed embedding; lm_head a linear map: enough for the loss path."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb = torch.nn.Embedding(VOCAB, 8)
+            self.lm_head = torch.nn.Linear(8, VOCAB)
+            toy = self
+
+            class Inner(torch.nn.Module):
+                def forward(self, input_ids, attention_mask=None, use_cache=False):
+                    return type('Out', (), {'last_hidden_state': toy.emb(input_ids)})
+
+            self.model = Inner()
+
+    model = Toy()
+    ids = torch.tensor([[9, 32, 15, 33, 5]])
+    labels = torch.tensor([[-100, 32, 15, 33, 5]])
+    batch = {'input_ids': ids, 'attention_mask': torch.ones_like(ids), 'labels': labels}
+    base = completion_loss(model, batch, [], 0.0)
+    grip = [5]  # stands in for ' open'
+    both = completion_loss(model, batch, [], 0.0, word_terms=[(WORDS, 1.0), (grip, 0.5)])
+    with torch.no_grad():
+        logits = model.lm_head(model.emb(ids[:, :-1]))[0]
+    target = labels[0, 1:]
+    expected = (base + _word_loss(logits, target, WORDS)
+                + 0.5 * _word_loss(logits, target, grip))
+    assert math.isclose(float(both), float(expected), rel_tol=1e-5)
+    assert float(both) > float(base)
+    # a zero weight leaves the loss as it was, whatever its ids
+    zero = completion_loss(model, batch, [], 0.0, word_terms=[(WORDS, 0.0), (grip, 0.0)])
+    assert math.isclose(float(zero), float(base), rel_tol=1e-6)
