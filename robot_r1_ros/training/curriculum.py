@@ -20,7 +20,9 @@ What a config sets (``config/train/learn_*.yaml``):
   ``aim`` copy the options with verdicts; ``aim`` names what an open keypoint goes to).
 - ``stages``: the curriculum: per stage the tasks, optional per-task sampling ``weights``
   (replay of earlier tasks), distractor kinds, learning rate and a CPU-time budget
-  (``time.process_time``, so a neighbour on the other core does not shorten a stage).
+  (``time.process_time``, so a neighbour on the other core does not shorten a stage), or a
+  fixed number of ``steps`` where runs must compare step for step (a CPU budget buys fewer steps
+  on a slower day).
   Besides the dataset's tasks a stage may draw ``aim_compare`` (with ``think: aim_pair``): the
   next-waypoint rows without their image, the aim stated in the prompt (``training.aim_compare``).
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
@@ -104,6 +106,15 @@ def word_loss_terms(cfg: LearnConfig, rows: Any,
                   tokenizer.convert_ids_to_tokens(word_ids))
     grip_ids = gripper_word_ids(tokenizer) if cfg.gripper_word_loss_weight else []
     return [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight)]
+
+
+def describe_length(stages: Sequence[Stage]) -> str:
+    """The stages' length for the log: CPU-minutes of the budgeted ones, steps of the pinned."""
+    minutes = sum(s.cpu_minutes for s in stages if not s.steps)
+    steps = sum(s.steps for s in stages)
+    parts = ([f'{minutes:.1f} CPU-minutes'] if minutes or not steps else []) + (
+        [f'{steps:,} steps'] if steps else [])
+    return ' + '.join(parts)
 
 
 def build_model(cfg: LearnConfig) -> Any:
@@ -291,13 +302,18 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
         # the stage's CPU (all workers) is the run's CPU since this start
         s_cpu0 = run_cpu() - (pos['stage_cpu_s'] if resumed else 0.0)
         s_step0 = step - (pos['stage_steps'] if resumed else 0)
-        # Cosine schedule over the stage's expected steps, re-estimated from its own pace.
+        # Cosine schedule over the stage's steps: its ``steps``, else re-estimated from its pace.
         expected = None
         losses: list[float] = []
-        while (now := run_cpu()) - s_cpu0 < budget:
+        while ((step - s_step0 < stage.steps) if stage.steps
+               else (now := run_cpu()) - s_cpu0 < budget):
+            if stage.steps:
+                now = run_cpu()  # every worker calls it: it sums their clocks
             done = step - s_step0
             used = now - s_cpu0
-            if done >= 20:
+            if stage.steps:
+                expected = stage.steps
+            elif done >= 20:
                 expected = max(done + 1, int(budget / (used / done)))
             warm = min(1.0, (done + 1) / cfg.warmup_steps)
             frac = done / expected if expected else 0.0

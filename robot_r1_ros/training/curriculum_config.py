@@ -29,7 +29,11 @@ class Stage:
     Attributes:
         tasks: Task kinds of the rows trained on.
         distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
-        cpu_minutes: CPU-time budget of the stage.
+        cpu_minutes: CPU-time budget of the stage (all workers together).
+        steps: If > 0, the stage takes exactly this many optimiser steps instead (its
+            ``cpu_minutes`` is then only the estimate the recipe prints). Why: a CPU budget buys
+            a different number of steps on a slower day; E96 (issue 13) took 4,950 steps where
+            E95, the same link on the same machine hours before, took 8,066.
         learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
         weights: Task -> sampling weight (a batch row picks a task by weight, then a row of
             it); empty: rows are drawn uniformly from all the stage's rows.
@@ -40,6 +44,7 @@ class Stage:
     cpu_minutes: float = 3.0
     learning_rate: float = 2e-3
     weights: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,16 @@ _TRAIN_KEYS: dict[str, Any] = {
     'compact_prompt': float}
 
 
+def _stage_steps(raw: dict[str, Any]) -> int:
+    """A stage's ``steps:`` (absent: 0, run by ``cpu_minutes``); a whole number >= 1 else."""
+    if 'steps' not in raw:
+        return 0
+    steps = raw['steps']
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f'a stage\'s steps must be a whole number >= 1, got {steps!r}')
+    return steps
+
+
 def _vision_aux(raw: Any) -> VisionAuxConfig | None:
     """``vision_aux:`` (absent or empty: none); unknown keys fail."""
     if not raw:
@@ -157,7 +172,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
                         distractors=tuple(s.get('distractors', ('random',))),
                         cpu_minutes=float(s.get('cpu_minutes', 3.0)),
                         learning_rate=float(s.get('learning_rate', 2e-3)),
-                        weights={str(k): float(v) for k, v in (s.get('weights') or {}).items()})
+                        weights={str(k): float(v) for k, v in (s.get('weights') or {}).items()},
+                        steps=_stage_steps(s))
                   for s in raw['stages']]
         model = raw['model']
         cfg = LearnConfig(

@@ -328,7 +328,7 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path, start: Path | None
             _say(f'{i + 1}/{len(recipe.chain)} {name}: done before, kept')
         else:
             _say(f'{i + 1}/{len(recipe.chain)} {name}: '
-                 f'{sum(s.cpu_minutes for s in cfg.stages):.1f} CPU-minutes from {cfg.model_path}')
+                 f'{curriculum.describe_length(cfg.stages)} from {cfg.model_path}')
             launch(curriculum.train_worker, workers, cfg, run_dir, threads=threads,
                    log_level=logging.getLevelName(logging.getLogger().level))
         runs.append(run_dir)

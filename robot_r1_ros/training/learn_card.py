@@ -41,7 +41,8 @@ def chain_table(recipe: LearnRecipe, runs: Sequence[Path]) -> str:
     for i, (name, run_dir) in enumerate(zip(recipe.chain, runs)):
         info = json.loads((run_dir / 'run_info.json').read_text())
         stages = '; '.join(
-            f"{'+'.join(s['tasks'])} ({'/'.join(s['distractors'])}) {s['cpu_minutes']:g} min "
+            f"{'+'.join(s['tasks'])} ({'/'.join(s['distractors'])}) "
+            f"{_stage_length(s)} "
             f"lr {s['learning_rate']:g}" for s in info['stages'])
         total_steps += int(info['steps'])
         total_cpu += float(info['cpu_minutes_total'])
@@ -130,3 +131,8 @@ def write_card(recipe: LearnRecipe, checkpoint: Path, runs: Sequence[Path],
     path = checkpoint / 'README.md'
     path.write_text(runlog.repo_relative_text('\n'.join(parts)), encoding='utf-8')
     return path
+
+
+def _stage_length(stage: dict) -> str:
+    """A stage's length as its config set it: ``N steps``, or its CPU-minute budget."""
+    return f"{stage['steps']:,} steps" if stage.get('steps') else f"{stage['cpu_minutes']:g} min"

@@ -82,6 +82,11 @@ def test_bad_configs_raise_config_error(tmp_path):
     path.write_text(path.read_text().replace('1000000000.0', '1.0e9'))
     assert '1.0e9' in path.read_text()
     assert load_config(path).eval_every_cpu_s == 1e9
+    for steps in (0, -3, 'many', True, 2.5):  # a stage's pinned step count: a whole number
+        data = _config(Path('m'), Path('d'))
+        data['stages'][0]['steps'] = steps
+        with pytest.raises(ConfigError, match='steps'):
+            load_config(_write(tmp_path, data))
     for weights in ({'movement': 1.0}, {'next_waypoint': -1.0}, {'next_waypoint': 0.0},
                     {'next_waypoint': float('nan')}):
         data = _config(Path('m'), Path('d'))
@@ -160,6 +165,26 @@ def test_short_curriculum_run_exports_a_loadable_checkpoint(tiny_model, qa_datas
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert (final / 'preprocessor_config.json').is_file()
     assert json.loads((final / 'preprocessor_config.json').read_text())['max_pixels'] == 12544
+
+
+def test_a_stage_with_steps_takes_exactly_that_many_whatever_its_cpu(tiny_model, qa_dataset,
+                                                                     tmp_path):
+    from robot_r1_ros.training.curriculum import describe_length, load_config, train
+
+    data = _config(tiny_model, qa_dataset['path'])
+    # a CPU budget far too small for 5 steps: the pinned count wins, the budget only describes
+    data['stages'] = [{'tasks': ['next_waypoint'], 'steps': 5, 'cpu_minutes': 1e-4,
+                       'learning_rate': 3e-3}]
+    cfg = load_config(_write(tmp_path, data))
+    assert cfg.stages[0].steps == 5
+    assert describe_length(cfg.stages) == '5 steps'
+    train(cfg, tmp_path / 'run')
+    info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
+    assert info['steps'] == 5 and info['stages'][0]['steps'] == 5
+    logged = [r for r in map(json.loads, (tmp_path / 'run' / 'log.jsonl').open()) if 'lr' in r]
+    assert logged == [] or logged[-1]['step'] <= 5
+    budgeted = _config(tiny_model, qa_dataset['path'])
+    assert describe_length(load_config(_write(tmp_path, budgeted)).stages) == '0.1 CPU-minutes'
 
 
 def test_completion_loss_equals_the_models_own_loss_and_gradients(tiny_model, qa_dataset):
