@@ -30,8 +30,8 @@ class Stage:
         tasks: Task kinds of the rows trained on.
         distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
         cpu_minutes: CPU-time budget of the stage (all workers together).
-        steps: If > 0, the stage takes exactly this many optimiser steps instead (its
-            ``cpu_minutes`` is then only the estimate the recipe prints). Why: a CPU budget buys
+        steps: If > 0, the stage takes exactly this many optimiser steps instead of a CPU
+            budget (a stage sets one of ``steps`` and ``cpu_minutes``). Why: a CPU budget buys
             a different number of steps on a slower day; E96 (issue 13) took 4,950 steps where
             E95, the same link on the same machine hours before, took 8,066.
         learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
@@ -121,6 +121,8 @@ def _stage_steps(raw: dict[str, Any]) -> int:
     """A stage's ``steps:`` (absent: 0, run by ``cpu_minutes``); a whole number >= 1 else."""
     if 'steps' not in raw:
         return 0
+    if 'cpu_minutes' in raw:
+        raise ValueError('a stage sets steps or cpu_minutes, not both')
     steps = raw['steps']
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f'a stage\'s steps must be a whole number >= 1, got {steps!r}')

@@ -85,8 +85,13 @@ def test_bad_configs_raise_config_error(tmp_path):
     for steps in (0, -3, 'many', True, 2.5):  # a stage's pinned step count: a whole number
         data = _config(Path('m'), Path('d'))
         data['stages'][0]['steps'] = steps
+        del data['stages'][0]['cpu_minutes']
         with pytest.raises(ConfigError, match='steps'):
             load_config(_write(tmp_path, data))
+    data = _config(Path('m'), Path('d'))
+    data['stages'][0]['steps'] = 5  # beside its cpu_minutes: one of them would be ignored
+    with pytest.raises(ConfigError, match='steps or cpu_minutes'):
+        load_config(_write(tmp_path, data))
     for weights in ({'movement': 1.0}, {'next_waypoint': -1.0}, {'next_waypoint': 0.0},
                     {'next_waypoint': float('nan')}):
         data = _config(Path('m'), Path('d'))
@@ -172,9 +177,7 @@ def test_a_stage_with_steps_takes_exactly_that_many_whatever_its_cpu(tiny_model,
     from robot_r1_ros.training.curriculum import describe_length, load_config, train
 
     data = _config(tiny_model, qa_dataset['path'])
-    # a CPU budget far too small for 5 steps: the pinned count wins, the budget only describes
-    data['stages'] = [{'tasks': ['next_waypoint'], 'steps': 5, 'cpu_minutes': 1e-4,
-                       'learning_rate': 3e-3}]
+    data['stages'] = [{'tasks': ['next_waypoint'], 'steps': 5, 'learning_rate': 3e-3}]
     cfg = load_config(_write(tmp_path, data))
     assert cfg.stages[0].steps == 5
     assert describe_length(cfg.stages) == '5 steps'
