@@ -110,7 +110,7 @@ def word_loss_terms(cfg: LearnConfig, rows: Any,
 
 def describe_length(stages: Sequence[Stage]) -> str:
     """The stages' length for the log: CPU-minutes of the budgeted ones, steps of the pinned."""
-    minutes = sum(s.cpu_minutes for s in stages if not s.steps)
+    minutes = sum(s.cpu_minutes for s in stages)  # 0 for a pinned stage
     steps = sum(s.steps for s in stages)
     parts = ([f'{minutes:.1f} CPU-minutes'] if minutes or not steps else []) + (
         [f'{steps:,} steps'] if steps else [])
@@ -305,12 +305,12 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
         # Cosine schedule over the stage's steps: its ``steps``, else re-estimated from its pace.
         expected = None
         losses: list[float] = []
-        while ((step - s_step0 < stage.steps) if stage.steps
-               else (now := run_cpu()) - s_cpu0 < budget):
-            if stage.steps:
-                now = run_cpu()  # every worker calls it: it sums their clocks
+        while True:
+            now = run_cpu()  # every worker calls it once a turn: it sums their clocks
             done = step - s_step0
             used = now - s_cpu0
+            if (done >= stage.steps) if stage.steps else (used >= budget):
+                break
             if stage.steps:
                 expected = stage.steps
             elif done >= 20:

@@ -29,10 +29,11 @@ class Stage:
     Attributes:
         tasks: Task kinds of the rows trained on.
         distractors: Distractor kinds kept for position tasks (``random``, ``hard``).
-        cpu_minutes: CPU-time budget of the stage (all workers together).
+        cpu_minutes: CPU-time budget of the stage (all workers together); 0 where ``steps``
+            is set.
         steps: If > 0, the stage takes exactly this many optimiser steps instead of a CPU
             budget (a stage sets one of ``steps`` and ``cpu_minutes``). Why: a CPU budget buys
-            a different number of steps on a slower day; E96 (issue 13) took 4,950 steps where
+            a different number of steps on a slower day; E96 (issue 13) took 4,963 steps where
             E95, the same link on the same machine hours before, took 8,066.
         learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
         weights: Task -> sampling weight (a batch row picks a task by weight, then a row of
@@ -172,7 +173,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     try:
         stages = [Stage(tasks=tuple(s['tasks']),
                         distractors=tuple(s.get('distractors', ('random',))),
-                        cpu_minutes=float(s.get('cpu_minutes', 3.0)),
+                        cpu_minutes=float(s.get('cpu_minutes', 0.0 if 'steps' in s else 3.0)),
                         learning_rate=float(s.get('learning_rate', 2e-3)),
                         weights={str(k): float(v) for k, v in (s.get('weights') or {}).items()},
                         steps=_stage_steps(s))
@@ -200,8 +201,9 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
                 'gripper_word_loss_weight'):
         if not getattr(cfg, key) >= 0:
             raise ConfigError(f'{path}: {key} must be >= 0, got {getattr(cfg, key)}', key)
-    if any(not (st.cpu_minutes > 0 and st.learning_rate > 0) for st in stages):
-        raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 and learning_rate > 0',
+    if any(not ((st.steps or st.cpu_minutes > 0) and st.learning_rate > 0) for st in stages):
+        raise ConfigError(f'{path}: every stage needs cpu_minutes > 0 (or steps) and '
+                          'learning_rate > 0',
                           'stages')
     if not 0.0 <= cfg.compact_prompt <= 1.0:
         raise ConfigError(f'{path}: compact_prompt is a share of batches in [0, 1], got '

@@ -42,7 +42,8 @@ def test_shipped_learn_configs_parse():
     paths += experiments
     for path in paths:
         cfg = load_config(path)
-        assert cfg.stages and all(s.cpu_minutes > 0 for s in cfg.stages)
+        # every stage has one length: a CPU budget or a pinned step count
+        assert cfg.stages and all((s.cpu_minutes > 0) != (s.steps > 0) for s in cfg.stages)
 
 
 def test_bad_configs_raise_config_error(tmp_path):
@@ -179,7 +180,7 @@ def test_a_stage_with_steps_takes_exactly_that_many_whatever_its_cpu(tiny_model,
     data = _config(tiny_model, qa_dataset['path'])
     data['stages'] = [{'tasks': ['next_waypoint'], 'steps': 5, 'learning_rate': 3e-3}]
     cfg = load_config(_write(tmp_path, data))
-    assert cfg.stages[0].steps == 5
+    assert cfg.stages[0].steps == 5 and cfg.stages[0].cpu_minutes == 0.0  # no budget
     assert describe_length(cfg.stages) == '5 steps'
     train(cfg, tmp_path / 'run')
     info = json.loads((tmp_path / 'run' / 'run_info.json').read_text())
