@@ -23,6 +23,8 @@ from robot_r1_ros.training.think_targets import LETTERS, reasoning
 AIM_COMPARE = 'aim_compare'
 #: The only reasoning kind whose verdicts these rows teach.
 AIM_COMPARE_THINK = 'aim_pair'
+#: The think kinds whose next-waypoint reasoning is ``aim_pair``'s, so a run may mix these rows in.
+AIM_COMPARE_THINKS = ('aim_pair', 'aim_rel')
 
 
 def compare_prompt(row: dict[str, Any], aim_sentence: str) -> str:
@@ -55,13 +57,14 @@ def encode_compare_rows(processor: Any, dataset: Any, think: str,
     own compact prompt, positions ``0..n-1`` on all three rotary axes).
 
     Raises:
-        ConfigError: ``think`` is not ``aim_pair`` (the rows teach its verdicts alone), or the
-            dataset has no next-waypoint row with a stated aim.
+        ConfigError: ``think`` is not in :data:`AIM_COMPARE_THINKS` (the rows teach
+            ``aim_pair``'s verdicts alone), or the dataset has no next-waypoint row with a
+            stated aim.
     """
     import torch
-    if think != AIM_COMPARE_THINK:
-        raise ConfigError(f'the {AIM_COMPARE} task teaches the {AIM_COMPARE_THINK} verdicts; '
-                          f'think is {think!r}', 'think')
+    if think not in AIM_COMPARE_THINKS:
+        raise ConfigError(f'the {AIM_COMPARE} task teaches the {AIM_COMPARE_THINK} verdicts '
+                          f'(think {AIM_COMPARE_THINKS}); think is {think!r}', 'think')
     tok = processor.tokenizer
     keep = [i for i, t in enumerate(dataset['task_kind']) if t == 'next_waypoint']
     rows: list[dict[str, Any]] = []

@@ -18,7 +18,7 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training.bind_aux import BindAuxConfig
 from robot_r1_ros.training.grid_aux import GridAuxConfig
-from robot_r1_ros.training.aim_compare import AIM_COMPARE, AIM_COMPARE_THINK
+from robot_r1_ros.training.aim_compare import AIM_COMPARE, AIM_COMPARE_THINKS
 from robot_r1_ros.training.think_targets import THINK_KINDS
 
 
@@ -221,7 +221,8 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
                 stage.weights and sum(stage.weights.values()) <= 0.0):
             raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '
                               f'{stage.tasks}, got {stage.weights}', 'stages')
-        if AIM_COMPARE in stage.tasks and cfg.think != AIM_COMPARE_THINK:
-            raise ConfigError(f'stage {i}: the {AIM_COMPARE} task teaches the '
-                              f'{AIM_COMPARE_THINK} verdicts; think is {cfg.think!r}', 'stages')
+        if AIM_COMPARE in stage.tasks and cfg.think not in AIM_COMPARE_THINKS:
+            raise ConfigError(f'stage {i}: the {AIM_COMPARE} task teaches the aim_pair '
+                              f'verdicts (think {AIM_COMPARE_THINKS}); think is {cfg.think!r}',
+                              'stages')
     return cfg

@@ -11,9 +11,12 @@ from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
-               'aim_check', 'aim_check_jitter', 'aim_pair')
+               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
-FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair')
+FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
+              'aim_rel')
+#: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
+PAIR_KINDS = ('aim_pair', 'aim_rel')
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -22,6 +25,9 @@ MC_TASKS = ('next_waypoint', 'current_state', 'movement')
 _SEEN_RE = re.compile(r'The ([a-z][a-z ]*?) is at (\[[^\]]*\])\.')
 # A target whose x-y is within this of an object's (or the gripper's) is "at" it (metres).
 AIM_XY_TOL_M = 0.01
+# A closed gripper holds an object under it whose centre is at most this far below or above
+# the gripper's point (metres): the cube it carries, not the zone it is lowered onto.
+HELD_DZ_M = 0.015
 
 
 def _fmt_xyz(xyz: Sequence[float]) -> str:
@@ -84,6 +90,14 @@ def reasoning(row: dict[str, Any], think: str,
     (``experiments/tools/compare_probe.py``) learned this comparison in 12 CPU-minutes, beside
     the verdicts 20-60 tokens after the aim that E74-E77 did not learn inside the scene runs.
 
+    ``aim_rel`` is ``aim_pair`` with the gripper's place among the stated objects in an open
+    keypoint's reasoning: ``The gripper is at [..], closed, over the yellow zone. Next: ...``
+    (:func:`gripper_relation`). E95 stalled above the zone in 20 of 20 closed-loop episodes:
+    with the gripper closed it always aimed at the zone's approach height, since only the
+    gripper's x-y against the zone's, a dozen tokens back, tells carrying (go to the zone) from
+    arrived (lower, then open). The relation word makes that comparison a supervised token right
+    after the numbers it compares, and the next aim a copy of it.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -94,10 +108,10 @@ def reasoning(row: dict[str, Any], think: str,
     if think not in THINK_KINDS:
         raise ConfigError(f'unknown think kind {think!r}', 'think')
     if think in ('aim',) + FACT_KINDS and row.get('task_kind') == 'open_keypoint':
-        return _aim_reasoning(row)
+        return _aim_reasoning(row, relation=think == 'aim_rel')
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
-    checking = (think in ('aim_check', 'aim_check_jitter', 'aim_pair')
+    checking = (think in ('aim_check', 'aim_check_jitter') + PAIR_KINDS
                 and row.get('task_kind') == 'next_waypoint')
     options = row.get('options') or []
     if row.get('task_kind') not in MC_TASKS or len(options) != 4:
@@ -108,7 +122,7 @@ def reasoning(row: dict[str, Any], think: str,
     # The current-state prompt has no state in its text (the answer is in the image).
     if checking:
         text, aim_xy = _short_aim(row, facts or {}, jitter=think != 'aim_check',
-                                  xy_only=think == 'aim_pair')
+                                  xy_only=think in PAIR_KINDS)
         parts.append(text)
     elif row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
         parts.append(f"now {_fmt_xyz(row['current_xyz_env_m'])} {row.get('current_gripper')}.")
@@ -118,7 +132,7 @@ def reasoning(row: dict[str, Any], think: str,
         parts = [_choice_aim(row, facts or {})]
     for letter, opt in zip(LETTERS, options):
         verdict = 'yes' if letter == answer else 'no'
-        if think == 'aim_pair' and checking and aim_xy:
+        if think in PAIR_KINDS and checking and aim_xy:
             # The aim's x-y beside every option's: each verdict compares neighbouring numbers.
             xy = _parse_xyz(opt)[:2]
             # No space after the commas: four pairs fit the node's 160-token budget.
@@ -201,9 +215,29 @@ def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]
     return text, target[:2]
 
 
-def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True) -> str:
+def gripper_relation(seen: Sequence[tuple[str, str]], current: Sequence[float],
+                     gripper: str) -> str:
+    """The first stated object the gripper is over (x-y within :data:`AIM_XY_TOL_M`), skipping
+    one a closed gripper holds (within :data:`HELD_DZ_M` of its height); '' when none.
+
+    ``seen`` holds ``(name, '[x, y, z]')`` statements in the reasoning's order and ``current``
+    the gripper's env-frame point (metres).
+    """
+    for name, xyz in seen:
+        obj = _parse_xyz(xyz)
+        if xy_gap_m(current, obj) > AIM_XY_TOL_M:
+            continue
+        if gripper == 'closed' and abs(float(current[2]) - obj[2]) <= HELD_DZ_M:
+            continue  # the carried object moves with the gripper: no place
+        return name
+    return ''
+
+
+def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True,
+                   relation: bool = False) -> str:
     """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects);
-    ``with_gripper`` False leaves the target's gripper state out (a position question)."""
+    ``with_gripper`` False leaves the target's gripper state out (a position question);
+    ``relation`` states what the gripper is over (``aim_rel``)."""
     gold = str(row.get('gold_think') or '')
     seen = [(name, xyz) for name, xyz in _SEEN_RE.findall(gold) if name != 'gripper']
     target, current = row.get('target_xyz_env_m'), row.get('current_xyz_env_m')
@@ -212,7 +246,10 @@ def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True) -> str:
     aim = _aim_name(seen, current, target)
     stated = ' '.join(f'The {name} is at {xyz}.' for name, xyz in seen)
     grip = f", {row.get('target_gripper')}" if with_gripper else ''
-    return (f"{stated} The gripper is at {_fmt_xyz(current)}, {row.get('current_gripper')}. "
+    state = str(row.get('current_gripper'))
+    over = gripper_relation(seen, current, state) if relation else ''
+    place = f', over the {over}' if over else ''
+    return (f"{stated} The gripper is at {_fmt_xyz(current)}, {state}{place}. "
             f"Next: the {aim} at {_fmt_xyz(target)}{grip}.")
 
 

@@ -95,9 +95,10 @@ def test_aim_compare_needs_the_aim_pair_reasoning(tmp_path):
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
     with pytest.raises(ConfigError, match='aim_compare'):
         load_config(path)
-    data['think'] = 'aim_pair'
-    path.write_text(yaml.safe_dump(data), encoding='utf-8')
-    assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_compare')
+    for think in ('aim_pair', 'aim_rel'):  # aim_rel's waypoint reasoning is aim_pair's
+        data['think'] = think
+        path.write_text(yaml.safe_dump(data), encoding='utf-8')
+        assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_compare')
 
 
 def test_curriculum_trains_on_comparison_rows_alone_with_the_aux_heads(tiny_model, qa_dataset,

@@ -174,3 +174,53 @@ def test_aim_pair_copies_the_aims_xy_beside_every_options_xy():
     assert reasoning(down, 'aim_pair', facts).startswith(
         'Next: the gripper at [0.107, -0.149]. A [0.021,-0.056] [0.107,-0.149] no. ')
     assert reasoning(key_row, 'aim_pair') == reasoning(key_row, 'aim')
+
+
+@pytest.mark.parametrize('current, target, grippers, place, aim', [
+    # away from everything: no place
+    ((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), ('open', 'open'), '', 'green cube'),
+    # over the cube, open: the cube is a place (about to be grasped)
+    ((0.107, -0.149, 0.022), (0.107, -0.149, 0.022), ('open', 'closed'), 'green cube',
+     'gripper'),
+    # carrying the cube it holds (at its height): no place, so go to the zone's approach
+    ((0.107, -0.149, 0.022), (0.247, 0.043, 0.146), ('closed', 'closed'), '', 'yellow zone'),
+    # arrived over the zone, still closed: lower (E95 aimed at the approach height again)
+    ((0.247, 0.044, 0.146), (0.247, 0.044, 0.026), ('closed', 'closed'), 'yellow zone',
+     'gripper'),
+    # lowered onto the zone: open in place
+    ((0.247, 0.044, 0.026), (0.247, 0.044, 0.026), ('closed', 'open'), 'yellow zone',
+     'gripper'),
+])
+def test_aim_rel_states_what_the_gripper_is_over_right_after_its_state(
+        current, target, grippers, place, aim):
+    """``aim_rel``: ``aim``'s open-keypoint reasoning with the gripper's place among the
+    stated objects after its state; the carried cube is no place; multiple-choice reasoning is
+    ``aim_pair``'s."""
+    row = _row(current, target, *grippers)
+    think = reasoning(row, 'aim_rel')
+    xyz = ', '.join(f'{v:.3f}' for v in current)
+    suffix = f', over the {place}' if place else ''
+    assert f'The gripper is at [{xyz}], {grippers[0]}{suffix}. Next: the {aim} at ' in think
+    # everything else is the aim reasoning's
+    assert think.replace(suffix, '') == reasoning(row, 'aim')
+    assert completion(row, 'aim_rel').endswith(f'<answer>{row["answer_text"]}</answer>')
+
+
+def test_aim_rel_keeps_the_aim_pair_verdicts_of_a_waypoint_question():
+    from robot_r1_ros.training.think_targets import frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    assert reasoning(row, 'aim_rel', facts) == reasoning(row, 'aim_pair', facts)
+
+
+def test_gripper_relation_skips_far_objects_and_the_one_held():
+    from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
+
+    seen = [('green cube', '[0.100, 0.000, 0.136]'), ('yellow zone', '[0.100, 0.000, 0.000]')]
+    assert gripper_relation(seen, (0.100, 0.0, 0.146), 'closed') == 'yellow zone'
+    assert gripper_relation(seen, (0.100, 0.0, 0.146), 'open') == 'green cube'
+    off = 0.100 + AIM_XY_TOL_M + 0.002
+    assert gripper_relation(seen, (off, 0.0, 0.146), 'closed') == ''
+    assert gripper_relation([], (0.100, 0.0, 0.146), 'closed') == ''
