@@ -107,7 +107,20 @@ def markdown_tables(report: dict[str, Any]) -> str:
                  '(cm) | text-only gripper | copy-current L1 (cm) | reasoning names the asked '
                  'object | format failures |\n'
                  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' + '\n'.join(open_lines))
+    if report.get('open_keypoint_by_phase'):
+        text += '\n\n' + phase_table(report['open_keypoint_by_phase'])
     return text
+
+
+def phase_table(by_phase: dict[str, dict[str, Any]]) -> str:
+    """The open keypoint per demo phase (``eval_scoring.open_keypoint_by_phase``)."""
+    lines = ['| open keypoint, phase (target keyframe) | n | L1 mean (cm) | L1 median (cm) | '
+             'gripper acc. | format failures |', '|---|---:|---:|---:|---:|---:|']
+    for phase, m in by_phase.items():
+        lines.append(f'| {phase} | {m["n"]} | {num(m["l1_cm_mean"])} | '
+                     f'{num(m["l1_cm_median"])} | {pct(m["gripper_accuracy"])} | '
+                     f'{pct(m["format_failure_rate"])} |')
+    return '\n'.join(lines)
 
 
 def closed_loop_table(cl: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ MOVES_XY_SUFFIX = '/moves_xy'
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
                  'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
                  'current_xyz_env_m', 'current_gripper', 'episode_id', 'frame_index',
-                 'task_name', 'gold_think')
+                 'task_name', 'gold_think', 'phase')
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
         ``'invalid'``), ``l1_cm`` / ``gripper_ok`` (open task, when parsed), ``names_object``
         (open tasks whose template reasoning places an object: the reasoning places that object
         first, the question's or the task's, not another; absent elsewhere), ``think_chars``,
-        ``tokens``.
+        ``tokens``, ``phase`` (the target keyframe's ordinal, None when the row has none).
     """
     texts = [c['text'] for c in completions]
     columns = {k: [r.get(k) for r in rows] for k in ('task_kind', 'answer_letter',
@@ -226,7 +226,7 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
                                'format_ok': bool(fmt[i]), 'tokens': completions[i]['tokens'],
                                'finished': completions[i]['finished'], 'think_chars': None,
                                'pred_letter': None, 'correct': None, 'l1_cm': None,
-                               'gripper_ok': None, 'text': text}
+                               'gripper_ok': None, 'phase': row.get('phase'), 'text': text}
         try:
             parsed = parse_completion(text)
             rec['think_chars'] = len(parsed.think)
@@ -306,6 +306,31 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
         if key.endswith(MOVES_XY_SUFFIX):   # rows of its parent group, counted there too
             m['subgroup_of'] = key[:-len(MOVES_XY_SUFFIX)]
         out[key] = m
+    return out
+
+
+def open_keypoint_by_phase(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The open-keypoint scores per demo phase (the target keyframe's ordinal, as a string key).
+
+    A model can score a fair mean L1 while it gets one step of the task wrong every time: E95
+    aimed at the zone's approach height in all of phases 4 and 5 of pick_place (lower onto the
+    zone, open) and was right elsewhere, and the closed loop then stalled above the zone. The
+    per-phase table shows that step; records without a phase are left out.
+    """
+    by_phase: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    for rec in records:
+        if rec['task_kind'] == OPEN and rec.get('phase') is not None:
+            by_phase[int(rec['phase'])].append(rec)
+    out = {}
+    for phase in sorted(by_phase):
+        recs = by_phase[phase]
+        l1 = [r['l1_cm'] for r in recs if r['l1_cm'] is not None]
+        out[str(phase)] = {
+            'n': len(recs), 'l1_cm_mean': mean_or_none(l1),
+            'l1_cm_median': float(np.median(l1)) if l1 else None,
+            'gripper_accuracy': mean_or_none(r['gripper_ok'] for r in recs
+                                             if r['gripper_ok'] is not None),
+            'format_failure_rate': 1.0 - float(np.mean([r['format_ok'] for r in recs]))}
     return out
 
 

@@ -52,7 +52,8 @@ from robot_r1_ros.training.eval_report import (closed_loop_table, markdown_repor
                                                training_curves, write_plots)
 from robot_r1_ros.training.eval_scoring import (INVALID, META_COLUMNS, OPEN,  # noqa: F401
                                                 NODE_GENERATION, EvalSettings, generate_completions, group_key,
-                                                load_eval_model, mean_or_none, score_rows,
+                                                load_eval_model, mean_or_none,
+                                                open_keypoint_by_phase, score_rows,
                                                 select_eval_rows, summarize_groups)
 
 def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
@@ -113,6 +114,7 @@ def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
             'generate_s': round(gen_s, 2),
         },
         'groups': groups,
+        'open_keypoint_by_phase': open_keypoint_by_phase(records),
         'image_gap': gaps,
         'seed_ranges': {'train': dict(seeds.TRAIN_SEEDS), 'eval': dict(seeds.EVAL_SEEDS)},
         'examples': [{'group': r['group'], 'completion': r['text'][:300]}

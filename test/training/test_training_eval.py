@@ -47,6 +47,10 @@ def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
         assert b['chance'] == 0.25
         assert b['constant']['accuracy'] == max(b['constant']['all'].values())
         assert 0.0 <= b['text_only'] <= 1.0
+    # The open keypoints again, per demo phase: they add up to the group.
+    by_phase = saved['open_keypoint_by_phase']
+    assert by_phase and sum(m['n'] for m in by_phase.values()) == groups['open_keypoint']['n']
+    assert '| open keypoint, phase (target keyframe) |' in (out / 'report.md').read_text()
     # The warm-started model answers multiple-choice questions in the format.
     assert groups['next_waypoint/random']['format_failure_rate'] < 1.0
     failures = round(sum(g['format_failure_rate'] * g['n'] for g in groups.values()))
@@ -168,6 +172,39 @@ def test_open_answers_record_whether_the_reasoning_names_the_asked_object():
     assert groups['object_position']['names_object_rate'] == pytest.approx(1 / 3)
     table = evaluate.markdown_tables({'groups': groups})
     assert 'reasoning names the asked object' in table and '| 33.3 % |' in table
+
+
+def test_open_keypoints_are_scored_per_demo_phase():
+    """E95 was wrong in every phase-4 and phase-5 open keypoint (lower onto the zone, open) and
+    right elsewhere; the mean L1 hid it, the per-phase table shows it."""
+    def row(phase, target, gripper):
+        return {'task_kind': 'open_keypoint', 'answer_letter': None, 'target_xyz_env_m': target,
+                'target_gripper': gripper, 'answer_xyz_env_m': target, 'distractor_kind': '',
+                'phase': phase}
+    rows = [row(3, [0.2, 0.0, 0.146], 'closed'), row(4, [0.2, 0.0, 0.026], 'closed'),
+            row(4, [0.2, 0.0, 0.026], 'closed'),
+            row(5, [0.2, 0.0, 0.026], 'open'),
+            row(None, [0.2, 0.0, 0.026], 'open'),
+            {'task_kind': 'movement', 'answer_letter': 'A', 'target_xyz_env_m': None,
+             'target_gripper': None, 'phase': 1}]
+    texts = ['[0.200, 0.000, 0.146] closed', '[0.200, 0.000, 0.146] closed',
+             '[0.200, 0.000, 0.026] closed', '[0.200, 0.000, 0.146] closed',
+             '[0.200, 0.000, 0.026] open', '[[A]]']
+    comps = [{'text': f'<think>x</think><answer>{t}</answer>', 'tokens': 5, 'finished': True}
+             for t in texts]
+    comps[3] = {'text': 'no answer', 'tokens': 5, 'finished': True}
+    rec = evaluate.score_rows(rows, comps)
+    by_phase = evaluate.open_keypoint_by_phase(rec)
+    assert list(by_phase) == ['3', '4', '5']  # no phase: left out; multiple choice: not here
+    assert by_phase['3'] == {'n': 1, 'l1_cm_mean': 0.0, 'l1_cm_median': 0.0,
+                             'gripper_accuracy': 1.0, 'format_failure_rate': 0.0}
+    assert by_phase['4']['n'] == 2 and by_phase['4']['l1_cm_mean'] == pytest.approx(6.0)
+    assert by_phase['4']['l1_cm_median'] == pytest.approx(6.0)
+    assert by_phase['5'] == {'n': 1, 'l1_cm_mean': None, 'l1_cm_median': None,
+                             'gripper_accuracy': None, 'format_failure_rate': 1.0}
+    table = evaluate.markdown_tables({'groups': {}, 'open_keypoint_by_phase': by_phase})
+    assert '| 4 | 2 | 6.0 | 6.0 | 100.0 % | 0.0 % |' in table
+    assert '| 5 | 1 | – | – | – | 100.0 % |' in table
 
 
 def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
