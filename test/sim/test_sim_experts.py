@@ -77,3 +77,30 @@ def test_valid_trajectory_interpolates_and_holds():
 def test_malformed_trajectories_are_rejected(kwargs, reason):
     with pytest.raises(TrajectoryError, match=reason):
         _traj(**kwargs)
+
+
+def test_pick_place_succeeds_at_the_release_not_while_the_cube_is_held(scene):
+    """A cube lowered into the zone is placed once the fingers let go (E98's closed loop had
+    counted it while still gripped, one keypoint before the release)."""
+    from robot_r1_ros.sim.experts import CartesianController, plan
+    from robot_r1_ros.sim.ik import get_kinematics
+
+    task = make_task('pick_place')
+    episode = task.reset(scene, 0)
+    waypoints = plan(scene, task, episode)
+    release = next(i for i, wp in enumerate(waypoints) if wp.label == 'release')
+    ctl = CartesianController(scene, get_kinematics(scene))
+    gripper_open = True
+    for wp in waypoints[:release]:
+        if wp.gripper_open != gripper_open:
+            ctl.grip(wp.gripper_open)
+            gripper_open = wp.gripper_open
+        else:
+            ctl.move_to(wp.xyz_base_m, wp.quat_wxyz, wp.speed_mps)
+    ctl.wait(0.3)
+    # in the zone, resting height, still between the closed fingers
+    assert task._in_zone(scene, episode.objects['object'])
+    assert not task.success(scene, episode)
+    ctl.grip(True)
+    ctl.wait(0.3)
+    assert task.success(scene, episode)
