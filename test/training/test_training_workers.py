@@ -102,3 +102,56 @@ def test_two_worker_curriculum_run_trains_exports_and_resumes(tiny_model, qa_dat
                             '--workers', '3']) == 2
     assert 'not a multiple of the 3 workers' in capsys.readouterr().err
     assert not (tmp_path / 'r3').exists()
+
+
+def _wait_long(workers: wk.Workers, out: str) -> None:
+    """Say this worker's pid, then wait far longer than the test."""
+    import os
+    import time
+    (Path(out) / f'pid{workers.rank}').write_text(str(os.getpid()))
+    time.sleep(600)
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its exit status left (a zombie nobody reaps here)."""
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ('Z', 'X')
+
+
+def test_workers_end_when_the_launching_process_is_killed(tmp_path):
+    """Session 29: a killed ``robot-r1 learn`` left its two workers training as orphans.
+
+    It ran as ``nohup robot-r1 learn ... &`` from a script, and a background job of a
+    non-interactive shell ignores SIGINT, the signal torch's spawn sends a worker when its
+    parent dies; the parent here ignores it the same way."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    here = str(Path(__file__).resolve().parent)
+    code = (f'import sys; sys.path.insert(0, {here!r}); import test_training_workers as t; '
+            f'from robot_r1_ros.training import workers as wk; '
+            f'wk.launch(t._wait_long, 2, {str(tmp_path)!r})')
+    parent = subprocess.Popen([sys.executable, '-c', code],
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    pid_files = [tmp_path / 'pid0', tmp_path / 'pid1']
+    deadline = time.monotonic() + 120
+    while not all(f.is_file() and f.read_text() for f in pid_files):
+        assert parent.poll() is None and time.monotonic() < deadline, 'workers did not start'
+        time.sleep(0.2)
+    pids = [int(f.read_text()) for f in pid_files]
+    assert not any(_gone(pid) for pid in pids)
+    parent.kill()  # SIGKILL: no handler of the parent's can stop its workers
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [pid for pid in pids if not _gone(pid)]
+    for pid in survivors:  # leave no orphan behind a failure
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f'workers {survivors} outlived their parent'
