@@ -60,6 +60,9 @@ class Task:
     """Base class: subclasses set ``name`` and implement ``_layout`` and ``success``."""
 
     name: ClassVar[str] = ''
+    #: The task's object must leave the table on its way: a closed loop does not count a
+    #: success reached by sliding it along the table (:func:`success` sees only the end state).
+    carries: ClassVar[bool] = False
     #: x, y sampling box for objects on the table (base frame, metres).
     X_RANGE_M: ClassVar[tuple[float, float]] = (0.35, 0.62)
     Y_RANGE_M: ClassVar[tuple[float, float]] = (-0.25, 0.25)
@@ -158,6 +161,7 @@ class PickLift(Task):
     """Grasp a named cube and lift it at least ``LIFT_M`` above the table."""
 
     name = 'pick_lift'
+    carries = True
     LIFT_M = 0.10
 
     def _layout(self, scene, rng, seed):
@@ -181,6 +185,7 @@ class PickPlace(Task):
     """Put a named cube into the yellow zone (the demo's main task)."""
 
     name = 'pick_place'
+    carries = True
 
     def _layout(self, scene, rng, seed):
         taken: list[np.ndarray] = []
@@ -203,6 +208,7 @@ class Stack(Task):
     """Stack one named cube on top of another."""
 
     name = 'stack'
+    carries = True
 
     def _layout(self, scene, rng, seed):
         order = list(rng.permutation(list(scene.cube_names)))

@@ -145,7 +145,10 @@ def _ended_line(cl: dict[str, Any]) -> str:
     return (f'\n\nThe task\'s cube was lifted off the table in {cl["lifted_episodes"]} of '
             f'{cl["episodes"]} episodes. Episodes ended by: task success {ended["success"]}, '
             f'a rejected keypoint {ended["rejected"]}, an answer without a keypoint '
-            f'{ended["no_keypoint"]}, the keypoint budget {ended["budget"]}.')
+            f'{ended["no_keypoint"]}, the keypoint budget {ended["budget"]}.'
+            + (f' In {cl["dragged_episodes"]} the cube reached the goal without leaving the '
+               'table (slid along it): not counted as success.'
+               if cl.get('dragged_episodes') else ''))
 
 
 def _follow_line(follow: dict[str, Any] | None) -> str:

@@ -142,3 +142,52 @@ def test_ended_by_names_what_stopped_each_episode():
                 {**base, 'format_failures': 1}, {**base, 'keypoints': 10}, base]
     assert ended_by(episodes, max_keypoints=10) == {
         'success': 1, 'rejected': 1, 'no_keypoint': 2, 'budget': 1, 'other': 1}
+
+
+class PolicyReasoner(ScriptedReasoner):
+    """A scripted pick-and-place read off the sim's own state (no image): above the cube, down,
+    close, then either carry (up, over the zone, down) or slide along the table to the zone,
+    and open. Each call answers the next keypoint of the list."""
+
+    def __init__(self, scene, episode, settings: StepSettings, carry: bool) -> None:
+        super().__init__('valid')
+        from robot_r1_ros.sim.objects import object_positions
+        cube = object_positions(scene)[episode.objects['object']]
+        zone = scene.marker_pos('target_zone')
+        grasp_z = float(scene.cfg.cube_half_size_m) + 0.002
+        high = grasp_z + 0.12
+        plan = [(cube[:2], high, 'open'), (cube[:2], grasp_z, 'open'),
+                (cube[:2], grasp_z, 'closed')]
+        if carry:
+            plan += [(cube[:2], high, 'closed'), (zone[:2], high, 'closed')]
+        plan += [(zone[:2], grasp_z + 0.004, 'closed'), (zone[:2], grasp_z + 0.004, 'open'),
+                 (zone[:2], high, 'open')]
+        self.keypoints = [(settings.env_frame.base_to_env([xy[0], xy[1], z]), GripperState(g))
+                          for xy, z, g in plan]
+
+    def _completion(self, request, call_index: int) -> str:
+        from robot_r1_ros.core import parsing
+        xyz, gripper = self.keypoints[min(call_index, len(self.keypoints) - 1)]
+        return parsing.format_completion('scripted plan',
+                                         parsing.format_open_keypoint(xyz, gripper))
+
+
+def test_a_cube_slid_along_the_table_into_the_zone_is_no_pick_and_place(rig, task):
+    """E100 closed its gripper on the cube and slid it to the zone at table height: the sim's
+    end-state check held, but nothing was picked. The closed loop counts only a carried cube."""
+    from robot_r1_ros.core.config import WorkspaceConfig
+    from robot_r1_ros.training.closed_loop import ClosedLoopSettings, SimRig, _run_episode
+    settings = StepSettings.from_workspace_config()
+    loop = ClosedLoopSettings(episodes=1, max_keypoints=8, expert=False)
+    seed = SEEDS[0]
+    outcomes = {}
+    for carry in (True, False):
+        episode = task.reset(rig.scene, seed)
+        policy = PolicyReasoner(rig.scene, episode, settings, carry)
+        fresh = SimRig(rig.scene, WorkspaceConfig().workspace())  # as each closed-loop episode
+        outcomes[carry] = _run_episode(fresh, policy, settings, task, episode, seed, loop, None)
+    carried, slid = outcomes[True], outcomes[False]
+    assert carried['success'] and carried['lifted'] and not carried['dragged']
+    assert carried['keypoints'] == 7  # ends at the release
+    assert slid['dragged'] and not slid['lifted'] and not slid['success']
+    assert slid['keypoints'] == 8  # the budget: the sliding success was not taken
