@@ -11,12 +11,15 @@ from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
-               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel')
+               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
 FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
-              'aim_rel')
+              'aim_rel', 'aim_over')
 #: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
-PAIR_KINDS = ('aim_pair', 'aim_rel')
+PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over')
+#: Think kinds whose open-keypoint reasoning says what the gripper is over, and how many of
+#: the objects under it they name (:func:`gripper_relations`).
+RELATION_KINDS = {'aim_rel': 1, 'aim_over': None}
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -98,6 +101,12 @@ def reasoning(row: dict[str, Any], think: str,
     arrived (lower, then open). The relation word makes that comparison a supervised token right
     after the numbers it compares, and the next aim a copy of it.
 
+    ``aim_over`` names every stated object under the gripper (``open, over the red cube and the
+    yellow zone``). With ``aim_rel``, the grasp (open, down at the cube) and the release (open,
+    down at the cube now in the zone) read alike, ``open, over the red cube``, two millimetres
+    of height apart: E99 answered the grasp with the release's next keypoint (up, open) in 29
+    of 29 test grasps, and closed no episode.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -108,7 +117,8 @@ def reasoning(row: dict[str, Any], think: str,
     if think not in THINK_KINDS:
         raise ConfigError(f'unknown think kind {think!r}', 'think')
     if think in ('aim',) + FACT_KINDS and row.get('task_kind') == 'open_keypoint':
-        return _aim_reasoning(row, relation=think == 'aim_rel')
+        return _aim_reasoning(row, relation=think in RELATION_KINDS,
+                              most_named=RELATION_KINDS.get(think))
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
     checking = (think in ('aim_check', 'aim_check_jitter') + PAIR_KINDS
@@ -215,29 +225,39 @@ def _short_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]
     return text, target[:2]
 
 
-def gripper_relation(seen: Sequence[tuple[str, str]], current: Sequence[float],
-                     gripper: str) -> str:
-    """The first stated object the gripper is over (x-y within :data:`AIM_XY_TOL_M`), skipping
-    one a closed gripper holds (within :data:`HELD_DZ_M` of its height); '' when none.
+def gripper_relations(seen: Sequence[tuple[str, str]], current: Sequence[float],
+                      gripper: str) -> list[str]:
+    """The stated objects the gripper is over (x-y within :data:`AIM_XY_TOL_M`), in the
+    reasoning's order, skipping one a closed gripper holds (within :data:`HELD_DZ_M` of its
+    height).
 
     ``seen`` holds ``(name, '[x, y, z]')`` statements in the reasoning's order and ``current``
     the gripper's env-frame point (metres).
     """
+    names = []
     for name, xyz in seen:
         obj = _parse_xyz(xyz)
         if xy_gap_m(current, obj) > AIM_XY_TOL_M:
             continue
         if gripper == 'closed' and abs(float(current[2]) - obj[2]) <= HELD_DZ_M:
             continue  # the carried object moves with the gripper: no place
-        return name
-    return ''
+        names.append(name)
+    return names
+
+
+def gripper_relation(seen: Sequence[tuple[str, str]], current: Sequence[float],
+                     gripper: str) -> str:
+    """The first of :func:`gripper_relations` (``aim_rel``), '' when there is none."""
+    names = gripper_relations(seen, current, gripper)
+    return names[0] if names else ''
 
 
 def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True,
-                   relation: bool = False) -> str:
+                   relation: bool = False, most_named: int | None = 1) -> str:
     """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects);
     ``with_gripper`` False leaves the target's gripper state out (a position question);
-    ``relation`` states what the gripper is over (``aim_rel``)."""
+    ``relation`` states what the gripper is over, naming at most ``most_named`` objects (None:
+    all; ``aim_rel`` 1, ``aim_over`` all)."""
     gold = str(row.get('gold_think') or '')
     seen = [(name, xyz) for name, xyz in _SEEN_RE.findall(gold) if name != 'gripper']
     target, current = row.get('target_xyz_env_m'), row.get('current_xyz_env_m')
@@ -247,8 +267,8 @@ def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True,
     stated = ' '.join(f'The {name} is at {xyz}.' for name, xyz in seen)
     grip = f", {row.get('target_gripper')}" if with_gripper else ''
     state = str(row.get('current_gripper'))
-    over = gripper_relation(seen, current, state) if relation else ''
-    place = f', over the {over}' if over else ''
+    over = gripper_relations(seen, current, state)[:most_named] if relation else []
+    place = f", over the {' and the '.join(over)}" if over else ''
     return (f"{stated} The gripper is at {_fmt_xyz(current)}, {state}{place}. "
             f"Next: the {aim} at {_fmt_xyz(target)}{grip}.")
 

@@ -95,7 +95,8 @@ def test_aim_compare_needs_the_aim_pair_reasoning(tmp_path):
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
     with pytest.raises(ConfigError, match='aim_compare'):
         load_config(path)
-    for think in ('aim_pair', 'aim_rel'):  # aim_rel's waypoint reasoning is aim_pair's
+    # aim_rel's and aim_over's waypoint reasoning is aim_pair's
+    for think in ('aim_pair', 'aim_rel', 'aim_over'):
         data['think'] = think
         path.write_text(yaml.safe_dump(data), encoding='utf-8')
         assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_compare')

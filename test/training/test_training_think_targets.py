@@ -13,15 +13,16 @@ CUBE = (0.107, -0.149, 0.020)
 ZONE = (0.247, 0.044, 0.000)
 
 
-def _row(current, target, current_gripper, target_gripper, objects=True) -> dict:
-    """An open-keypoint dataset row as ``training.dataset`` writes it."""
+def _row(current, target, current_gripper, target_gripper, objects=True, cube=CUBE) -> dict:
+    """An open-keypoint dataset row as ``training.dataset`` writes it (the green cube at
+    ``cube``)."""
     sample = QASample(
         kind=TaskKind.OPEN_KEYPOINT, episode_id='scene_1', frame_index=0, image_index=0,
         keyframe_index=1, phase=0, instruction='put the green cube in the yellow zone',
         messages=[], answer_text='', target_xyz_env_m=target, target_gripper=target_gripper,
         current_xyz_env_m=current,
         extra={'movement_parts': (1, -1, -2),
-               'objects_env_m': {'green_cube': CUBE, ZONE_NAME: ZONE} if objects else {}})
+               'objects_env_m': {'green_cube': cube, ZONE_NAME: ZONE} if objects else {}})
     return {'task_kind': 'open_keypoint', 'gold_think': template_reasoning(sample),
             'target_xyz_env_m': list(target), 'current_xyz_env_m': list(current),
             'current_gripper': current_gripper, 'target_gripper': target_gripper,
@@ -215,6 +216,26 @@ def test_aim_rel_keeps_the_aim_pair_verdicts_of_a_waypoint_question():
     assert reasoning(row, 'aim_rel', facts) == reasoning(row, 'aim_pair', facts)
 
 
+def test_aim_over_tells_the_grasp_from_the_release_by_the_zone_under_the_gripper():
+    """``aim_over`` names every stated object under the gripper: down and open at the cube
+    (grasp next) reads ``over the green cube``, down and open at the cube let go in the zone
+    (up next) ``over the green cube and the yellow zone``; ``aim_rel`` says the same words for
+    both. Otherwise ``aim_over`` is ``aim_rel``."""
+    grasp = _row((0.107, -0.149, 0.022), (0.107, -0.149, 0.022), 'open', 'closed')
+    placed = (0.247, 0.044, 0.026)
+    release = _row(placed, (0.247, 0.044, 0.146), 'open', 'open', cube=(0.247, 0.044, 0.026))
+    assert ', open, over the green cube. Next: the gripper at ' in reasoning(grasp, 'aim_over')
+    assert (', open, over the green cube and the yellow zone. Next: the gripper at '
+            in reasoning(release, 'aim_over'))
+    assert reasoning(release, 'aim_rel').replace(' and the yellow zone', '') == reasoning(
+        release, 'aim_over').replace(' and the yellow zone', '')
+    assert reasoning(grasp, 'aim_rel') == reasoning(grasp, 'aim_over')
+    carry = _row((0.107, -0.149, 0.022), (0.247, 0.043, 0.146), 'closed', 'closed')
+    assert reasoning(carry, 'aim_over') == reasoning(carry, 'aim_rel') == reasoning(carry, 'aim')
+    assert completion(release, 'aim_over').endswith(
+        f'<answer>{release["answer_text"]}</answer>')
+
+
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
 
@@ -224,3 +245,6 @@ def test_gripper_relation_skips_far_objects_and_the_one_held():
     off = 0.100 + AIM_XY_TOL_M + 0.002
     assert gripper_relation(seen, (off, 0.0, 0.146), 'closed') == ''
     assert gripper_relation([], (0.100, 0.0, 0.146), 'closed') == ''
+    from robot_r1_ros.training.think_targets import gripper_relations
+    assert gripper_relations(seen, (0.100, 0.0, 0.146), 'open') == ['green cube', 'yellow zone']
+    assert gripper_relations(seen, (0.100, 0.0, 0.146), 'closed') == ['yellow zone']
