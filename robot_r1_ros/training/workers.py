@@ -160,14 +160,34 @@ def _entry(rank: int, world: int, port: int, threads: int, log_level: str,
     import torch
     import torch.distributed as dist
     torch.set_num_threads(threads)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=world, timeout=_COLLECTIVE_TIMEOUT)
+    # The store is made here, not from an init_method, so the teardown below can use it.
+    store = dist.TCPStore('127.0.0.1', port, world, is_master=rank == 0,
+                          timeout=_COLLECTIVE_TIMEOUT)
+    dist.init_process_group('gloo', store=store, rank=rank, world_size=world,
+                            timeout=_COLLECTIVE_TIMEOUT)
     target(Workers(rank, world), *args)
-    # Every worker reaches this point before any tears its links down (a worker that destroys
-    # the group while another still finishes the last collective aborts it). After a failure
-    # the group is left alone: ``launch`` stops the other workers.
+    # After a failure the group is left alone: ``launch`` stops the other workers.
+    _leave_group(dist, store, rank, world)
+
+
+def _leave_group(dist: Any, store: Any, rank: int, world: int) -> None:
+    """Tear the gloo group down once no worker has a collective in flight, and the store (held
+    by rank 0) once no other worker uses it.
+
+    Why each step: a worker that destroyed the group while another still finished the last
+    collective aborted ("terminate called without an active exception": 2 of 8 runs). With a
+    ``barrier`` first it still did once, in a CI run under load (not in 56 reruns): the barrier
+    may return on one worker while the other's part of it is not over. A key each worker sets
+    in the store once its barrier returned, read by every worker, says every worker is out.
+    """
     dist.barrier()
+    store.set(f'out_of_barrier/{rank}', '1')
+    store.wait([f'out_of_barrier/{r}' for r in range(world)])
     dist.destroy_process_group()
+    if rank != 0:
+        store.set(f'left/{rank}', '1')  # this worker's last use of the store
+    else:
+        store.wait([f'left/{r}' for r in range(1, world)])
 
 
 def launch(target: Callable[..., Any], world: int, *args: Any, threads: int = 1,
