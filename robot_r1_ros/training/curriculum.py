@@ -34,6 +34,8 @@ What a config sets (``config/train/learn_*.yaml``):
   this weight; 0 (default) leaves it out.
 - ``train.gripper_word_loss_weight``: the same at the gripper words (``..., open.`` and the
   answer's ``open`` / ``closed``); 0 (default) leaves it out.
+- ``train.verdict_loss_weight``: the same at a multiple-choice reasoning's verdicts (``A [..]
+  [..] yes.``); 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
 - ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
   lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
@@ -73,7 +75,7 @@ from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa
 from robot_r1_ros.training.aim_compare import AIM_COMPARE
 from robot_r1_ros.training.encoded import Encoded, stage_sampler  # noqa: F401  (API)
 from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids, gripper_word_ids,
-                                                 sign_token_pairs)
+                                                 sign_token_pairs, verdict_word_ids)
 from robot_r1_ros.training.recipe import ModelSpec
 from robot_r1_ros.training.workers import SINGLE, Workers, launch, seed_worker_rngs, split_batch
 # The SFT targets (reasoning kinds, gold completions) live in training.think_targets.
@@ -88,8 +90,9 @@ _LOG = logging.getLogger(__name__)
 def word_loss_terms(cfg: LearnConfig, rows: Any,
                     tokenizer: Any) -> list[tuple[list[int], float]]:
     """The ``(token ids, weight)`` word losses of a run (``completion_loss``'s ``word_terms``):
-    the object words the rows name (``train.word_loss_weight``) and the gripper words
-    (``train.gripper_word_loss_weight``); a term with weight 0 has no ids.
+    the object words the rows name (``train.word_loss_weight``), the gripper words
+    (``train.gripper_word_loss_weight``) and the verdicts (``train.verdict_loss_weight``); a
+    term with weight 0 has no ids.
 
     Raises:
         ConfigError: ``word_loss_weight`` is set but the rows' reasoning names no object.
@@ -105,7 +108,9 @@ def word_loss_terms(cfg: LearnConfig, rows: Any,
         _LOG.info('object-word loss on %d tokens: %s', len(word_ids),
                   tokenizer.convert_ids_to_tokens(word_ids))
     grip_ids = gripper_word_ids(tokenizer) if cfg.gripper_word_loss_weight else []
-    return [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight)]
+    verdict_ids = verdict_word_ids(tokenizer) if cfg.verdict_loss_weight else []
+    return [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight),
+            (verdict_ids, cfg.verdict_loss_weight)]
 
 
 def describe_length(stages: Sequence[Stage]) -> str:

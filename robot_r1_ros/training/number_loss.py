@@ -39,11 +39,34 @@ def gripper_word_ids(tokenizer: Any) -> list[int]:
     Raises:
         ValueError: A gripper word is not a single token of ``tokenizer``.
     """
+    return _single_token_ids(tokenizer, (' open', ' closed'), 'gripper word')
+
+
+def verdict_word_ids(tokenizer: Any) -> list[tuple[int, ...]]:
+    """The token sequences of ``' yes.'`` and ``' no.'``, the verdicts of a multiple-choice
+    reasoning (``A [..] [..] no.``), scored at their first token (where they differ) by
+    ``train.verdict_loss_weight``.
+
+    Why sequences: the small models' tokenizer splits them (``' yes'`` is ``'Ġy' 'es'``, ``' no'``
+    ``'Ġ' 'n' 'o'``), and ``'Ġ'`` alone starts most words; with the full stop, ``' now ['`` of a
+    movement reasoning does not match.
+
+    Raises:
+        ValueError: The two verdicts start with the same token.
+    """
+    seqs = [tuple(int(i) for i in tokenizer.encode(w, add_special_tokens=False))
+            for w in (' yes.', ' no.')]
+    if seqs[0][0] == seqs[1][0]:
+        raise ValueError(f'the verdicts start with the same token: {seqs}')
+    return seqs
+
+
+def _single_token_ids(tokenizer: Any, words: Sequence[str], what: str) -> list[int]:
     ids = []
-    for word in (' open', ' closed'):
+    for word in words:
         found = tokenizer.encode(word, add_special_tokens=False)
         if len(found) != 1:
-            raise ValueError(f'gripper word {word!r} is not one token of this tokenizer: {found}')
+            raise ValueError(f'{what} {word!r} is not one token of this tokenizer: {found}')
         ids.append(int(found[0]))
     return ids
 
@@ -145,7 +168,8 @@ def _sign_loss(logits: Any, target: Any, mask: Any, pairs: Sequence[tuple[int, i
 def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
                     weight: float, sign_pairs: Sequence[tuple[int, int]] = (),
                     sign_weight: float = 0.0,
-                    word_terms: Sequence[tuple[Sequence[int], float]] = ()) -> Any:
+                    word_terms: Sequence[tuple[Sequence[int | tuple[int, ...]], float]] = ()
+                    ) -> Any:
     """The same loss as ``with_number_loss(model(**batch), ...)`` with logits only where a label
     is scored.
 
@@ -162,10 +186,11 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
         weight: The number-token loss weight.
         sign_pairs: The sign tokens (:func:`sign_token_pairs`; unused when ``sign_weight`` is 0).
         sign_weight: Weight of the numbers' sign cross-entropy (:func:`_sign_loss`), added.
-        word_terms: ``(token ids, weight)`` pairs: per pair, the weight times the cross-entropy
-            at the positions whose target is one of the ids (:func:`_word_loss`), added. The
-            curriculum passes the object words (``train.word_loss_weight``) and the gripper
-            words (``train.gripper_word_loss_weight``).
+        word_terms: ``(words, weight)`` pairs: per pair, the weight times the cross-entropy at
+            the positions whose target is one of the words (:func:`_word_loss`; a word is a
+            token id, or a token sequence scored at its first token), added. The curriculum
+            passes the object words (``train.word_loss_weight``), the gripper words
+            (``train.gripper_word_loss_weight``) and the verdicts (``verdict_loss_weight``).
     """
     import torch
 
@@ -186,8 +211,9 @@ def completion_loss(model: Any, batch: dict[str, Any], digit_ids: Sequence[int],
     return loss
 
 
-def _word_loss(logits: Any, target: Any, word_ids: Sequence[int]) -> Any:
-    """Mean cross-entropy of (N, V) ``logits`` over the (N,) targets that are ``word_ids``.
+def _word_loss(logits: Any, target: Any, word_ids: Sequence[int | tuple[int, ...]]) -> Any:
+    """Mean cross-entropy of (N, V) ``logits`` over the (N,) targets that are ``word_ids`` (a
+    token id, or a token sequence matched in ``target`` and scored at its first token).
 
     Why: the reasoning names the object before its place (``The blue cube is at [..]``) and that
     word must be copied from the question or the task. It is one token in about 80 of a scene
@@ -195,11 +221,31 @@ def _word_loss(logits: Any, target: Any, word_ids: Sequence[int]) -> Any:
     writing ``The green cube`` for every cube, with the green cube's place right to 1.6 cm: the
     which-object failure was this copy, not the image. The gripper word (``..., open.``) has the
     same shape, one token that decides an action: with the object words alone weighted, E94 and
-    E95 answered ``closed`` where the cube must be released.
+    E95 answered ``closed`` where the cube must be released. So have the verdicts (``yes`` /
+    ``no``) of a multiple-choice reasoning.
     """
     import torch
 
-    at_word = torch.isin(target, torch.as_tensor(list(word_ids), device=target.device))
+    singles = [int(w) for w in word_ids if not isinstance(w, tuple)]
+    at_word = torch.isin(target, torch.as_tensor(singles, dtype=target.dtype,
+                                                 device=target.device))
+    for seq in (w for w in word_ids if isinstance(w, tuple)):
+        at_word |= _starts_of(target, seq)
     if not bool(at_word.any()):
         return logits.sum() * 0.0
     return torch.nn.functional.cross_entropy(logits[at_word].float(), target[at_word])
+
+
+def _starts_of(target: Any, seq: tuple[int, ...]) -> Any:
+    """A (N,) mask of the positions of ``target`` where the token sequence ``seq`` starts."""
+    import torch
+
+    n = target.shape[0] - len(seq) + 1
+    hit = torch.zeros_like(target, dtype=torch.bool)
+    if n <= 0:
+        return hit
+    run = torch.ones(n, dtype=torch.bool, device=target.device)
+    for k, tok in enumerate(seq):
+        run &= target[k:k + n] == tok
+    hit[:n] = run
+    return hit

@@ -59,6 +59,7 @@ def test_bad_configs_raise_config_error(tmp_path):
                   {'sign_loss_weight': -1.0}, {'sign_loss_weight': 'yes'},
                   {'word_loss_weight': -1.0}, {'word_loss_weight': 'copy'},
                   {'gripper_word_loss_weight': -1.0}, {'gripper_word_loss_weight': 'open'},
+                  {'verdict_loss_weight': -1.0}, {'verdict_loss_weight': 'yes'},
                   {'freeze_vision': 'false'}, {'compact_prompt': 1.5},
                   {'compact_prompt': 'half'}, {'compact_prompt': float('nan')}):
         data = _config(Path('m'), Path('d'))

@@ -10,7 +10,7 @@ from r1_testing import REPO
 from robot_r1_ros.training.number_loss import (_sign_loss, _word_loss, completion_loss,
                                                digit_token_ids, gripper_word_ids,
                                                number_token_loss, sign_token_pairs,
-                                               with_number_loss)
+                                               verdict_word_ids, with_number_loss)
 
 DIGIT_IDS = list(range(15, 25))  # the shipped tokenizer's ids of 0..9 (checked below)
 VOCAB = 40
@@ -149,6 +149,32 @@ def test_the_gripper_words_are_single_tokens_of_the_shipped_tokenizer():
             return [1] if text == ' open' else [2, 3]
     with pytest.raises(ValueError, match='closed'):
         gripper_word_ids(Split())
+
+
+def test_the_verdict_loss_scores_the_first_token_of_each_verdict_only():
+    """The shipped tokenizer splits the verdicts (``' yes.'`` = ``'Ġy' 'es' '.'``, ``' no.'`` =
+    ``'Ġ' 'n' 'o' '.'``): the loss is taken where a verdict starts, not at every ``'Ġ'`` and not
+    at the ``' no'`` of ``' now ['``."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(REPO / 'checkpoints' / 'robot-r1-tiny-learn')
+    yes, no = verdict_word_ids(tokenizer)
+    assert tokenizer.decode(list(yes)) == ' yes.' and tokenizer.decode(list(no)) == ' no.'
+    text = 'now [0.1, 0.2] open. A [0.1,0.2] [0.1,0.2] yes. B [0.3,0.1] [0.1,0.2] no.'
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    target = torch.tensor(ids)
+    logits = torch.zeros((len(ids), len(tokenizer)), requires_grad=True)
+    loss = _word_loss(logits, target, [yes, no])
+    assert math.isclose(float(loss), math.log(len(tokenizer)), abs_tol=1e-4)
+    loss.backward()
+    scored = sorted({row for row, _ in (logits.grad.abs() > 0).nonzero().tolist()})
+    assert [tokenizer.decode(ids[i:]).split('.')[0] for i in scored] == [' yes', ' no']
+
+    class Same:  # a tokenizer whose verdicts share their first token: nothing to decide there
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [1, 2] if 'yes' in text else [1, 3]
+    with pytest.raises(ValueError, match='same token'):
+        verdict_word_ids(Same())
 
 
 def test_completion_loss_adds_each_word_term_times_its_weight():
