@@ -87,8 +87,8 @@ _LOG = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------ model
-def word_loss_terms(cfg: LearnConfig, rows: Any,
-                    tokenizer: Any) -> list[tuple[list[int], float]]:
+def word_loss_terms(cfg: LearnConfig, rows: Any, tokenizer: Any
+                    ) -> list[tuple[list[int] | list[tuple[int, ...]], float]]:
     """The ``(token ids, weight)`` word losses of a run (``completion_loss``'s ``word_terms``):
     the object words the rows name (``train.word_loss_weight``), the gripper words
     (``train.gripper_word_loss_weight``) and the verdicts (``train.verdict_loss_weight``); a

@@ -104,8 +104,8 @@ def reasoning(row: dict[str, Any], think: str,
     ``aim_over`` names every stated object under the gripper (``open, over the red cube and the
     yellow zone``). With ``aim_rel``, the grasp (open, down at the cube) and the release (open,
     down at the cube now in the zone) read alike, ``open, over the red cube``, two millimetres
-    of height apart: E99 answered the grasp with the release's next keypoint (up, open) in 29
-    of 29 test grasps, and closed no episode.
+    of height apart: E99's gripper was right in 1 of 29 test grasps (it mostly lifted the open
+    gripper, the release's next keypoint), and it closed no episode.
 
     Raises:
         ConfigError: Unknown ``think``.
