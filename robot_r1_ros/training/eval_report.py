@@ -76,8 +76,8 @@ def markdown_tables(report: dict[str, Any]) -> str:
     """The multiple-choice and open-ended tables (also used by the model card)."""
     lines = ['| task | distractors | n | accuracy | chance | best constant letter | '
              'text-only rule | accuracy minus best baseline | format failures | '
-             'mean think (chars) | predicted A/B/C/D/invalid |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|']
+             'mean think (chars) | predicted A/B/C/D/invalid | the stated aim\'s answer |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|']
     open_lines = []
     for key, g in report['groups'].items():
         b = g.get('baselines', {})
@@ -100,7 +100,8 @@ def markdown_tables(report: dict[str, Any]) -> str:
             f'{pct(const.get("accuracy"))} ({const.get("letter", "–")}) | '
             f'{pct(b.get("text_only"))} | {100.0 * (g["accuracy"] - best):+.1f} pts | '
             f'{pct(g["format_failure_rate"])} | '
-            f'{num(g.get("mean_think_chars"), ".0f")} | {hist} |')
+            f'{num(g.get("mean_think_chars"), ".0f")} | {hist} | '
+            f'{pct(g.get("aim_implied_accuracy"))} |')
     text = '\n'.join(lines)
     if open_lines:
         text += ('\n\n| task | n | L1 mean (cm) | L1 median (cm) | gripper acc. | text-only L1 '
@@ -188,7 +189,11 @@ def markdown_report(report: dict[str, Any]) -> str:
              f'reasoning length {num(o["mean_think_chars"], ".0f")} characters.', '',
              'Baselines: chance = 1/4; best constant letter = the share of the most frequent '
              'correct letter in the group (what a model stuck on one letter scores); text-only '
-             'rule = nearest-neighbour rules on the train split that never see the image.', '',
+             'rule = nearest-neighbour rules on the train split that never see the image. The '
+             'stated aim\'s answer = how often the option nearest (x-y) to the aim the '
+             'reasoning states (`Next: ... [x, y]`) is the right one, over the answers that '
+             'state an aim: reading the scene apart from comparing the aim with the options.',
+             '',
              markdown_tables(report)]
     if report.get('image_gap'):
         parts += ['', '## Image gap: the same questions with another image', '',

@@ -18,7 +18,7 @@ from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_o
 from robot_r1_ros.core.rewards import REWARDS
 from robot_r1_ros.core.types import TaskKind
 from robot_r1_ros.training import baselines, common
-from robot_r1_ros.training.think_targets import first_named_object
+from robot_r1_ros.training.think_targets import first_named_object, implied_letter
 
 NODE_GENERATION = GenerationOptions()
 """The reasoning node's generation defaults (the evaluation's defaults too)."""
@@ -210,7 +210,9 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
         ``'invalid'``), ``l1_cm`` / ``gripper_ok`` (open task, when parsed), ``names_object``
         (open tasks whose template reasoning places an object: the reasoning places that object
         first, the question's or the task's, not another; absent elsewhere), ``think_chars``,
-        ``tokens``, ``phase`` (the target keyframe's ordinal, None when the row has none).
+        ``tokens``, ``phase`` (the target keyframe's ordinal, None when the row has none);
+        multiple-choice rows add ``aim_correct`` (the option nearest the aim the reasoning
+        states is the gold one; None when it states no aim).
     """
     texts = [c['text'] for c in completions]
     columns = {k: [r.get(k) for r in rows] for k in ('task_kind', 'answer_letter',
@@ -255,6 +257,9 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
                 except AnswerFormatError:
                     letter = INVALID
             rec['pred_letter'] = letter
+            # The answer the reasoning's stated aim implies (None: it states none).
+            aim = implied_letter(parsed.think if parsed else '', row.get('options') or [])
+            rec['aim_correct'] = None if aim is None else aim == row['answer_letter']
         records.append(rec)
     return records
 
@@ -297,6 +302,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
                      names_object_rate=mean_or_none(r.get('names_object') for r in recs))
         else:
             m['accuracy'] = float(np.mean([r['correct'] for r in recs]))
+            # Over the rows whose reasoning states an aim; None when none does.
+            m['aim_implied_accuracy'] = mean_or_none(r.get('aim_correct') for r in recs)
             pred = collections.Counter(r['pred_letter'] for r in recs)
             gold = collections.Counter(row['answer_letter'] for row in grp_rows)
             m['predicted_letters'] = {x: pred.get(x, 0) for x in (*OPTION_LETTERS, INVALID)}

@@ -153,6 +153,32 @@ def reasoning(row: dict[str, Any], think: str,
     return ' '.join(parts)
 
 
+# The aim a next-waypoint reasoning states (``Next: the red cube at [0.107, -0.149].``).
+_STATED_AIM_RE = re.compile(r'Next: (?:the [a-z][a-z ]*? at )?\[([^\]]*)\]')
+
+
+def implied_letter(think: str, options: Sequence[str]) -> str | None:
+    """The option nearest (x-y) to the aim a multiple-choice reasoning states, or None when it
+    states no readable aim.
+
+    This is the answer the reasoning's own aim implies. Set beside the answer given, it
+    measures reading the image apart from comparing the aim with the options: E101 stated an
+    aim whose nearest option was the gold one in 50 of 50 hard questions and answered 22.
+    """
+    match = _STATED_AIM_RE.search(str(think or ''))
+    if match is None or len(options) != len(LETTERS):
+        return None
+    try:
+        aim = _parse_xyz(match.group(1))
+        points = [_parse_xyz(opt) for opt in options]
+    except ValueError:
+        return None
+    if len(aim) < 2 or any(len(p) < 2 for p in points):
+        return None
+    gaps = [xy_gap_m(aim, p) for p in points]
+    return LETTERS[gaps.index(min(gaps))]
+
+
 def first_named_object(text: str) -> str | None:
     """The first object a reasoning places (``The blue cube is at [..]`` -> ``'blue cube'``;
     the gripper is no object), or None when it places none."""

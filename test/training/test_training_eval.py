@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robot_r1_ros.training import baselines, evaluate
+from robot_r1_ros.training import baselines, evaluate, think_targets
 
 
 def test_eval_writes_report_tables_and_plots(sft_model, qa_dataset, tmp_path):
@@ -229,6 +229,33 @@ def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
     assert groups['next_waypoint/hard/moves_xy']['accuracy'] == 0.0
     assert groups['next_waypoint/hard/moves_xy']['subgroup_of'] == 'next_waypoint/hard'
     assert 'subgroup_of' not in groups['next_waypoint/hard']
+
+
+def test_the_answer_a_stated_aim_implies_is_scored_beside_the_answer_given():
+    """E101 stated an aim nearest the gold option in 50 of 50 hard questions and answered 22:
+    the column tells reading the scene from comparing the aim with the options."""
+    options = ['[0.047, 0.110, 0.142]', '[0.184, 0.024, 0.142]', '[0.110, -0.150, 0.142]',
+               '[-0.050, 0.080, 0.142]']
+    row = {'task_kind': 'next_waypoint', 'answer_letter': 'C', 'target_xyz_env_m': None,
+           'target_gripper': None, 'distractor_kind': 'hard', 'options': options}
+    pairs = ('A [0.047,0.110] [0.107,-0.149] no. B [0.184,0.024] [0.107,-0.149] no. '
+             'C [0.110,-0.150] [0.107,-0.149] no. D [-0.050,0.080] [0.107,-0.149] yes.')
+    texts = [f'<think>Next: the red cube at [0.107, -0.149]. {pairs}</think>'
+             '<answer>[[D]]</answer>',                       # aim right, answer wrong
+             '<think>Next: [0.050, 0.108].</think><answer>[[A]]</answer>',  # aim wrong
+             '<think>now [0.1, 0.1, 0.1] open.</think><answer>[[C]]</answer>']  # no aim
+    rec = evaluate.score_rows([row] * 3, [{'text': t, 'tokens': 5, 'finished': True}
+                                          for t in texts])
+    assert [r['correct'] for r in rec] == [False, False, True]
+    assert [r['aim_correct'] for r in rec] == [True, False, None]
+    assert think_targets.implied_letter('Next: the red cube at [0.107, -0.149].',
+                                        options[:3]) is None  # not four options
+    assert think_targets.implied_letter('Next: the red cube at [0.1x, 2].', options) is None
+    groups = evaluate.summarize_groups([row] * 3, rec, baselines.TextOnlyRules.fit([]))
+    hard = groups['next_waypoint/hard']
+    assert hard['accuracy'] == pytest.approx(1 / 3)
+    assert hard['aim_implied_accuracy'] == pytest.approx(1 / 2)  # of the two that state one
+    assert '| 50.0 % |' in evaluate.markdown_tables({'groups': groups})
 
 
 def test_constant_letter_and_text_only_baselines():
