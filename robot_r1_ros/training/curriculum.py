@@ -24,7 +24,9 @@ What a config sets (``config/train/learn_*.yaml``):
   fixed number of ``steps`` where runs must compare step for step (a CPU budget buys fewer steps
   on a slower day).
   Besides the dataset's tasks a stage may draw ``aim_compare`` (with ``think: aim_pair``): the
-  next-waypoint rows without their image, the aim stated in the prompt (``training.aim_compare``).
+  next-waypoint rows without their image, the aim stated in the prompt (``training.aim_compare``),
+  and ``aim_follow``: the next-waypoint rows with a distractor stated as the aim, the verdicts
+  and the answer following it, no loss on that aim (``training.aim_follow``).
 - ``train.digit_loss_weight``: adds the number-token loss (``training.number_loss``, ordinal on
   the digits) times this weight to the cross-entropy; 0 (default) leaves it out.
 - ``train.sign_loss_weight``: adds each number's sign as a two-way cross-entropy (``' -'`` against
@@ -73,6 +75,7 @@ from robot_r1_ros.training import common
 from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa: F401  (API)
                                                      load_config)
 from robot_r1_ros.training.aim_compare import AIM_COMPARE
+from robot_r1_ros.training.aim_follow import AIM_FOLLOW
 from robot_r1_ros.training.encoded import Encoded, stage_sampler  # noqa: F401  (API)
 from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids, gripper_word_ids,
                                                  sign_token_pairs, verdict_word_ids)
@@ -202,15 +205,16 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
     ds = common.load_dataset_dict(cfg.dataset)
     tasks = sorted({t for s in cfg.stages for t in s.tasks})
     aim_compare = AIM_COMPARE in tasks  # text-only rows built from the next-waypoint rows
-    if aim_compare:
-        tasks = sorted((set(tasks) - {AIM_COMPARE}) | {'next_waypoint'})
+    aim_follow = AIM_FOLLOW in tasks  # next-waypoint rows that follow a distractor's aim
+    if aim_compare or aim_follow:
+        tasks = sorted((set(tasks) - {AIM_COMPARE, AIM_FOLLOW}) | {'next_waypoint'})
     t0 = time.process_time()
     train_rows = common.select_rows(ds['train'], tuple(tasks), 'any')
     compactor = None
     if cfg.compact_prompt > 0:
         from robot_r1_ros.training.compact_prompt import build_compactor
         compactor = build_compactor(processor, train_rows, model)
-    enc = Encoded(processor, train_rows, cfg.think, compactor, aim_compare)
+    enc = Encoded(processor, train_rows, cfg.think, compactor, aim_compare, aim_follow)
     encode_s = time.process_time() - t0
     _LOG.info('encoded %d rows, %d frames in %.0f s', len(enc.rows), len(enc.pixels), encode_s)
     budget = GenerationOptions().think_budget_tokens  # the node forces the answer after it

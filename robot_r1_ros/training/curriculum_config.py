@@ -19,7 +19,8 @@ from robot_r1_ros.core.paths import REPO_ROOT
 from robot_r1_ros.training.bind_aux import BindAuxConfig
 from robot_r1_ros.training.grid_aux import GridAuxConfig
 from robot_r1_ros.training.aim_compare import AIM_COMPARE, AIM_COMPARE_THINKS
-from robot_r1_ros.training.think_targets import THINK_KINDS
+from robot_r1_ros.training.aim_follow import AIM_FOLLOW
+from robot_r1_ros.training.think_targets import PAIR_KINDS, THINK_KINDS
 
 
 @dataclass
@@ -223,6 +224,9 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
                 stage.weights and sum(stage.weights.values()) <= 0.0):
             raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '
                               f'{stage.tasks}, got {stage.weights}', 'stages')
+        if AIM_FOLLOW in stage.tasks and cfg.think not in PAIR_KINDS:
+            raise ConfigError(f'stage {i}: the {AIM_FOLLOW} task follows the aim_pair '
+                              f'verdicts (think {PAIR_KINDS}); think is {cfg.think!r}', 'stages')
         if AIM_COMPARE in stage.tasks and cfg.think not in AIM_COMPARE_THINKS:
             raise ConfigError(f'stage {i}: the {AIM_COMPARE} task teaches the aim_pair '
                               f'verdicts (think {AIM_COMPARE_THINKS}); think is {cfg.think!r}',

@@ -3,7 +3,8 @@
 Every dataset row is tokenised and its image processed once (the questions of one frame share
 the pixels), so a training step is only the forward and backward pass. With ``aim_compare``
 the set also holds the text-only comparison rows of :mod:`training.aim_compare` (no image; the
-aim stated in the prompt), which a stage draws as the task ``aim_compare``.
+aim stated in the prompt), which a stage draws as the task ``aim_compare``; with ``aim_follow``
+the rows of :mod:`training.aim_follow` (a distractor stated as the aim, the loss after it).
 """
 from __future__ import annotations
 
@@ -30,10 +31,13 @@ class Encoded:
         compactor: The compact-prompt builder, or None.
         aim_compare: Also encode the text-only comparison rows (task ``aim_compare``; rows
             without an image have ``key`` None).
+        aim_follow: Also encode the rows that follow a distractor stated as the aim (task
+            ``aim_follow``; ``loss_from`` completion tokens without loss).
     """
 
     def __init__(self, processor: Any, dataset: Any, think: str,
-                 compactor: Any = None, aim_compare: bool = False) -> None:
+                 compactor: Any = None, aim_compare: bool = False,
+                 aim_follow: bool = False) -> None:
         import torch
         tok = processor.tokenizer
         self.end_id = tok.convert_tokens_to_ids('<|im_end|>')
@@ -75,6 +79,13 @@ class Encoded:
             from robot_r1_ros.training.aim_compare import encode_compare_rows
             extra = encode_compare_rows(processor, dataset, think, facts or {}, self.end_id)
             self.rows.extend(extra)  # think_tokens stays the dataset rows' (the node's budget)
+        if aim_follow:
+            from robot_r1_ros.training.aim_follow import encode_follow_rows
+            follow = encode_follow_rows(
+                processor, dataset, think, facts or {}, self.rows[:self.dataset_rows],
+                {k: v[1] for k, v in self.pixels.items()}, self.end_id, compactor)
+            _LOG.info('%s rows: %d', 'aim_follow', len(follow))
+            self.rows.extend(follow)
         self.by_group: dict[tuple[str, str], list[int]] = {}
         for i, r in enumerate(self.rows):
             self.by_group.setdefault((r['task_kind'], r['distractor_kind']), []).append(i)
@@ -88,7 +99,8 @@ class Encoded:
         return out
 
     def batch(self, idx: Sequence[int], pad_id: int, compact: bool = False) -> dict[str, Any]:
-        """Right-padded teacher-forcing batch, loss on the completion and its end token.
+        """Right-padded teacher-forcing batch, loss on the completion and its end token (after
+        a row's first ``loss_from`` completion tokens).
 
         ``compact``: the rows' compact prompts, with the full prompts' ``position_ids`` (a
         text-only row is its own compact prompt). A batch of text-only rows has no
@@ -103,7 +115,9 @@ class Encoded:
             p = r['compact'] if compact else r
             seqs.append(torch.cat([p['prompt_ids'], r['comp_ids']]))
             mms.append(torch.cat([p['mm'], torch.zeros_like(r['comp_ids'])]))
-            labs.append(torch.cat([torch.full_like(p['prompt_ids'], -100), r['comp_ids']]))
+            target = r['comp_ids'].clone()
+            target[:r.get('loss_from', 0)] = -100
+            labs.append(torch.cat([torch.full_like(p['prompt_ids'], -100), target]))
         n = max(len(s) for s in seqs)
         ids = torch.full((len(idx), n), pad_id, dtype=torch.long)
         mask = torch.zeros((len(idx), n), dtype=torch.long)

@@ -143,11 +143,7 @@ def reasoning(row: dict[str, Any], think: str,
     for letter, opt in zip(LETTERS, options):
         verdict = 'yes' if letter == answer else 'no'
         if think in PAIR_KINDS and checking and aim_xy:
-            # The aim's x-y beside every option's: each verdict compares neighbouring numbers.
-            xy = _parse_xyz(opt)[:2]
-            # No space after the commas: four pairs fit the node's 160-token budget.
-            pair = ' '.join(_fmt_xyz(v).replace(', ', ',') for v in (xy, aim_xy))
-            parts.append(f'{letter} {pair} {verdict}.')
+            parts.append(pair_verdict(letter, opt, aim_xy, verdict))
         else:
             parts.append(f'{letter} {opt} {verdict}.')
     return ' '.join(parts)
@@ -177,6 +173,31 @@ def implied_letter(think: str, options: Sequence[str]) -> str | None:
         return None
     gaps = [xy_gap_m(aim, p) for p in points]
     return LETTERS[gaps.index(min(gaps))]
+
+
+def pair_verdict(letter: str, option: str, aim_xy: Sequence[float], verdict: str) -> str:
+    """One ``aim_pair`` verdict: the option's x-y beside the aim's, ``A [0.211,0.136]
+    [0.107,-0.149] no.``, so the verdict compares neighbouring numbers."""
+    xy = _parse_xyz(option)[:2]
+    # No space after the commas: four pairs fit the node's 160-token budget.
+    pair = ' '.join(_fmt_xyz(v).replace(', ', ',') for v in (xy, aim_xy))
+    return f'{letter} {pair} {verdict}.'
+
+
+def pair_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
+             at_xy: Sequence[float] | None = None) -> tuple[str, list[float]]:
+    """A next-waypoint row's ``aim_pair`` aim sentence (``Next: the red cube at [x, y].``) and
+    its stated x-y; ``('', [])`` for a row without a target.
+
+    ``at_xy``: state that x-y instead of the gold target's, with the row's own jitter (the
+    same name and offset: ``training.aim_follow``).
+    """
+    text, aim_xy = _short_aim(row, facts, jitter=True, xy_only=True)
+    if not aim_xy or at_xy is None:
+        return text, aim_xy
+    target = [float(v) for v in row['next_xyz_env_m']]
+    moved = [float(at_xy[i]) + aim_xy[i] - target[i] for i in range(2)]
+    return text.replace(_fmt_xyz(aim_xy), _fmt_xyz(moved)), moved
 
 
 def first_named_object(text: str) -> str | None:
