@@ -24,7 +24,7 @@ AIM_COMPARE = 'aim_compare'
 #: The only reasoning kind whose verdicts these rows teach.
 AIM_COMPARE_THINK = 'aim_pair'
 #: The think kinds whose next-waypoint reasoning is ``aim_pair``'s, so a run may mix these rows in.
-AIM_COMPARE_THINKS = ('aim_pair', 'aim_rel', 'aim_over')
+AIM_COMPARE_THINKS = ('aim_pair', 'aim_rel', 'aim_over')  # jittered aims, as its rows
 
 
 def compare_prompt(row: dict[str, Any], aim_sentence: str) -> str:

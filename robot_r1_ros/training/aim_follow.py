@@ -36,16 +36,17 @@ def _xy_gap(a: list[float], b: list[float]) -> float:
     return max(abs(a[0] - b[0]), abs(a[1] - b[1]))
 
 
-def follow_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]
-                 ) -> tuple[str, str, str] | None:
+def follow_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
+                 think: str = 'aim_pair') -> tuple[str, str, str] | None:
     """``(aim prefix, completion, followed letter)`` of one next-waypoint row: the completion
     states a distractor's x-y as the aim and follows it; the prefix (``<think>`` and the aim
     sentence) is the part the loss skips. None for a row without a stated aim, without four
-    options, or without a distractor that stands apart from the other options."""
+    options, or without a distractor that stands apart from the other options. ``think``: the
+    reasoning kind (an exact-aim kind states the distractor's x-y unjittered)."""
     options = row.get('options') or []
     if row.get('task_kind') != 'next_waypoint' or len(options) != len(LETTERS):
         return None
-    if not pair_aim(row, facts)[1]:
+    if not pair_aim(row, facts, think=think)[1]:
         return None
     points = [list(parse_xyz_answer(opt))[:2] for opt in options]
     gold = LETTERS.index(str(row['answer_letter']))
@@ -57,7 +58,7 @@ def follow_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str
     digest = hashlib.sha256(f"{row.get('episode_id')}/{row.get('frame_index')}/"
                             f"{row.get('distractor_kind')}/follow".encode()).digest()
     pick = apart[digest[0] % len(apart)]
-    stated, follow_xy = pair_aim(row, facts, at_xy=points[pick])
+    stated, follow_xy = pair_aim(row, facts, at_xy=points[pick], think=think)
     verdicts = [pair_verdict(letter, opt, follow_xy, 'yes' if i == pick else 'no')
                 for i, (letter, opt) in enumerate(zip(LETTERS, options))]
     think = ' '.join([stated] + verdicts)
@@ -86,7 +87,7 @@ def encode_follow_rows(processor: Any, dataset: Any, think: str,
     skipped = 0
     columns = [c for c in dataset.column_names if c != 'image']
     for src, row in zip(encoded_rows, dataset.select_columns(columns)):
-        texts = follow_texts(row, facts) if row['task_kind'] == 'next_waypoint' else None
+        texts = follow_texts(row, facts, think) if row['task_kind'] == 'next_waypoint' else None
         if texts is None:
             continue
         prefix, target, letter = texts

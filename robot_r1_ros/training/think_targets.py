@@ -11,15 +11,17 @@ from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
-               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over')
+               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
 FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
-              'aim_rel', 'aim_over')
+              'aim_rel', 'aim_over', 'aim_exact')
 #: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
-PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over')
+PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
+#: Think kinds whose next-waypoint aim is the gold target's own x-y, not jittered.
+EXACT_AIM_KINDS = ('aim_check', 'aim_exact')
 #: Think kinds whose open-keypoint reasoning says what the gripper is over, and how many of
 #: the objects under it they name (:func:`gripper_relations`).
-RELATION_KINDS = {'aim_rel': 1, 'aim_over': None}
+RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None}
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -107,6 +109,12 @@ def reasoning(row: dict[str, Any], think: str,
     of height apart: E99's gripper was right in 1 of 29 test grasps (it mostly lifted the open
     gripper, the release's next keypoint), and it closed no episode.
 
+    ``aim_exact`` is ``aim_over`` with the next-waypoint aim stated exactly at the gold option's
+    x-y (no jitter), so a ``yes`` pair holds two equal numbers. E101's verdicts did not follow
+    their pairs (teacher-forced, all four right in 77 of 120 training rows): nearness within
+    2 cm is arithmetic on digits, equality is a copy-match. E101 also wrote its aim as an exact
+    copy of an option in 33 of 50 hard test answers.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -131,7 +139,7 @@ def reasoning(row: dict[str, Any], think: str,
     aim_xy: list[float] = []
     # The current-state prompt has no state in its text (the answer is in the image).
     if checking:
-        text, aim_xy = _short_aim(row, facts or {}, jitter=think != 'aim_check',
+        text, aim_xy = _short_aim(row, facts or {}, jitter=think not in EXACT_AIM_KINDS,
                                   xy_only=think in PAIR_KINDS)
         parts.append(text)
     elif row.get('task_kind') != 'current_state' and row.get('current_xyz_env_m') is not None:
@@ -185,14 +193,16 @@ def pair_verdict(letter: str, option: str, aim_xy: Sequence[float], verdict: str
 
 
 def pair_aim(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
-             at_xy: Sequence[float] | None = None) -> tuple[str, list[float]]:
+             at_xy: Sequence[float] | None = None, think: str = 'aim_pair'
+             ) -> tuple[str, list[float]]:
     """A next-waypoint row's ``aim_pair`` aim sentence (``Next: the red cube at [x, y].``) and
     its stated x-y; ``('', [])`` for a row without a target.
 
     ``at_xy``: state that x-y instead of the gold target's, with the row's own jitter (the
-    same name and offset: ``training.aim_follow``).
+    same name and offset: ``training.aim_follow``); ``think`` an :data:`EXACT_AIM_KINDS` kind:
+    no jitter.
     """
-    text, aim_xy = _short_aim(row, facts, jitter=True, xy_only=True)
+    text, aim_xy = _short_aim(row, facts, jitter=think not in EXACT_AIM_KINDS, xy_only=True)
     if not aim_xy or at_xy is None:
         return text, aim_xy
     target = [float(v) for v in row['next_xyz_env_m']]

@@ -46,6 +46,16 @@ def test_a_follow_row_states_a_distractor_with_the_rows_jitter_and_follows_it():
     assert follow_texts(dict(ROW), FACTS) == (prefix, target, letter)
 
 
+def test_an_exact_aim_follow_row_states_the_distractors_own_xy():
+    from robot_r1_ros.training.aim_follow import follow_texts
+
+    prefix, target, letter = follow_texts(dict(ROW), FACTS, 'aim_exact')
+    option = ROW['options']['ABCD'.index(letter)]
+    x, y = _xy(option)[:2]
+    assert prefix == f'<think>Next: the red cube at [{x:.3f}, {y:.3f}].'
+    assert f'{letter} [{x:.3f},{y:.3f}] [{x:.3f},{y:.3f}] yes.' in target
+
+
 def test_no_follow_row_where_the_aim_would_be_ambiguous_or_missing():
     from robot_r1_ros.training.aim_follow import follow_texts
 
@@ -104,7 +114,7 @@ def test_aim_follow_needs_the_aim_pair_reasoning(tmp_path):
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
     with pytest.raises(ConfigError, match='aim_follow'):
         load_config(path)
-    for think in ('aim_pair', 'aim_rel', 'aim_over'):
+    for think in ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact'):
         data['think'] = think
         path.write_text(yaml.safe_dump(data), encoding='utf-8')
         assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_follow')

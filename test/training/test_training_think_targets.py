@@ -236,6 +236,25 @@ def test_aim_over_tells_the_grasp_from_the_release_by_the_zone_under_the_gripper
         f'<answer>{release["answer_text"]}</answer>')
 
 
+def test_aim_exact_states_the_gold_options_own_xy_so_the_yes_pair_is_equal():
+    """``aim_exact``: ``aim_over`` with the next-waypoint aim unjittered: the ``yes`` pair holds
+    two equal numbers (a copy-match, not a 2 cm nearness); open keypoints read as ``aim_over``."""
+    from robot_r1_ros.training.think_targets import frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    pair = '[0.107,-0.149]'
+    assert reasoning(row, 'aim_exact', facts) == (
+        f'Next: the green cube at [0.107, -0.149]. A [0.021,-0.056] {pair} no. '
+        f'B [0.107,-0.149] {pair} yes. C [0.185,-0.106] {pair} no. D [0.042,-0.229] {pair} no.')
+    # the jittered kinds state another x-y for the same row
+    assert reasoning(row, 'aim_over', facts) != reasoning(row, 'aim_exact', facts)
+    release = _row((0.247, 0.044, 0.026), (0.247, 0.044, 0.146), 'open', 'open',
+                   cube=(0.247, 0.044, 0.026))
+    assert reasoning(release, 'aim_exact') == reasoning(release, 'aim_over')
+
+
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
 
