@@ -1,6 +1,7 @@
 """The text-only comparison rows (task ``aim_compare``, issue 13): their texts, their encoding
-beside image rows (a row's loss does not depend on its batch, compact or full), the config
-check, and a real curriculum run that trains on them with the auxiliary heads on."""
+beside image rows (a row's loss does not depend on its batch, compact or full), and a real
+curriculum run that trains on them with the auxiliary heads on (the config check is beside
+``aim_follow``'s, in ``test_training_aim_follow.py``)."""
 from __future__ import annotations
 
 import json
@@ -8,16 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from training_helpers import WAYPOINT_FACTS, WAYPOINT_ROW
 
-from robot_r1_ros.core.errors import ConfigError
 
-ROW = {'task_kind': 'next_waypoint', 'episode_id': 'ep1', 'frame_index': 4,
-       'options': ['[0.211, 0.136, 0.050]', '[0.107, -0.149, 0.020]',
-                   '[0.300, 0.010, 0.200]', '[0.050, 0.050, 0.100]'],
-       'answer_letter': 'B', 'answer_text': '[[B]]', 'gold_think': '',
-       'current_xyz_env_m': [0.3, 0.0, 0.2], 'current_gripper': 'open',
-       'next_xyz_env_m': [0.107, -0.149, 0.02]}
-FACTS = {('ep1', 4): {'red cube': '[0.107, -0.149, 0.020]'}}
+ROW, FACTS = WAYPOINT_ROW, WAYPOINT_FACTS
 
 
 def test_compare_texts_state_the_rows_own_aim_and_target_its_aim_pair_completion():
@@ -84,22 +79,6 @@ def test_text_rows_train_beside_image_rows_with_the_same_loss_in_any_batch(tiny_
         assert row_loss(idx, j, compact) == pytest.approx(alone, rel=1e-4), (idx, compact)
     # the image row's loss does not change beside a text row either
     assert row_loss([image[0], text[0]], 0) == pytest.approx(row_loss([image[0]], 0), rel=1e-4)
-
-
-def test_aim_compare_needs_the_aim_pair_reasoning(tmp_path):
-    from robot_r1_ros.training.curriculum import load_config
-
-    data = {'name': 'c', 'model': {'path': 'm'}, 'data': {'path': 'd'}, 'think': 'compare',
-            'stages': [{'tasks': ['next_waypoint', 'aim_compare']}]}
-    path = tmp_path / 'learn.yaml'
-    path.write_text(yaml.safe_dump(data), encoding='utf-8')
-    with pytest.raises(ConfigError, match='aim_compare'):
-        load_config(path)
-    # aim_rel's and aim_over's waypoint reasoning is aim_pair's
-    for think in ('aim_pair', 'aim_rel', 'aim_over'):
-        data['think'] = think
-        path.write_text(yaml.safe_dump(data), encoding='utf-8')
-        assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_compare')
 
 
 def test_curriculum_trains_on_comparison_rows_alone_with_the_aux_heads(tiny_model, qa_dataset,

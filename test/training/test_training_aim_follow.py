@@ -8,17 +8,11 @@ import re
 
 import pytest
 import yaml
+from training_helpers import WAYPOINT_FACTS, WAYPOINT_ROW
 
 from robot_r1_ros.core.errors import ConfigError
 
-ROW = {'task_kind': 'next_waypoint', 'episode_id': 'ep1', 'frame_index': 4,
-       'distractor_kind': 'hard',
-       'options': ['[0.211, 0.136, 0.050]', '[0.107, -0.149, 0.020]',
-                   '[0.300, 0.010, 0.200]', '[0.050, 0.050, 0.100]'],
-       'answer_letter': 'B', 'answer_text': '[[B]]', 'gold_think': '',
-       'current_xyz_env_m': [0.3, 0.0, 0.2], 'current_gripper': 'open',
-       'next_xyz_env_m': [0.107, -0.149, 0.02]}
-FACTS = {('ep1', 4): {'red cube': '[0.107, -0.149, 0.020]'}}
+ROW, FACTS = WAYPOINT_ROW, WAYPOINT_FACTS
 
 
 def _xy(text: str) -> list[float]:
@@ -105,19 +99,25 @@ def test_follow_rows_share_their_rows_image_and_skip_the_stated_aim_in_the_loss(
     assert (plain != -100).sum().item() == len(enc.rows[0]['comp_ids'])
 
 
-def test_aim_follow_needs_the_aim_pair_reasoning(tmp_path):
+@pytest.mark.parametrize('task, refused, accepted', [
+    # the text-only rows copy aim_pair's jittered aims: not for aim_exact
+    ('aim_compare', ('compare', 'aim_check', 'aim_exact'), ('aim_pair', 'aim_rel', 'aim_over')),
+    ('aim_follow', ('compare', 'aim_check'), ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')),
+])
+def test_the_verdict_rows_need_a_reasoning_with_aim_pair_verdicts(tmp_path, task, refused,
+                                                                  accepted):
     from robot_r1_ros.training.curriculum import load_config
 
-    data = {'name': 'c', 'model': {'path': 'm'}, 'data': {'path': 'd'}, 'think': 'aim_check',
-            'stages': [{'tasks': ['next_waypoint', 'aim_follow']}]}
+    data = {'name': 'c', 'model': {'path': 'm'}, 'data': {'path': 'd'},
+            'stages': [{'tasks': ['next_waypoint', task]}]}
     path = tmp_path / 'learn.yaml'
-    path.write_text(yaml.safe_dump(data), encoding='utf-8')
-    with pytest.raises(ConfigError, match='aim_follow'):
-        load_config(path)
-    for think in ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact'):
-        data['think'] = think
-        path.write_text(yaml.safe_dump(data), encoding='utf-8')
-        assert load_config(path).stages[0].tasks == ('next_waypoint', 'aim_follow')
+    for think in refused + accepted:
+        path.write_text(yaml.safe_dump({**data, 'think': think}), encoding='utf-8')
+        if think in refused:
+            with pytest.raises(ConfigError, match=task):
+                load_config(path)
+        else:
+            assert load_config(path).stages[0].tasks == ('next_waypoint', task)
 
 
 def test_curriculum_trains_on_follow_rows_with_the_aux_heads(tiny_model, qa_dataset, tmp_path,

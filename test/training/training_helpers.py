@@ -28,3 +28,16 @@ def recipe_dict(model: Path, dataset: Path, **grpo: Any) -> dict[str, Any]:
                  'use_cpu': True, 'bf16': False, 'gradient_checkpointing': False,
                  'save_steps': 1000, 'disable_tqdm': True, **grpo},
     }
+
+
+#: One next-waypoint row (gold ``B``, at the red cube) and the frame facts that name its cube:
+#: the verdict rows (``aim_compare``, ``aim_follow``) are built from such rows.
+WAYPOINT_ROW: dict[str, Any] = {
+    'task_kind': 'next_waypoint', 'episode_id': 'ep1', 'frame_index': 4,
+    'distractor_kind': 'hard',
+    'options': ['[0.211, 0.136, 0.050]', '[0.107, -0.149, 0.020]', '[0.300, 0.010, 0.200]',
+                '[0.050, 0.050, 0.100]'],
+    'answer_letter': 'B', 'answer_text': '[[B]]', 'gold_think': '',
+    'current_xyz_env_m': [0.3, 0.0, 0.2], 'current_gripper': 'open',
+    'next_xyz_env_m': [0.107, -0.149, 0.02]}
+WAYPOINT_FACTS = {('ep1', 4): {'red cube': '[0.107, -0.149, 0.020]'}}
