@@ -22,18 +22,16 @@ import hashlib
 from typing import Any
 
 from robot_r1_ros.core.errors import ConfigError
+from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion, format_option, parse_xyz_answer
-from robot_r1_ros.training.think_targets import LETTERS, PAIR_KINDS, pair_aim, pair_verdict
+from robot_r1_ros.training.think_targets import (AIM_JITTER_M, LETTERS, PAIR_KINDS, pair_aim,
+                                                 pair_verdict)
 
 #: The task name of these rows in a stage's ``tasks`` and ``weights``.
 AIM_FOLLOW = 'aim_follow'
 #: A distractor is the stated aim only when no other option is within this of it (x-y, the
 #: larger axis gap, metres): twice the largest jitter, so the aim's nearest option is unique.
-UNIQUE_GAP_M = 0.04
-
-
-def _xy_gap(a: list[float], b: list[float]) -> float:
-    return max(abs(a[0] - b[0]), abs(a[1] - b[1]))
+UNIQUE_GAP_M = 2 * AIM_JITTER_M
 
 
 def follow_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
@@ -51,7 +49,7 @@ def follow_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str
     points = [list(parse_xyz_answer(opt))[:2] for opt in options]
     gold = LETTERS.index(str(row['answer_letter']))
     apart = [i for i in range(len(LETTERS)) if i != gold and all(
-        _xy_gap(points[i], points[j]) >= UNIQUE_GAP_M for j in range(len(LETTERS)) if j != i)]
+        xy_gap_m(points[i], points[j]) >= UNIQUE_GAP_M for j in range(len(LETTERS)) if j != i)]
     if not apart:
         return None
     # A fixed distractor per frame and question (not per epoch), like the jitter.
@@ -61,9 +59,9 @@ def follow_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str
     stated, follow_xy = pair_aim(row, facts, at_xy=points[pick], think=think)
     verdicts = [pair_verdict(letter, opt, follow_xy, 'yes' if i == pick else 'no')
                 for i, (letter, opt) in enumerate(zip(LETTERS, options))]
-    think = ' '.join([stated] + verdicts)
     letter = LETTERS[pick]
-    return '<think>' + stated, format_completion(think, format_option(letter)), letter
+    return ('<think>' + stated,
+            format_completion(' '.join([stated] + verdicts), format_option(letter)), letter)
 
 
 def encode_follow_rows(processor: Any, dataset: Any, think: str,
