@@ -125,8 +125,7 @@ def reasoning(row: dict[str, Any], think: str,
     if think not in THINK_KINDS:
         raise ConfigError(f'unknown think kind {think!r}', 'think')
     if think in ('aim',) + FACT_KINDS and row.get('task_kind') == 'open_keypoint':
-        return _aim_reasoning(row, relation=think in RELATION_KINDS,
-                              most_named=RELATION_KINDS.get(think))
+        return _aim_reasoning(row, think=think)
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
     checking = (think in ('aim_check', 'aim_check_jitter') + PAIR_KINDS
@@ -309,12 +308,11 @@ def gripper_relation(seen: Sequence[tuple[str, str]], current: Sequence[float],
     return names[0] if names else ''
 
 
-def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True,
-                   relation: bool = False, most_named: int | None = 1) -> str:
+def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True, think: str = 'aim') -> str:
     """The ``aim`` reasoning of an open-keypoint row (template reasoning without objects);
-    ``with_gripper`` False leaves the target's gripper state out (a position question);
-    ``relation`` states what the gripper is over, naming at most ``most_named`` objects (None:
-    all; ``aim_rel`` 1, ``aim_over`` all)."""
+    ``with_gripper`` False leaves the target's gripper state out (a position question); a
+    ``think`` of :data:`RELATION_KINDS` states what the gripper is over, naming as many objects
+    as it says."""
     gold = str(row.get('gold_think') or '')
     seen = [(name, xyz) for name, xyz in _SEEN_RE.findall(gold) if name != 'gripper']
     target, current = row.get('target_xyz_env_m'), row.get('current_xyz_env_m')
@@ -324,7 +322,8 @@ def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True,
     stated = ' '.join(f'The {name} is at {xyz}.' for name, xyz in seen)
     grip = f", {row.get('target_gripper')}" if with_gripper else ''
     state = str(row.get('current_gripper'))
-    over = gripper_relations(seen, current, state)[:most_named] if relation else []
+    over = (gripper_relations(seen, current, state)[:RELATION_KINDS[think]]
+            if think in RELATION_KINDS else [])
     place = f", over the {' and the '.join(over)}" if over else ''
     return (f"{stated} The gripper is at {_fmt_xyz(current)}, {state}{place}. "
             f"Next: the {aim} at {_fmt_xyz(target)}{grip}.")
