@@ -8,11 +8,19 @@ Cross-process ROS helpers:
 - ``rclpy_node``: an rclpy node on its own context in that domain (shut down after the test).
 - ``spawn``: starts ``python -m <module> [args]`` children with that environment, captures their
   output to a log file, and stops them (SIGINT, then SIGKILL) after the test.
+
+SIGINT is handled in this process (Python's default handler) even when the suite was started
+in the background, where a shell starts it with SIGINT ignored: an ignored SIGINT is inherited
+through exec by every process a test starts, and ``ros2 launch`` (whose ROS adapter's rclpy
+handler chains to the ignored disposition) then never sees the Ctrl-C a test sends it.
+A handled signal is reset to its default on exec, so the children see SIGINT as a terminal's
+job does.
 """
 from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +28,9 @@ from typing import Callable, Iterator
 
 import pytest
 from r1_testing import REPO, Child, require, require_ros_interfaces
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _base_domain = int(os.environ.get('ROS_DOMAIN_ID', '42')) % 90 + 10
 _domains = itertools.count()

@@ -40,7 +40,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -184,10 +183,6 @@ def _home(standin: Path, commands: list[str]) -> Path:
     return home
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.fixture(scope='module')
 def session(tmp_path_factory) -> dict:
     """Runs the block: {'out', 'rc', 'sections': {i: (command, output, rc)}, 'commands',
@@ -204,9 +199,9 @@ def session(tmp_path_factory) -> dict:
         env['R1_LOGS'] = str(logs)
         env['R1_LAUNCH_TIMEOUT_S'] = str(int(LAUNCH_TIMEOUT_S) + 10)
         with open(logs / 'session.log', 'w') as log:
-            # (SIGINT as in a terminal: not ignored, whatever this process inherited)
+            # (SIGINT as in a terminal: conftest.py handles it here, so it is not ignored)
             proc = subprocess.Popen(['bash', str(script)], cwd=home, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, preexec_fn=_default_sigint)
+                                    stderr=subprocess.STDOUT)
             try:
                 rc = proc.wait(1500)
             except subprocess.TimeoutExpired:

@@ -65,6 +65,8 @@ from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
 NODE_NAME = 'reasoning_node'
 DEFAULT_NAMESPACE = 'robot_r1'
 """Namespace used when none is given (``-r __ns:=/other`` overrides it)."""
+CLOSE_JOIN_TIMEOUT_S = 5.0
+"""How long :meth:`ReasoningNode.close` (process shutdown) waits for a running prediction."""
 
 
 class ReasoningNode(LifecycleNode):
@@ -226,11 +228,11 @@ class ReasoningNode(LifecycleNode):
             goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
             callback_group=self._action_group)
 
-    def _teardown(self) -> None:
+    def _teardown(self, join_timeout_s: float = 10.0) -> None:
         with self._lock:
             self._active = False
-        if not self._worker.stop():
-            self.get_logger().warning('worker still running after 10 s')
+        if not self._worker.stop(join_timeout_s):
+            self.get_logger().warning(f'worker still running after {join_timeout_s:g} s')
         if self._action_server is not None:
             self._action_server.destroy()
             self._action_server = None
@@ -460,7 +462,8 @@ class ReasoningNode(LifecycleNode):
         """Stop the worker and release the model (for shutdown without a transition)."""
         with self._lock:
             self._active = False
-        self._teardown()
+        # A daemon thread ends with the process: the wait fits in launch's STOP_TIMEOUT_S.
+        self._teardown(join_timeout_s=CLOSE_JOIN_TIMEOUT_S)
 
 
 def main(args: Sequence[str] | None = None) -> int:

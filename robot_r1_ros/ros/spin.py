@@ -8,11 +8,18 @@ seen as a flaky bringup test. The take can fail a moment before the handler has 
 context shut down (seen once on Kilted, under load, in the README launch's Ctrl-C test), so an
 error is part of the shutdown when the context stops being ok within a short grace period; one
 raised while the context stays ok is still re-raised.
+
+A node that has not exited by launch's ``sigterm_timeout`` gets SIGTERM: every thread's stack is
+then written to stderr first (``faulthandler``, chained to the handler rclpy installed), so a
+hang at shutdown says where it hung.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
+import sys
 import time
 from typing import Callable
 
@@ -39,6 +46,8 @@ def _stays_ok(context: Context | None, grace_s: float = SHUTDOWN_GRACE_S) -> boo
 def spin_until_shutdown(executor: Executor, context: Context | None = None) -> None:
     """Spin ``executor`` until Ctrl-C or shutdown; errors caused by the shutdown itself are
     swallowed (logged at debug), any other error propagates."""
+    if hasattr(signal, 'SIGTERM') and sys.stderr is not None:
+        faulthandler.register(signal.SIGTERM, file=sys.stderr, all_threads=True, chain=True)
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

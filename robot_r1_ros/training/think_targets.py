@@ -11,17 +11,18 @@ from robot_r1_ros.core.geometry import xy_gap_m
 from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
-               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
+               'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over', 'aim_exact',
+               'aim_key')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
 FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
-              'aim_rel', 'aim_over', 'aim_exact')
+              'aim_rel', 'aim_over', 'aim_exact', 'aim_key')
 #: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
 PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
 #: Think kinds whose next-waypoint aim is the gold target's own x-y, not jittered.
-EXACT_AIM_KINDS = ('aim_check', 'aim_exact')
+EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key')
 #: Think kinds whose open-keypoint reasoning says what the gripper is over, and how many of
 #: the objects under it they name (:func:`gripper_relations`).
-RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None}
+RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None, 'aim_key': None}
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -115,6 +116,13 @@ def reasoning(row: dict[str, Any], think: str,
     2 cm is arithmetic on digits, equality is a copy-match. E101 also wrote its aim as an exact
     copy of an option in 33 of 50 hard test answers.
 
+    ``aim_key`` drops the verdicts (E101-E110: no verdict followed its pair): a next-waypoint
+    reasoning first copies every option with its letter after it (``[0.211,0.136,0.050] A.``),
+    then aims exactly at the gold option, letter included (``Next: the red cube at
+    [0.107,-0.149,0.020] B.``), and the answer repeats that letter. The aim can snap to a
+    listed option as it is written, and the letter after it is an induction copy: the token that
+    followed the same digits in the list. Open keypoints read as in ``aim_over``.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -128,6 +136,8 @@ def reasoning(row: dict[str, Any], think: str,
         return _aim_reasoning(row, think=think)
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
+    if think == 'aim_key' and row.get('task_kind') == 'next_waypoint':
+        return _key_reasoning(row, facts or {})
     checking = (think in ('aim_check', 'aim_check_jitter') + PAIR_KINDS
                 and row.get('task_kind') == 'next_waypoint')
     options = row.get('options') or []
@@ -154,6 +164,26 @@ def reasoning(row: dict[str, Any], think: str,
         else:
             parts.append(f'{letter} {opt} {verdict}.')
     return ' '.join(parts)
+
+
+def _compact(xyz: Sequence[float]) -> str:
+    """``[0.107,-0.149,0.020]``: no spaces, so four options and an aim fit the token budget."""
+    return _fmt_xyz(xyz).replace(', ', ',')
+
+
+def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]) -> str:
+    """``aim_key``'s next-waypoint reasoning (:func:`reasoning`); the template reasoning for a
+    row without four options or a target."""
+    options = row.get('options') or []
+    text, aim_xy = _short_aim(row, facts, jitter=False, xy_only=True)
+    if len(options) != 4 or not aim_xy:
+        return str(row.get('gold_think') or '')
+    answer = str(row['answer_letter'])
+    listed = ' '.join(f'{_compact(_parse_xyz(opt))} {letter}.'
+                      for letter, opt in zip(LETTERS, options))
+    gold = _compact(_parse_xyz(options[LETTERS.index(answer)]))
+    aim = text.replace(_fmt_xyz(aim_xy) + '.', f'{gold} {answer}.')
+    return f'{listed} {aim}'
 
 
 # The aim a next-waypoint reasoning states (``Next: the red cube at [0.107, -0.149].``).

@@ -76,3 +76,22 @@ def test_release_node_while_running_propagates_and_still_shuts_down(rclpy_node):
     with pytest.raises(RuntimeError, match='a real fault'):
         release_node(node, close, context=rclpy_node.context)
     assert not rclpy_node.context.ok()
+
+
+def test_a_node_that_gets_sigterm_writes_every_threads_stack_then_exits(spawn):
+    """launch sends SIGTERM to a node still running ``sigterm_timeout`` after SIGINT: the node
+    first writes where each thread is (faulthandler, chained to rclpy's handler), so a hang at
+    shutdown leaves its stack in the launch output; rclpy's handler then ends the node."""
+    import signal
+
+    from r1_testing import require_ros_interfaces, wait_for
+    require_ros_interfaces()
+    node = spawn('robot_r1_ros.ros.reasoning_node', '--ros-args', '-r', '__ns:=/spin_test',
+                 '-p', 'model.id:=scripted:valid?delay_s=0.05')
+    assert wait_for(lambda: 'active: predicting' in node.output(), 60.0), node.output()[-3000:]
+    node.popen.send_signal(signal.SIGTERM)
+    node.popen.wait(30)
+    out = node.output()
+    assert 'most recent call first' in out, out[-3000:]
+    assert 'in spin_until_shutdown' in out, out[-3000:]   # the main thread, spinning
+    assert 'in _loop' in out, out[-3000:]                 # the prediction worker's thread

@@ -255,6 +255,30 @@ def test_aim_exact_states_the_gold_options_own_xy_so_the_yes_pair_is_equal():
     assert reasoning(release, 'aim_exact') == reasoning(release, 'aim_over')
 
 
+def test_aim_key_lists_the_options_with_letters_after_and_aims_at_the_gold_one():
+    """``aim_key``: every option copied with its letter after its numbers, then the exact aim
+    with the gold letter; the answer repeats it, the stated aim implies it, no verdicts; open
+    keypoints read as ``aim_over``; no list without a target."""
+    from robot_r1_ros.training.think_targets import completion, frame_facts, implied_letter
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_key', facts)
+    listed = [f'{opt.replace(", ", ",")} {letter}.' for letter, opt in zip('ABCD', row['options'])]
+    gold = row['options']['ABCD'.index(row['answer_letter'])].replace(', ', ',')
+    assert think == ' '.join(listed) + f' Next: the green cube at {gold} {row["answer_letter"]}.'
+    assert ' yes.' not in think and ' no.' not in think
+    assert implied_letter(think, row['options']) == row['answer_letter']
+    assert completion(row, 'aim_key', facts).endswith(
+        f'</think><answer>[[{row["answer_letter"]}]]</answer>')
+    release = _row((0.247, 0.044, 0.026), (0.247, 0.044, 0.146), 'open', 'open',
+                   cube=(0.247, 0.044, 0.026))
+    assert reasoning(release, 'aim_key') == reasoning(release, 'aim_over')
+    untargeted = dict(row, next_xyz_env_m=None)
+    assert reasoning(untargeted, 'aim_key', facts) == str(row.get('gold_think') or '')
+
+
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
 
