@@ -256,7 +256,7 @@ def test_aim_exact_states_the_gold_options_own_xy_so_the_yes_pair_is_equal():
 
 
 def test_aim_key_lists_the_options_with_letters_after_and_aims_at_the_gold_one():
-    """``aim_key``: every option copied with its letter after its numbers, then the exact aim
+    """``aim_key``: every option's x-y copied with its letter after it, then the exact aim
     with the gold letter; the answer repeats it, the stated aim implies it, no verdicts; open
     keypoints read as ``aim_over``; no list without a target."""
     from robot_r1_ros.training.think_targets import completion, frame_facts, implied_letter
@@ -265,8 +265,9 @@ def test_aim_key_lists_the_options_with_letters_after_and_aims_at_the_gold_one()
     facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
     row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
     think = reasoning(row, 'aim_key', facts)
-    listed = [f'{opt.replace(", ", ",")} {letter}.' for letter, opt in zip('ABCD', row['options'])]
-    gold = row['options']['ABCD'.index(row['answer_letter'])].replace(', ', ',')
+    xy = [','.join(opt.split(', ')[:2]) + ']' for opt in row['options']]
+    listed = [f'{pair} {letter}.' for letter, pair in zip('ABCD', xy)]
+    gold = xy['ABCD'.index(row['answer_letter'])]
     assert think == ' '.join(listed) + f' Next: the green cube at {gold} {row["answer_letter"]}.'
     assert ' yes.' not in think and ' no.' not in think
     assert implied_letter(think, row['options']) == row['answer_letter']
