@@ -40,6 +40,7 @@ at start-up, so changing one at run time is refused (``/sim/reset`` changes task
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -189,6 +190,9 @@ class SimNode(Node):
         self._renderer.start()
         self._wall0 = time.monotonic()
         self._sim0 = self.sim_time_s
+        # The last stamps sent: a tick that did not advance the sim (behind real time, or right
+        # after a reset) must not send the same stamp twice (tf and the tests need them to grow).
+        self._joint_stamp_s = self._cam_stamp_s = -math.inf
         self._next_joint_s = self._next_cam_s = self._next_success_s = self.sim_time_s
         self._timer = self.create_timer(min(self.joint_period_s, 0.01), self._tick)
         self.get_logger().info(
@@ -251,10 +255,12 @@ class SimNode(Node):
         if self.pub_clock is not None and n:
             self.pub_clock.publish(Clock(clock=s_to_stamp(t)))
         self.controllers.on_tick(t)
-        if t + 1e-9 >= self._next_joint_s:
+        if t + 1e-9 >= self._next_joint_s and t > self._joint_stamp_s:
             self._publish_joints(t)
+            self._joint_stamp_s = t
             self._next_joint_s = max(self._next_joint_s + self.joint_period_s, t)
-        if t + 1e-9 >= self._next_cam_s:
+        if t + 1e-9 >= self._next_cam_s and t > self._cam_stamp_s:
+            self._cam_stamp_s = t
             d = sc.data
             self._renderer.request(t, d.qpos.copy(), d.mocap_pos.copy(), d.mocap_quat.copy())
             self._next_cam_s = max(self._next_cam_s + self.camera_period_s, t)

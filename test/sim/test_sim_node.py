@@ -135,3 +135,28 @@ def test_sim_node_end_to_end(spawn, rclpy_node):
     assert stamp_after.sec + stamp_after.nanosec * 1e-9 >= stamps[-1]   # no time jump back
     assert child.alive()
     executor.remove_node(node)
+
+
+def test_a_tick_that_does_not_advance_the_sim_repeats_no_stamp(rclpy_node, monkeypatch):
+    """Behind real time (or right after a reset) a timer tick may step no physics: it must not
+    send the joint state or request the frame of a stamp already sent (one CI run, loaded, got
+    two joint states with one stamp)."""
+    require_ros_interfaces()
+    from robot_r1_ros.ros import sim_node as sim_node_module
+    node = sim_node_module.SimNode(context=rclpy_node.context)
+    joints, frames = [], []
+    node._publish_joints = joints.append
+    node._renderer.request = lambda t, *state: frames.append(t)
+    wall = [time.monotonic()]
+    monkeypatch.setattr(sim_node_module.time, 'monotonic', lambda: wall[0])
+    try:
+        node._tick()
+        node._tick()                  # the wall clock did not move: no physics step
+        node._reset(node.task.name, 1)   # sim time unchanged by the reset
+        node._tick()
+        wall[0] += 0.2
+        node._tick()
+        assert len(joints) == 2 and len(frames) == 2, (joints, frames)
+        assert joints[1] > joints[0] and frames[1] > frames[0]
+    finally:
+        node.destroy_node()
