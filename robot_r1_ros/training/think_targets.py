@@ -220,7 +220,7 @@ def pair_verdict(letter: str, option: str, aim_xy: Sequence[float], verdict: str
     [0.107,-0.149] no.``, so the verdict compares neighbouring numbers."""
     xy = _parse_xyz(option)[:2]
     # No space after the commas: four pairs fit the node's 160-token budget.
-    pair = ' '.join(_fmt_xyz(v).replace(', ', ',') for v in (xy, aim_xy))
+    pair = ' '.join(_compact(v) for v in (xy, aim_xy))
     return f'{letter} {pair} {verdict}.'
 
 
