@@ -38,7 +38,7 @@ from robot_r1_ros.msg import ExecutorState, KeypointPrediction
 from robot_r1_ros.ros.executor_live import plan_change
 from robot_r1_ros.ros.executor_params import (ExecutorNodeConfig, declare_parameters, read_config,
                                               read_values)
-from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
+from robot_r1_ros.ros.spin import init_ros, release_node, spin_until_shutdown
 
 NODE_NAME = 'executor_node'
 
@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ros2 run robot_r1_ros executor_node`` (ROS arguments accepted)."""
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     args = list(sys.argv if argv is None else ['executor_node', *argv])
-    rclpy.init(args=args)
+    init_ros(args)
     node = None
     try:
         try:

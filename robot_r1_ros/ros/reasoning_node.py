@@ -60,7 +60,7 @@ from robot_r1_ros.ros.reasoning_stats import (CANCELLED, STAGES,  # noqa: F401  
                                               NodeState, ReasoningStats, diagnostic_summary)
 from robot_r1_ros.ros.reasoning_trigger import TriggerPolicy
 from robot_r1_ros.ros.reasoning_worker import PredictionWorker
-from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
+from robot_r1_ros.ros.spin import init_ros, release_node, spin_until_shutdown
 
 NODE_NAME = 'reasoning_node'
 DEFAULT_NAMESPACE = 'robot_r1'
@@ -470,7 +470,7 @@ def main(args: Sequence[str] | None = None) -> int:
     """Run the node until Ctrl-C (``ros2 run robot_r1_ros reasoning_node --ros-args ...``).
     With ``autostart`` (default true) the node configures and activates itself; otherwise it
     waits for lifecycle requests. Returns 0 on a clean shutdown."""
-    rclpy.init(args=args)
+    init_ros(args)
     node = None
     code = 0
     try:

@@ -65,7 +65,7 @@ from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.ros.conversions import array_to_image_msg, s_to_stamp
 from robot_r1_ros.ros.sim_params import (DEFAULTS, PARAMETERS,  # noqa: F401  (API: DEFAULTS)
                                          config_from_values, declare_parameters, read_config)
-from robot_r1_ros.ros.spin import release_node, spin_until_shutdown
+from robot_r1_ros.ros.spin import init_ros, release_node, spin_until_shutdown
 from robot_r1_ros.sim.recording import CAMERA_FRAME
 from robot_r1_ros.sim.scene import (GRIPPER_MAX_WIDTH_M, JOINT_NAMES, PandaScene, SceneConfig,
                                     SnapshotRenderer)
@@ -440,7 +440,7 @@ class SimNode(Node):
 def main(args=None) -> int:
     """Entry point (`ros2 run robot_r1_ros sim_node`, `python -m robot_r1_ros.ros.sim_node`);
     a bad parameter exits with code 2 and a message naming it."""
-    rclpy.init(args=args)
+    init_ros(args)
     node = None
     try:
         node = SimNode()

@@ -9,6 +9,15 @@ context shut down (seen once on Kilted, under load, in the README launch's Ctrl-
 error is part of the shutdown when the context stops being ok within a short grace period; one
 raised while the context stays ok is still re-raised.
 
+Python's own SIGINT handler raises ``KeyboardInterrupt`` in the main thread at whatever bytecode
+it is running. Inside a multi-threaded executor's spin that can be between a lock's acquire and
+the ``with`` block that releases it (``concurrent.futures``' idle semaphore): the pool threads
+then block on that lock forever and the interpreter's exit hangs joining them (seen in a SIGTERM
+stack dump after a Ctrl-C on Jazzy). So :func:`init_ros` installs, before ``rclpy.init``, a
+handler that raises ``KeyboardInterrupt`` only while the node is not spinning (model loading
+stays interruptible); while it spins, rclpy's handler, which chains to this one, shuts the
+context down and the spin returns by itself.
+
 A node that has not exited by launch's ``sigterm_timeout`` gets SIGTERM: every thread's stack is
 then written to stderr first (``faulthandler``, chained to the handler rclpy installed), so a
 hang at shutdown says where it hung.
@@ -20,8 +29,9 @@ import faulthandler
 import logging
 import signal
 import sys
+import threading
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import rclpy
 from rclpy.context import Context
@@ -31,6 +41,28 @@ from rclpy.node import Node
 _LOG = logging.getLogger(__name__)
 # How long an error's context may still read ok while a Ctrl-C shutdown is under way.
 SHUTDOWN_GRACE_S = 1.0
+
+
+# Set while spin_until_shutdown spins: Ctrl-C then only shuts the context down (see module doc).
+_SPINNING = threading.Event()
+
+
+def _interrupt_unless_spinning(signum: int, frame: object) -> None:
+    """SIGINT's Python-level handler: ``KeyboardInterrupt`` outside the spin, nothing inside it
+    (rclpy's C handler has already shut the context down, which ends the spin cleanly)."""
+    del signum, frame
+    if not _SPINNING.is_set():
+        raise KeyboardInterrupt
+
+
+def init_ros(args: Sequence[str] | None = None, context: Context | None = None) -> None:
+    """``rclpy.init`` for a node's ``main``. On the main thread it first installs
+    :func:`_interrupt_unless_spinning` as SIGINT's Python handler; the order matters, because
+    ``rclpy.init`` installs its C handler on top and chains to this one, whereas a
+    ``signal.signal`` after it would replace rclpy's handler."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt_unless_spinning)
+    rclpy.init(args=list(args) if args is not None else None, context=context)
 
 
 def _stays_ok(context: Context | None, grace_s: float = SHUTDOWN_GRACE_S) -> bool:
@@ -48,6 +80,7 @@ def spin_until_shutdown(executor: Executor, context: Context | None = None) -> N
     swallowed (logged at debug), any other error propagates."""
     if hasattr(signal, 'SIGTERM') and sys.stderr is not None:
         faulthandler.register(signal.SIGTERM, file=sys.stderr, all_threads=True, chain=True)
+    _SPINNING.set()
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -56,6 +89,8 @@ def spin_until_shutdown(executor: Executor, context: Context | None = None) -> N
         if _stays_ok(context):
             raise
         _LOG.debug('error while the context was shutting down (ignored): %s', exc)
+    finally:
+        _SPINNING.clear()
 
 
 def release_node(node: Node | None, close: Callable[[], None] | None = None,

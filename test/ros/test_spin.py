@@ -95,3 +95,61 @@ def test_a_node_that_gets_sigterm_writes_every_threads_stack_then_exits(spawn):
     assert 'most recent call first' in out, out[-3000:]
     assert 'in spin_until_shutdown' in out, out[-3000:]   # the main thread, spinning
     assert 'in _loop' in out, out[-3000:]                 # the prediction worker's thread
+
+
+# A node's main in miniature: init_ros, then Ctrl-C either before the spin (model loading) or
+# during a multi-threaded spin. It prints what the main thread saw.
+_SIGINT_PROBE = '''
+import os, signal, sys, threading, time
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from robot_r1_ros.ros.spin import init_ros, spin_until_shutdown
+init_ros([])
+if sys.argv[1] == 'loading':
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(10.0)
+        print('loading went on')
+    except KeyboardInterrupt:
+        # rclpy shuts the context down from its own signal thread, a moment later
+        deadline = time.monotonic() + 5.0
+        while rclpy.ok() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print('loading interrupted; context ok:', rclpy.ok())
+    sys.exit(0)
+node = rclpy.create_node('sigint_probe')
+node.create_timer(0.001, lambda: None)
+executor = MultiThreadedExecutor(num_threads=4)
+executor.add_node(node)
+spin = executor.spin
+
+
+def watched_spin():
+    try:
+        spin()
+    except KeyboardInterrupt:
+        print('KeyboardInterrupt in the spin')
+        raise
+
+
+executor.spin = watched_spin
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+spin_until_shutdown(executor)
+print('spin returned; context ok:', rclpy.ok())
+'''
+
+
+@pytest.mark.parametrize('phase', ['loading', 'spinning'])
+def test_ctrl_c_interrupts_loading_but_only_shuts_a_spin_down(ros_env, phase):
+    """Python's SIGINT handler raising KeyboardInterrupt inside a multi-threaded spin can leave
+    concurrent.futures' idle-semaphore lock held, and the exit then hangs joining the pool (a
+    Jazzy SIGTERM dump). After init_ros, Ctrl-C still interrupts work before the spin (model
+    loading), and during the spin only shuts the context down: the spin returns by itself."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-c', _SIGINT_PROBE, phase], env=ros_env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    expected = {'loading': 'loading interrupted; context ok: False',
+                'spinning': 'spin returned; context ok: False'}[phase]
+    assert out.stdout.strip() == expected, out.stdout + out.stderr
