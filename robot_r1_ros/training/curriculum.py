@@ -38,6 +38,8 @@ What a config sets (``config/train/learn_*.yaml``):
   answer's ``open`` / ``closed``); 0 (default) leaves it out.
 - ``train.verdict_loss_weight``: the same at a multiple-choice reasoning's verdicts (``A [..]
   [..] yes.``); 0 (default) leaves it out.
+- ``train.letter_loss_weight``: the same at the option letters (``A``-``D``) a completion
+  writes (``[0.107,-0.149] B.``, ``[[B]]``); 0 (default) leaves it out.
 - ``train.freeze_vision``: the vision tower and merger take no gradient steps.
 - ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
   lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
@@ -77,7 +79,8 @@ from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa
 from robot_r1_ros.training.aim_compare import AIM_COMPARE
 from robot_r1_ros.training.aim_follow import AIM_FOLLOW
 from robot_r1_ros.training.encoded import Encoded, stage_sampler  # noqa: F401  (API)
-from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids, gripper_word_ids,
+from robot_r1_ros.training.number_loss import (choice_letter_ids, completion_loss,
+                                                 digit_token_ids, gripper_word_ids,
                                                  sign_token_pairs, verdict_word_ids)
 from robot_r1_ros.training.recipe import ModelSpec
 from robot_r1_ros.training.workers import SINGLE, Workers, launch, seed_worker_rngs, split_batch
@@ -94,8 +97,8 @@ def word_loss_terms(cfg: LearnConfig, rows: Any, tokenizer: Any
                     ) -> list[tuple[list[int] | list[tuple[int, ...]], float]]:
     """The ``(token ids, weight)`` word losses of a run (``completion_loss``'s ``word_terms``):
     the object words the rows name (``train.word_loss_weight``), the gripper words
-    (``train.gripper_word_loss_weight``) and the verdicts (``train.verdict_loss_weight``); a
-    term with weight 0 has no ids.
+    (``train.gripper_word_loss_weight``), the verdicts (``train.verdict_loss_weight``) and the
+    option letters (``train.letter_loss_weight``); a term with weight 0 has no ids.
 
     Raises:
         ConfigError: ``word_loss_weight`` is set but the rows' reasoning names no object.
@@ -112,8 +115,9 @@ def word_loss_terms(cfg: LearnConfig, rows: Any, tokenizer: Any
                   tokenizer.convert_ids_to_tokens(word_ids))
     grip_ids = gripper_word_ids(tokenizer) if cfg.gripper_word_loss_weight else []
     verdict_ids = verdict_word_ids(tokenizer) if cfg.verdict_loss_weight else []
+    letter_ids = choice_letter_ids(tokenizer) if cfg.letter_loss_weight else []
     return [(word_ids, cfg.word_loss_weight), (grip_ids, cfg.gripper_word_loss_weight),
-            (verdict_ids, cfg.verdict_loss_weight)]
+            (verdict_ids, cfg.verdict_loss_weight), (letter_ids, cfg.letter_loss_weight)]
 
 
 def describe_length(stages: Sequence[Stage]) -> str:

@@ -96,6 +96,7 @@ class LearnConfig:
     word_loss_weight: float = 0.0  # cross-entropy at the reasoning's object words, added
     gripper_word_loss_weight: float = 0.0  # the same at the gripper words (open / closed)
     verdict_loss_weight: float = 0.0  # the same at the verdicts (yes / no)
+    letter_loss_weight: float = 0.0  # the same at the option letters (A-D) of a completion
     vision_from: str = ''  # a checkpoint whose vision tower (with merger) replaces the model's
     freeze_vision: bool = False  # the tower and merger take no gradient steps
     vision_aux: VisionAuxConfig | None = None  # keeps the tower's object map (vision_aux)
@@ -117,7 +118,7 @@ _TRAIN_KEYS: dict[str, Any] = {
     'eval_rows_per_group': int, 'seed': int, 'checkpoint_every_cpu_s': float,
     'digit_loss_weight': float, 'sign_loss_weight': float, 'word_loss_weight': float,
     'gripper_word_loss_weight': float, 'verdict_loss_weight': float,
-    'freeze_vision': _strict_bool,
+    'letter_loss_weight': float, 'freeze_vision': _strict_bool,
     'compact_prompt': float}
 
 
@@ -201,7 +202,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             raise ConfigError(f'{path}: {key} must be >= 1, got {getattr(cfg, key)}', key)
     for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s',
                 'digit_loss_weight', 'sign_loss_weight', 'word_loss_weight',
-                'gripper_word_loss_weight', 'verdict_loss_weight'):
+                'gripper_word_loss_weight', 'verdict_loss_weight', 'letter_loss_weight'):
         if not getattr(cfg, key) >= 0:
             raise ConfigError(f'{path}: {key} must be >= 0, got {getattr(cfg, key)}', key)
     if any(not ((st.steps or st.cpu_minutes > 0) and st.learning_rate > 0) for st in stages):

@@ -61,6 +61,18 @@ def verdict_word_ids(tokenizer: Any) -> list[tuple[int, ...]]:
     return seqs
 
 
+def choice_letter_ids(tokenizer: Any) -> list[int]:
+    """The token ids of the option letters (``A`` ... ``D``, :data:`core.parsing.OPTION_LETTERS`)
+    as the completions write them (``[0.107,-0.149] B.``, ``[[B]]``): the letters
+    ``train.letter_loss_weight`` scores.
+
+    Raises:
+        ValueError: A letter is not a single token of ``tokenizer``.
+    """
+    from robot_r1_ros.core.parsing import OPTION_LETTERS
+    return _single_token_ids(tokenizer, OPTION_LETTERS, 'option letter')
+
+
 def _single_token_ids(tokenizer: Any, words: Sequence[str], what: str) -> list[int]:
     ids = []
     for word in words:

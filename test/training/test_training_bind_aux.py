@@ -57,16 +57,24 @@ def test_a_runs_word_loss_terms_follow_its_two_weights(tiny_model):
                        stages=(Stage(tasks=('open_keypoint',), cpu_minutes=1.0,
                                      learning_rate=1e-3),))
     yes, no = (tuple(tok(w, add_special_tokens=False)['input_ids']) for w in (' yes.', ' no.'))
-    off = [([], 0.0), ([], 0.0), ([], 0.0)]
+    off = [([], 0.0), ([], 0.0), ([], 0.0), ([], 0.0)]
     assert word_loss_terms(base, rows, tok) == off  # all off: no ids
     both = dataclasses.replace(base, word_loss_weight=1.0, gripper_word_loss_weight=0.5)
     assert word_loss_terms(both, rows, tok) == [([blue], 1.0), ([open_, closed], 0.5),
-                                                ([], 0.0)]
+                                                ([], 0.0), ([], 0.0)]
     grip = dataclasses.replace(base, gripper_word_loss_weight=2.0)
-    assert word_loss_terms(grip, rows, tok) == [([], 0.0), ([open_, closed], 2.0), ([], 0.0)]
+    assert word_loss_terms(grip, rows, tok) == [([], 0.0), ([open_, closed], 2.0), ([], 0.0),
+                                                ([], 0.0)]
     verdict = dataclasses.replace(base, verdict_loss_weight=3.0)
-    assert word_loss_terms(verdict, rows, tok) == [([], 0.0), ([], 0.0), ([yes, no], 3.0)]
+    assert word_loss_terms(verdict, rows, tok) == [([], 0.0), ([], 0.0), ([yes, no], 3.0),
+                                                   ([], 0.0)]
     assert tok.decode(list(yes)) == ' yes.' and tok.decode(list(no)) == ' no.'
+    letter = dataclasses.replace(base, letter_loss_weight=4.0)
+    *_, (letter_ids, weight) = word_loss_terms(letter, rows, tok)
+    # the letters as '[0.107,-0.149] B.' and '[[B]]' spell them, one token each
+    assert weight == 4.0 and [tok.decode([i]) for i in letter_ids] == ['A', 'B', 'C', 'D']
+    assert tok(' B.', add_special_tokens=False)['input_ids'][1] == letter_ids[1]
+    assert letter_ids[1] in tok('[[B]]', add_special_tokens=False)['input_ids']
     # the object-word loss on rows that name no object is a config error, not a silent zero
     bare = {'episode_id': ['a'], 'frame_index': [0],
             'gold_think': ['The gripper is at [0.000, 0.000, 0.400].']}
@@ -153,12 +161,14 @@ def test_curriculum_run_with_bind_aux_logs_it_and_exports_without_its_head(tiny_
                         'learning_rate': 3e-3}],
             'train': {'batch_size': 4, 'warmup_steps': 2, 'eval_every_cpu_s': 1e9,
                       'eval_rows_per_group': 2, 'seed': 0, 'word_loss_weight': 1.0,
-                      'gripper_word_loss_weight': 0.5, 'verdict_loss_weight': 0.5}}
+                      'gripper_word_loss_weight': 0.5, 'verdict_loss_weight': 0.5,
+                      'letter_loss_weight': 0.5}}
     path = tmp_path / 'learn.yaml'
     path.write_text(yaml.safe_dump(data), encoding='utf-8')
     cfg = load_config(path)
     assert cfg.word_loss_weight == 1.0  # the object- and gripper-word losses ride along
     assert cfg.gripper_word_loss_weight == 0.5 and cfg.verdict_loss_weight == 0.5
+    assert cfg.letter_loss_weight == 0.5
     assert cfg.bind_aux.layer == 1 and cfg.bind_aux.weight == 0.5
     assert cfg.grid_aux.layer == 1 and cfg.grid_aux.weight == 0.5
     final = train(cfg, tmp_path / 'run')
