@@ -41,7 +41,34 @@ def test_grown_model_answers_as_before(tiny_model, tmp_path):
     assert float(layer.mlp.down_proj.weight.abs().sum()) == 0
 
 
+def test_attention_scale_multiplies_every_layers_queries_and_keys(tiny_model, tmp_path):
+    """The one grow option that changes the answers: every layer's query and key projections
+    (the old layers' and the new ones') times the factor, nothing else."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    before, old = _logits(tiny_model)
+    cfg = GrowConfig.from_mapping({'add_layers': 1, 'attention_scale': 4})
+    assert cfg.describe() == '+1 layers, attention x4'
+    after, new = _logits(grow(tiny_model, cfg, tmp_path / 'sharp'))
+    old_state, new_state = old.state_dict(), new.state_dict()
+    scaled = [k for k in new_state if '.q_proj.' in k or '.k_proj.' in k]
+    assert len(scaled) == 4 * new.config.text_config.num_hidden_layers  # weights and biases
+    for key, value in old_state.items():
+        want = value * 4 if key in scaled and 'visual' not in key else value
+        assert torch.allclose(new_state[key], want), key
+    new_layer = new.model.language_model.layers[-1].self_attn
+    plain = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        grow(tiny_model, GrowConfig(add_layers=1), tmp_path / 'plain'))
+    ratio = (new_layer.q_proj.weight.norm()
+             / plain.model.language_model.layers[-1].self_attn.q_proj.weight.norm())
+    assert 3.0 < float(ratio) < 5.3  # the new layer's random init, scaled too
+    assert np.abs(after - before).max() > 1e-3  # unlike the other options, the answers change
+
+
 @pytest.mark.parametrize('values,field', [
+    ({'attention_scale': 0}, 'attention_scale'),
+    ({'attention_scale': True}, 'attention_scale'),
+    ({'attention_scale': '4'}, 'attention_scale'),
     ({'add_layers': -1}, 'add_layers'),
     ({'mlp': 1.5}, 'mlp'),
     ({'hidden': True}, 'hidden'),
