@@ -11,7 +11,13 @@ Formats (the reasoning; the answer is the row's ``[[X]]``):
 - ``check``: ``A [x, y, z] no. B [x, y, z] yes. ...`` (E74's verdicts; the aim is tokens back);
 - ``pair``: ``A [x,y] [ax,ay] no. ...``: the aim's x-y copied beside every option's, so each
   verdict compares two neighbouring numbers (the think kind ``aim_pair``'s verdicts);
-- ``axis``: ``A x 0.211 0.107 y 0.136 -0.149 no. ...``: the same, one axis at a time.
+- ``axis``: ``A x 0.211 0.107 y 0.136 -0.149 no. ...``: the same, one axis at a time;
+- ``key``: ``[0.211,0.136] A. [0.107,-0.149] B. ... Next: [0.107,-0.149] B.``: every option's
+  x-y with its letter after it, then the aim (exact: pass ``--jitter-m 0``) and its letter, an
+  induction copy (the think kind ``aim_key``);
+- ``key_cm``: ``key`` in whole centimetres, ``[21,14] A. ... Next: [11,-15] B.``, so the
+  digits that tell close options apart sit right before each letter (the prompt's aim too);
+- ``pair_cm``: ``pair`` in whole centimetres, ``A [21,14] [11,-15] no. ...``.
 
     python experiments/tools/compare_probe.py --model checkpoints/robot-r1-tiny-see \\
         --dataset outputs/recipe_see/dataset --format pair --cpu-minutes 12 --out outputs/probe/pair
@@ -43,6 +49,11 @@ def _parse(opt: str) -> list[float]:
     return [float(x) for x in opt.strip('[]').split(',')]
 
 
+def _cm(v: Any) -> str:
+    """``[11,-15]``: an x-y in whole centimetres."""
+    return f'[{round(float(v[0]) * 100)},{round(float(v[1]) * 100)}]'
+
+
 def aim_of(row: dict[str, Any], jitter_m: float, rng: random.Random | None) -> list[float]:
     """The stated aim: the gold target, an object aim moved in x-y (random per draw with ``rng``,
     else fixed per row) the way a read from the image would be."""
@@ -62,10 +73,17 @@ def aim_of(row: dict[str, Any], jitter_m: float, rng: random.Random | None) -> l
 def texts(row: dict[str, Any], fmt: str, aim: list[float]) -> tuple[str, str]:
     """(prompt, completion) of one row in one format."""
     opts = list(row['options'])
+    shown_aim = _cm(aim[:2]) if fmt in ('key_cm', 'pair_cm') else _xyz(aim)
     prompt = (f"Current gripper position: {_xyz(row['current_xyz_env_m'])} "
               f"({row['current_gripper']}).\nOptions:\n"
               + ''.join(f'[[{L}]] {o}\n' for L, o in zip(LETTERS, opts))
-              + f'Aim: {_xyz(aim)}.\nWhich option is the aim?')
+              + f'Aim: {shown_aim}.\nWhich option is the aim?')
+    if fmt in ('key', 'key_cm'):
+        show = _cm if fmt == 'key_cm' else (lambda v: f'[{_f(v[0])},{_f(v[1])}]')
+        gold = _parse(opts[LETTERS.index(row['answer_letter'])])
+        listed = ' '.join(f'{show(_parse(o))} {L}.' for L, o in zip(LETTERS, opts))
+        think = f"{listed} Next: {show(gold)} {row['answer_letter']}."
+        return prompt, f"<think>{think}</think><answer>{row['answer_text']}</answer>"
     parts = []
     for L, o in zip(LETTERS, opts):
         v = 'yes' if L == row['answer_letter'] else 'no'
@@ -74,11 +92,31 @@ def texts(row: dict[str, Any], fmt: str, aim: list[float]) -> tuple[str, str]:
             parts.append(f'{L} {o} {v}.')
         elif fmt == 'pair':
             parts.append(f'{L} [{_f(p[0])},{_f(p[1])}] [{_f(aim[0])},{_f(aim[1])}] {v}.')
+        elif fmt == 'pair_cm':
+            parts.append(f'{L} {_cm(p)} {_cm(aim)} {v}.')
         elif fmt == 'axis':
             parts.append(f'{L} x {_f(p[0])} {_f(aim[0])} y {_f(p[1])} {_f(aim[1])} {v}.')
         else:
             raise ValueError(fmt)
     return prompt, f"<think>{' '.join(parts)}</think><answer>{row['answer_text']}</answer>"
+
+
+def weighted_loss(model: Any, batch: dict[str, Any], letter_ids: Any, weight: float) -> Any:
+    """Next-token cross-entropy over the labelled tokens, the option letters ``weight`` times
+    (the curriculum's ``letter_loss_weight`` added on top of the mean, as there)."""
+    import torch
+    labels = batch['labels']
+    out = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'])
+    logits, target = out.logits[:, :-1], labels[:, 1:]
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                           target.reshape(-1), ignore_index=-100,
+                                           reduction='none').view_as(target)
+    seen = target != -100
+    loss = ce[seen].mean()
+    is_letter = torch.isin(target, letter_ids) & seen
+    if weight != 1.0 and bool(is_letter.any()):
+        loss = loss + weight * ce[is_letter].mean()
+    return loss
 
 
 def main() -> int:
@@ -94,13 +132,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--model', required=True)
     ap.add_argument('--dataset', required=True)
-    ap.add_argument('--format', choices=('check', 'pair', 'axis'), required=True)
+    ap.add_argument('--format', choices=('check', 'pair', 'axis', 'key', 'key_cm', 'pair_cm'), required=True)
     ap.add_argument('--cpu-minutes', type=float, default=12.0)
     ap.add_argument('--lr', type=float, default=3e-4)
     ap.add_argument('--batch-size', type=int, default=16)
     ap.add_argument('--jitter-m', type=float, default=0.02)
     ap.add_argument('--eval-rows', type=int, default=120)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--letter-weight', type=float, default=1.0,
+                    help='loss weight of the option letters the completion writes (1: plain)')
     ap.add_argument('--out', required=True, type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
@@ -185,6 +225,7 @@ def main() -> int:
         _LOG.info('example: %s', example)
         return res
 
+    letter_ids = torch.tensor([tok.convert_tokens_to_ids(L) for L in LETTERS])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     rng = random.Random(args.seed)
     t0, step, losses, results = time.process_time(), 0, [], []
@@ -192,12 +233,13 @@ def main() -> int:
     while time.process_time() - t0 < args.cpu_minutes * 60:
         for g in opt.param_groups:
             g['lr'] = args.lr * min(1.0, (step + 1) / 30)
-        loss = model(**batch(rng.sample(train, args.batch_size), rng)).loss
+        b = batch(rng.sample(train, args.batch_size), rng)
+        loss = weighted_loss(model, b, letter_ids, args.letter_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         step += 1
         if step % 50 == 0:
             _LOG.info('step %d loss %.4f cpu %.1f min', step, sum(losses[-50:]) / 50,
@@ -210,6 +252,7 @@ def main() -> int:
          'final_loss': sum(losses[-50:]) / max(1, len(losses[-50:])), 'results': results},
         indent=1))
     model.save_pretrained(args.out / 'final')
+    proc.save_pretrained(args.out / 'final')  # so the probe's model loads as a checkpoint
     return 0
 
 
