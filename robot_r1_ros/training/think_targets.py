@@ -12,17 +12,20 @@ from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
                'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over', 'aim_exact',
-               'aim_key')
+               'aim_key', 'aim_key_cm')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
 FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
-              'aim_rel', 'aim_over', 'aim_exact', 'aim_key')
+              'aim_rel', 'aim_over', 'aim_exact', 'aim_key', 'aim_key_cm')
 #: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
 PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
 #: Think kinds whose next-waypoint aim is the gold target's own x-y, not jittered.
-EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key')
+EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key', 'aim_key_cm')
+#: Think kinds whose next-waypoint reasoning lists the options with their letters after them.
+KEY_KINDS = ('aim_key', 'aim_key_cm')
 #: Think kinds whose open-keypoint reasoning says what the gripper is over, and how many of
 #: the objects under it they name (:func:`gripper_relations`).
-RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None, 'aim_key': None}
+RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None, 'aim_key': None,
+                  'aim_key_cm': None}
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -126,6 +129,12 @@ def reasoning(row: dict[str, Any], think: str,
     (no two options of the dataset's questions share their x-y within 1 cm). Open keypoints
     read as in ``aim_over``.
 
+    ``aim_key_cm`` is ``aim_key`` with the listed and aimed x-y in whole centimetres
+    (``[21,14] A. ... Next: the red cube at [11,-15] B.``): four tokens of digits instead of
+    eight before each letter, the ones that tell options apart. In the text-only probe
+    (``experiments/tools/compare_probe.py``, issue13_keycm.md) the letter after the aim was
+    learned in this form; answers, open keypoints and object positions stay in metres.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -139,8 +148,8 @@ def reasoning(row: dict[str, Any], think: str,
         return _aim_reasoning(row, think=think)
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
-    if think == 'aim_key' and row.get('task_kind') == 'next_waypoint':
-        return _key_reasoning(row, facts or {})
+    if think in KEY_KINDS and row.get('task_kind') == 'next_waypoint':
+        return _key_reasoning(row, facts or {}, cm=think == 'aim_key_cm')
     checking = (think in ('aim_check', 'aim_check_jitter') + PAIR_KINDS
                 and row.get('task_kind') == 'next_waypoint')
     options = row.get('options') or []
@@ -174,17 +183,24 @@ def _compact(xyz: Sequence[float]) -> str:
     return _fmt_xyz(xyz).replace(', ', ',')
 
 
-def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]) -> str:
-    """``aim_key``'s next-waypoint reasoning (:func:`reasoning`); the template reasoning for a
-    row without four options or a target."""
+def _centimetres(xy: Sequence[float]) -> str:
+    """``[11,-15]``: an x-y in whole centimetres (``aim_key_cm``)."""
+    return '[' + ','.join(str(round(float(v) * 100)) for v in xy) + ']'
+
+
+def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
+                   cm: bool = False) -> str:
+    """``aim_key``'s next-waypoint reasoning (``cm``: ``aim_key_cm``'s, :func:`reasoning`); the
+    template reasoning for a row without four options or a target."""
     options = row.get('options') or []
     text, aim_xy = _short_aim(row, facts, jitter=False, xy_only=True)
     if len(options) != 4 or not aim_xy:
         return str(row.get('gold_think') or '')
+    show = _centimetres if cm else _compact
     answer = str(row['answer_letter'])
-    listed = ' '.join(f'{_compact(_parse_xyz(opt)[:2])} {letter}.'
+    listed = ' '.join(f'{show(_parse_xyz(opt)[:2])} {letter}.'
                       for letter, opt in zip(LETTERS, options))
-    gold = _compact(_parse_xyz(options[LETTERS.index(answer)])[:2])
+    gold = show(_parse_xyz(options[LETTERS.index(answer)])[:2])
     aim = text.replace(_fmt_xyz(aim_xy) + '.', f'{gold} {answer}.')
     return f'{listed} {aim}'
 
@@ -200,12 +216,15 @@ def implied_letter(think: str, options: Sequence[str]) -> str | None:
     This is the answer the reasoning's own aim implies. Set beside the answer given, it
     measures reading the image apart from comparing the aim with the options: E101 stated an
     aim whose nearest option was the gold one in 50 of 50 hard questions and answered 22.
+    An aim written without a decimal point is in whole centimetres (``aim_key_cm``).
     """
     match = _STATED_AIM_RE.search(str(think or ''))
     if match is None or len(options) != len(LETTERS):
         return None
     try:
         aim = _parse_xyz(match.group(1))
+        if '.' not in match.group(1):
+            aim = [v / 100.0 for v in aim]
         points = [_parse_xyz(opt) for opt in options]
     except ValueError:
         return None

@@ -280,6 +280,30 @@ def test_aim_key_lists_the_options_with_letters_after_and_aims_at_the_gold_one()
     assert reasoning(untargeted, 'aim_key', facts) == str(row.get('gold_think') or '')
 
 
+def test_aim_key_cm_is_aim_key_in_whole_centimetres():
+    """``aim_key_cm``: the same list and aim in whole centimetres; the stated aim still implies
+    the gold letter (read as centimetres); open keypoints read as ``aim_key``."""
+    from robot_r1_ros.training.think_targets import completion, frame_facts, implied_letter
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_key_cm', facts)
+    cm = []
+    for opt in row['options']:
+        x, y = (float(v) for v in opt.strip('[]').split(',')[:2])
+        cm.append(f'[{round(x * 100)},{round(y * 100)}]')
+    listed = ' '.join(f'{pair} {letter}.' for letter, pair in zip('ABCD', cm))
+    gold = cm['ABCD'.index(row['answer_letter'])]
+    assert gold == '[11,-15]'
+    assert think == listed + f' Next: the green cube at {gold} {row["answer_letter"]}.'
+    assert '.' not in think.replace('. ', ' ').rstrip('.')  # no decimal point anywhere
+    assert implied_letter(think, row['options']) == row['answer_letter']
+    assert completion(row, 'aim_key_cm', facts).endswith(
+        f'</think><answer>[[{row["answer_letter"]}]]</answer>')
+    assert reasoning(key_row, 'aim_key_cm', facts) == reasoning(key_row, 'aim_key', facts)
+
+
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
 
