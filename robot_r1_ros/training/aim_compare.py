@@ -10,6 +10,12 @@ each next-waypoint training row, without its image, with the aim its reasoning s
 jittered aim) written into a short prompt, and the row's own ``aim_pair`` completion as the
 target. A stage mixes them in by weight like any task; they are training-only, never asked by
 the node or the evaluation.
+
+With ``think: aim_key`` or ``aim_key_cm`` the rows teach that reasoning's match instead: the
+aim's sentence (``Next: the red cube at [5,11].``, the gold option's x-y) in the prompt, and the
+row's own listing, aim and letter as the target. In the text-only probe a q/k x4 start learned
+the centimetre form's letter on 87.5 % of unseen hard questions in 32 CPU-minutes
+(``experiments/issue13_keycm.md``).
 """
 from __future__ import annotations
 
@@ -17,14 +23,15 @@ from typing import Any
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.parsing import format_completion, format_xyz
-from robot_r1_ros.training.think_targets import LETTERS, reasoning
+from robot_r1_ros.training.think_targets import KEY_KINDS, LETTERS, reasoning
 
 #: The task name of the text-only comparison rows in a stage's ``tasks`` and ``weights``.
 AIM_COMPARE = 'aim_compare'
 #: The only reasoning kind whose verdicts these rows teach.
 AIM_COMPARE_THINK = 'aim_pair'
-#: The think kinds whose next-waypoint reasoning is ``aim_pair``'s, so a run may mix these rows in.
-AIM_COMPARE_THINKS = ('aim_pair', 'aim_rel', 'aim_over')  # jittered aims, as its rows
+#: The think kinds whose next-waypoint reasoning is ``aim_pair``'s (jittered aims, as its rows)
+#: or a listing with letters (:data:`think_targets.KEY_KINDS`), so a run may mix these rows in.
+AIM_COMPARE_THINKS = ('aim_pair', 'aim_rel', 'aim_over') + KEY_KINDS
 
 
 def compare_prompt(row: dict[str, Any], aim_sentence: str) -> str:
@@ -36,16 +43,29 @@ def compare_prompt(row: dict[str, Any], aim_sentence: str) -> str:
             f"{options}Aim: {aim_sentence}\nWhich option is the aim?")
 
 
-def compare_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]]
-                  ) -> tuple[str, str] | None:
+def compare_texts(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
+                  think_kind: str = AIM_COMPARE_THINK) -> tuple[str, str] | None:
     """``(prompt, completion)`` of one next-waypoint row, or None for a row without a stated
-    aim or without four options (nothing to compare)."""
+    aim or without four options (nothing to compare).
+
+    ``think_kind``: ``aim_pair`` (the verdicts; also for ``aim_rel`` / ``aim_over``, whose
+    next-waypoint reasoning is the same) or a :data:`think_targets.KEY_KINDS` kind (the
+    listing, then the aim with its letter).
+    """
     if row.get('task_kind') != 'next_waypoint' or len(row.get('options') or []) != 4:
         return None
-    think = reasoning(row, AIM_COMPARE_THINK, facts)
-    if not think.startswith('Next:') or '. ' not in think:
-        return None
-    aim_sentence = think.split('. ', 1)[0] + '.'
+    if think_kind in KEY_KINDS:
+        think = reasoning(row, think_kind, facts)
+        at = think.find('Next:')
+        letter = f" {row.get('answer_letter')}."
+        if at < 0 or not think.endswith(letter):
+            return None
+        aim_sentence = think[at:-len(letter)] + '.'
+    else:
+        think = reasoning(row, AIM_COMPARE_THINK, facts)
+        if not think.startswith('Next:') or '. ' not in think:
+            return None
+        aim_sentence = think.split('. ', 1)[0] + '.'
     return compare_prompt(row, aim_sentence), format_completion(think, str(row['answer_text']))
 
 
@@ -58,18 +78,20 @@ def encode_compare_rows(processor: Any, dataset: Any, think: str,
 
     Raises:
         ConfigError: ``think`` is not in :data:`AIM_COMPARE_THINKS` (the rows teach
-            ``aim_pair``'s verdicts alone), or the dataset has no next-waypoint row with a
+            ``aim_pair``'s verdicts or the ``aim_key`` match), or the dataset has no next-waypoint row with a
             stated aim.
     """
     import torch
     if think not in AIM_COMPARE_THINKS:
-        raise ConfigError(f'the {AIM_COMPARE} task teaches the {AIM_COMPARE_THINK} verdicts '
-                          f'(think {AIM_COMPARE_THINKS}); think is {think!r}', 'think')
+        raise ConfigError(f'the {AIM_COMPARE} task teaches the {AIM_COMPARE_THINK} verdicts or '
+                          f'the aim_key match (think {AIM_COMPARE_THINKS}); think is {think!r}',
+                          'think')
+    kind = think if think in KEY_KINDS else AIM_COMPARE_THINK
     tok = processor.tokenizer
     keep = [i for i, t in enumerate(dataset['task_kind']) if t == 'next_waypoint']
     rows: list[dict[str, Any]] = []
     for row in dataset.select(keep).remove_columns('image'):
-        texts = compare_texts(row, facts)
+        texts = compare_texts(row, facts, kind)
         if texts is None:
             continue
         prompt, target = texts

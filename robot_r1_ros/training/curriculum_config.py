@@ -230,6 +230,6 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
                               f'verdicts (think {PAIR_KINDS}); think is {cfg.think!r}', 'stages')
         if AIM_COMPARE in stage.tasks and cfg.think not in AIM_COMPARE_THINKS:
             raise ConfigError(f'stage {i}: the {AIM_COMPARE} task teaches the aim_pair '
-                              f'verdicts (think {AIM_COMPARE_THINKS}); think is {cfg.think!r}',
-                              'stages')
+                              f'verdicts or the aim_key match (think {AIM_COMPARE_THINKS}); '
+                              f'think is {cfg.think!r}', 'stages')
     return cfg

@@ -31,6 +31,24 @@ def test_compare_texts_state_the_rows_own_aim_and_target_its_aim_pair_completion
     assert compare_texts({**ROW, 'options': ROW['options'][:3]}, FACTS) is None
 
 
+@pytest.mark.parametrize('think', ['aim_key', 'aim_key_cm'])
+def test_compare_texts_of_a_key_reasoning_give_its_aim_and_target_its_listing(think):
+    """With ``aim_key`` / ``aim_key_cm`` the prompt states the aim (the gold option's x-y,
+    no letter) and the target is the row's own completion: the listing, the aim, the letter."""
+    from robot_r1_ros.training.aim_compare import compare_texts
+    from robot_r1_ros.training.think_targets import completion, reasoning
+
+    prompt, target = compare_texts(dict(ROW), FACTS, think)
+    assert target == completion(dict(ROW), think, FACTS)
+    full = reasoning(dict(ROW), think, FACTS)
+    aim = full[full.index('Next:'):-len(f" {ROW['answer_letter']}.")] + '.'
+    gold = '[11,-15]' if think == 'aim_key_cm' else '[0.107,-0.149]'
+    assert aim == f'Next: the red cube at {gold}.'
+    assert f'Aim: {aim}\n' in prompt
+    assert target.endswith(f"{gold} {ROW['answer_letter']}.</think><answer>[[B]]</answer>")
+    assert compare_texts({**ROW, 'task_kind': 'movement'}, FACTS, think) is None
+
+
 def _processor(model: Path):
     from robot_r1_ros.training import common
     from robot_r1_ros.training.recipe import ModelSpec
@@ -81,14 +99,16 @@ def test_text_rows_train_beside_image_rows_with_the_same_loss_in_any_batch(tiny_
     assert row_loss([image[0], text[0]], 0) == pytest.approx(row_loss([image[0]], 0), rel=1e-4)
 
 
+@pytest.mark.parametrize('think', ['aim_pair', 'aim_key_cm'])
 def test_curriculum_trains_on_comparison_rows_alone_with_the_aux_heads(tiny_model, qa_dataset,
-                                                                       tmp_path, drawn_tasks):
+                                                                       tmp_path, drawn_tasks,
+                                                                       think):
     """A stage of comparison rows only: text-only batches (no image token for the grid head,
-    no scene for the binding head) train and export."""
+    no scene for the binding head) train and export, for the verdicts and the key match."""
     from robot_r1_ros.training import curriculum
 
     data = {'name': 'compare-test', 'model': {'path': str(tiny_model), 'image_pixels': 12544},
-            'data': {'path': str(qa_dataset['path'])}, 'think': 'aim_pair',
+            'data': {'path': str(qa_dataset['path'])}, 'think': think,
             'grid_aux': {'layer': 1, 'weight': 0.5}, 'bind_aux': {'layer': 1, 'weight': 0.5},
             'stages': [{'tasks': ['aim_compare'], 'cpu_minutes': 0.03, 'learning_rate': 3e-3,
                         'weights': {'aim_compare': 1.0}}],

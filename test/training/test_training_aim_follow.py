@@ -100,8 +100,9 @@ def test_follow_rows_share_their_rows_image_and_skip_the_stated_aim_in_the_loss(
 
 
 @pytest.mark.parametrize('task, refused, accepted', [
-    # the text-only rows copy aim_pair's jittered aims: not for aim_exact
-    ('aim_compare', ('compare', 'aim_check', 'aim_exact'), ('aim_pair', 'aim_rel', 'aim_over')),
+    # the text-only rows copy aim_pair's jittered aims or aim_key's listing: not for aim_exact
+    ('aim_compare', ('compare', 'aim_check', 'aim_exact'),
+     ('aim_pair', 'aim_rel', 'aim_over', 'aim_key', 'aim_key_cm')),
     ('aim_follow', ('compare', 'aim_check'), ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')),
 ])
 def test_the_verdict_rows_need_a_reasoning_with_aim_pair_verdicts(tmp_path, task, refused,
