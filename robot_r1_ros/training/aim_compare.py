@@ -14,8 +14,9 @@ the node or the evaluation.
 With ``think: aim_key`` or ``aim_key_cm`` the rows teach that reasoning's match instead: the
 aim's sentence (``Next: the red cube at [5,11].``, the gold option's x-y) in the prompt, and the
 row's own listing, aim and letter as the target. In the text-only probe a q/k x4 start learned
-the centimetre form's letter on 87.5 % of unseen hard questions in 32 CPU-minutes
-(``experiments/issue13_keycm.md``).
+the centimetre form's letter on 87.5 % of unseen hard questions in 32 CPU-minutes, but 12
+CPU-minutes of these short prompts did not carry over to the scene prompt (P9, E116 in
+``experiments/issue13_keycm.md``): mix them beside scene rows, not instead of them.
 """
 from __future__ import annotations
 
@@ -78,8 +79,8 @@ def encode_compare_rows(processor: Any, dataset: Any, think: str,
 
     Raises:
         ConfigError: ``think`` is not in :data:`AIM_COMPARE_THINKS` (the rows teach
-            ``aim_pair``'s verdicts or the ``aim_key`` match), or the dataset has no next-waypoint row with a
-            stated aim.
+            ``aim_pair``'s verdicts or the ``aim_key`` match), or the dataset has no
+            next-waypoint row with a stated aim.
     """
     import torch
     if think not in AIM_COMPARE_THINKS:
