@@ -18,6 +18,14 @@ handler that raises ``KeyboardInterrupt`` only while the node is not spinning (m
 stays interruptible); while it spins, rclpy's handler, which chains to this one, shuts the
 context down and the spin returns by itself.
 
+rclpy's signal thread wakes the executor (its SIGINT guard condition) *before* it shuts the
+contexts down, and that shutdown does not wake it again. A wait that consumes the wake-up while
+the context still reads ok, in a node with nothing else ready (no timer, no message), then
+blocked forever: the node ignored Ctrl-C and launch escalated to SIGTERM after 15 s (seen in CI
+on both distributions, the executor and reasoning nodes). So the spin here is a loop of
+``spin_once`` with a timeout of :data:`SPIN_POLL_S` that checks the context between waits: a
+missed wake-up costs at most one timeout.
+
 A node that has not exited by launch's ``sigterm_timeout`` gets SIGTERM: every thread's stack is
 then written to stderr first (``faulthandler``, chained to the handler rclpy installed), so a
 hang at shutdown says where it hung.
@@ -41,6 +49,8 @@ from rclpy.node import Node
 _LOG = logging.getLogger(__name__)
 # How long an error's context may still read ok while a Ctrl-C shutdown is under way.
 SHUTDOWN_GRACE_S = 1.0
+# Longest wait of one spin step: the bound on how late a missed Ctrl-C wake-up ends the spin.
+SPIN_POLL_S = 0.25
 
 
 # Set while spin_until_shutdown spins: Ctrl-C then only shuts the context down (see module doc).
@@ -82,7 +92,10 @@ def spin_until_shutdown(executor: Executor, context: Context | None = None) -> N
         faulthandler.register(signal.SIGTERM, file=sys.stderr, all_threads=True, chain=True)
     _SPINNING.set()
     try:
-        executor.spin()
+        # rclpy's own spin() also stops at the executor's shutdown (a private flag, read the same
+        # way); without that check a shut-down executor would make this loop spin hot.
+        while rclpy.ok(context=context) and not getattr(executor, '_is_shutdown', False):
+            executor.spin_once(timeout_sec=SPIN_POLL_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         return
     except RuntimeError as exc:

@@ -52,6 +52,39 @@ def test_error_while_running_propagates(rclpy_node):
     assert rclpy_node.context.ok()
 
 
+@pytest.mark.parametrize('executor_kind', ['single', 'multi'])
+def test_a_wake_up_consumed_before_the_shutdown_still_ends_the_spin(rclpy_node, executor_kind):
+    """rclpy's signal thread on Ctrl-C: wake the executor (its SIGINT guard condition), then shut
+    the context down in C, which wakes nothing. A node with nothing else ready (no timer) whose
+    wait took the wake-up while the context still read ok then spun forever, and launch had to
+    SIGTERM it (CI, both distributions). Here the same two steps, in that order, with a pause
+    between them so the wake-up is surely consumed first: the spin must still end."""
+    import threading
+    import time
+
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from std_msgs.msg import Empty
+
+    from robot_r1_ros.ros.spin import SPIN_POLL_S, spin_until_shutdown
+    context = rclpy_node.context
+    node = rclpy_node('spin_wake_test')
+    node.create_subscription(Empty, 'never_published', lambda _: None, 1)
+    executor = (SingleThreadedExecutor(context=context) if executor_kind == 'single'
+                else MultiThreadedExecutor(num_threads=2, context=context))
+    executor.add_node(node)
+    spinner = threading.Thread(target=spin_until_shutdown, args=(executor, context), daemon=True)
+    spinner.start()
+    time.sleep(0.3)                    # the spin is waiting
+    executor.wake()                    # the signal thread's guard condition
+    time.sleep(0.3)                    # the wait has taken it; the context still reads ok
+    with context.handle:
+        context.handle.shutdown()      # the C-level shutdown: no Python callback, no wake-up
+    spinner.join(timeout=10 * SPIN_POLL_S + 2.0)
+    assert not spinner.is_alive(), 'the spin missed the shutdown'
+    assert not context.ok()
+    executor.shutdown(timeout_sec=1.0)
+
+
 def test_release_node_after_shutdown_ignores_teardown_errors(rclpy_node):
     from robot_r1_ros.ros.spin import release_node
     node = rclpy_node('release_test')
@@ -121,18 +154,18 @@ node = rclpy.create_node('sigint_probe')
 node.create_timer(0.001, lambda: None)
 executor = MultiThreadedExecutor(num_threads=4)
 executor.add_node(node)
-spin = executor.spin
+spin_once = executor.spin_once
 
 
-def watched_spin():
+def watched_spin_once(*args, **kwargs):
     try:
-        spin()
+        spin_once(*args, **kwargs)
     except KeyboardInterrupt:
         print('KeyboardInterrupt in the spin')
         raise
 
 
-executor.spin = watched_spin
+executor.spin_once = watched_spin_once
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
 spin_until_shutdown(executor)
 print('spin returned; context ok:', rclpy.ok())
