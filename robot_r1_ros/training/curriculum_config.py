@@ -38,7 +38,11 @@ class Stage:
             E95, the same link on the same machine hours before, took 8,066.
         learning_rate: Peak learning rate (linear warm-up, then cosine to 10 %).
         weights: Task -> sampling weight (a batch row picks a task by weight, then a row of
-            it); empty: rows are drawn uniformly from all the stage's rows.
+            it); empty: rows are drawn uniformly from all the stage's rows. A key
+            ``task/kind`` (``next_waypoint/hard``) weighs one distractor kind of a position
+            task on its own; a bare ``task`` draws from all the stage's kinds by row count.
+            Why: E118 (issue 13) needed hard questions' share raised without losing the
+            random ones, and the row counts fix the two kinds' mix.
     """
 
     tasks: tuple[str, ...]
@@ -157,6 +161,12 @@ def _layer_aux(raw: Any, key: str, kind: Any, default_layer: int) -> Any:
     return kind(layer=int(raw.get('layer', default_layer)), weight=float(raw.get('weight', 1.0)))
 
 
+def weight_key(key: str) -> tuple[str, str]:
+    """A stage weight's key as ``(task, distractor kind)``; the kind is '' for a bare task."""
+    task, _, kind = key.partition('/')
+    return task, kind
+
+
 def load_config(path: str | os.PathLike) -> LearnConfig:
     """Parse a ``learn_*.yaml``.
 
@@ -220,11 +230,14 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     if not stages:
         raise ConfigError('at least one stage is needed', 'stages')
     for i, stage in enumerate(stages):
-        extra = set(stage.weights) - set(stage.tasks)
+        extra = {key for key in stage.weights
+                 if weight_key(key)[0] not in stage.tasks
+                 or weight_key(key)[1] not in ('', *stage.distractors)}
         if extra or any(not (w >= 0.0) for w in stage.weights.values()) or (
                 stage.weights and sum(stage.weights.values()) <= 0.0):
             raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '
-                              f'{stage.tasks}, got {stage.weights}', 'stages')
+                              f'{stage.tasks} (or task/kind of its distractors '
+                              f'{stage.distractors}), got {stage.weights}', 'stages')
         if AIM_FOLLOW in stage.tasks and cfg.think not in PAIR_KINDS:
             raise ConfigError(f'stage {i}: the {AIM_FOLLOW} task follows the aim_pair '
                               f'verdicts (think {PAIR_KINDS}); think is {cfg.think!r}', 'stages')

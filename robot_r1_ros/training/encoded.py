@@ -13,7 +13,7 @@ import random
 from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
-from robot_r1_ros.training.curriculum_config import Stage
+from robot_r1_ros.training.curriculum_config import Stage, weight_key
 from robot_r1_ros.training.think_targets import FACT_KINDS, completion, frame_facts, reasoning
 
 _LOG = logging.getLogger(__name__)
@@ -150,14 +150,18 @@ def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
     """A function drawing one batch of row indices for ``stage`` (module ``random``, so a
     resumed run continues the same sequence).
 
-    With ``stage.weights`` each row picks a task by weight, then a row of that task; without,
-    rows are drawn uniformly (no repeats) from all the stage's rows.
+    With ``stage.weights`` each row picks a task by weight, then a row of that task (of one
+    distractor kind for a ``task/kind`` key); without, rows are drawn uniformly (no repeats)
+    from all the stage's rows.
 
     Raises:
         ConfigError: The stage (or a weighted task of it) has no rows.
     """
     pools = {t: enc.indices((t,), stage.distractors) for t in stage.tasks}
     pool = [i for t in stage.tasks for i in pools[t]]
+    for key in stage.weights:
+        if key not in pools:  # task/kind: that kind's rows only
+            pools[key] = list(enc.by_group.get(weight_key(key), []))
     weighted = [(t, w) for t, w in stage.weights.items() if w > 0]
     if not pool or any(not pools[t] for t, _ in weighted):
         raise ConfigError(f'stage {index}: no rows for {stage.tasks} {stage.distractors}',

@@ -95,7 +95,10 @@ def test_bad_configs_raise_config_error(tmp_path):
     with pytest.raises(ConfigError, match='steps or cpu_minutes'):
         load_config(_write(tmp_path, data))
     for weights in ({'movement': 1.0}, {'next_waypoint': -1.0}, {'next_waypoint': 0.0},
-                    {'next_waypoint': float('nan')}):
+                    {'next_waypoint': float('nan')},
+                    # a kind the stage does not keep, a kind that is none, a task not in it
+                    {'next_waypoint/hard': 1.0}, {'next_waypoint/odd': 1.0},
+                    {'movement/random': 1.0}):
         data = _config(Path('m'), Path('d'))
         data['stages'][0]['weights'] = weights
         with pytest.raises(ConfigError, match='weights'):
@@ -286,6 +289,29 @@ def test_stage_weights_draw_rows_of_the_weighted_tasks_only(tiny_model, qa_datas
     cfg = curriculum.load_config(_write(tmp_path, data))
     curriculum.train(cfg, tmp_path / 'run')
     assert drawn_tasks and set(drawn_tasks) == {'movement'}
+
+
+def test_a_task_kind_weight_draws_that_distractor_kind_only(tiny_model, qa_dataset, tmp_path,
+                                                           monkeypatch):
+    from robot_r1_ros.training import curriculum
+    from robot_r1_ros.training.encoded import Encoded
+
+    seen: list[tuple[str, str]] = []
+    batch = Encoded.batch
+
+    def spy(self, idx, pad_id, compact=False):
+        seen.extend((self.rows[i]['task_kind'], self.rows[i]['distractor_kind']) for i in idx)
+        return batch(self, idx, pad_id, compact)
+
+    monkeypatch.setattr(Encoded, 'batch', spy)
+    data = _config(tiny_model, qa_dataset['path'])
+    data['stages'] = [{'tasks': ['next_waypoint', 'current_state'],
+                       'distractors': ['random', 'hard'], 'cpu_minutes': 0.03,
+                       'weights': {'next_waypoint/hard': 1.0, 'current_state/random': 0.5}}]
+    cfg = curriculum.load_config(_write(tmp_path, data))
+    curriculum.train(cfg, tmp_path / 'run')
+    # both weighted keys are drawn, and nothing else: no random next waypoint, no hard state
+    assert set(seen) == {('next_waypoint', 'hard'), ('current_state', 'random')}
 
 
 def test_killed_run_resumes_from_its_last_resume_point(tiny_model, qa_dataset, tmp_path,
