@@ -230,9 +230,9 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     if not stages:
         raise ConfigError('at least one stage is needed', 'stages')
     for i, stage in enumerate(stages):
-        extra = {key for key in stage.weights
-                 if weight_key(key)[0] not in stage.tasks
-                 or weight_key(key)[1] not in ('', *stage.distractors)}
+        keys = {key: weight_key(key) for key in stage.weights}
+        extra = {key for key, (task, kind) in keys.items() if task not in stage.tasks
+                 or kind not in (stage.distractors if '/' in key else ('',))}
         if extra or any(not (w >= 0.0) for w in stage.weights.values()) or (
                 stage.weights and sum(stage.weights.values()) <= 0.0):
             raise ConfigError(f'stage {i}: weights must be >= 0 for the stage\'s own tasks '

@@ -97,7 +97,7 @@ def test_bad_configs_raise_config_error(tmp_path):
     for weights in ({'movement': 1.0}, {'next_waypoint': -1.0}, {'next_waypoint': 0.0},
                     {'next_waypoint': float('nan')},
                     # a kind the stage does not keep, a kind that is none, a task not in it
-                    {'next_waypoint/hard': 1.0}, {'next_waypoint/odd': 1.0},
+                    {'next_waypoint/hard': 1.0}, {'next_waypoint/odd': 1.0}, {'next_waypoint/': 1.0},
                     {'movement/random': 1.0}):
         data = _config(Path('m'), Path('d'))
         data['stages'][0]['weights'] = weights
