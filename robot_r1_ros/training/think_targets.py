@@ -12,26 +12,28 @@ from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
                'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over', 'aim_exact',
-               'aim_key', 'aim_key_cm')
+               'aim_key', 'aim_key_cm', 'aim_cm')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
 FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
-              'aim_rel', 'aim_over', 'aim_exact', 'aim_key', 'aim_key_cm')
+              'aim_rel', 'aim_over', 'aim_exact', 'aim_key', 'aim_key_cm', 'aim_cm')
 #: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
 PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
 #: Think kinds whose next-waypoint aim is the gold target's own x-y, not jittered.
-EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key', 'aim_key_cm')
+EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key', 'aim_key_cm', 'aim_cm')
 #: Think kinds whose next-waypoint reasoning lists the options with their letters after them.
-KEY_KINDS = ('aim_key', 'aim_key_cm')
+KEY_KINDS = ('aim_key', 'aim_key_cm', 'aim_cm')
 #: Think kinds whose open-keypoint reasoning says what the gripper is over, and how many of
 #: the objects under it they name (:func:`gripper_relations`).
 RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None, 'aim_key': None,
-                  'aim_key_cm': None}
+                  'aim_key_cm': None, 'aim_cm': None}
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
 MC_TASKS = ('next_waypoint', 'current_state', 'movement')
 # An object statement of the template reasoning (``core.qa.template_reasoning``).
 _SEEN_RE = re.compile(r'The ([a-z][a-z ]*?) is at (\[[^\]]*\])\.')
+# A bracketed position of a reasoning (``[0.065, 0.042, 0.020]``).
+_BRACKET_RE = re.compile(r'\[-?\d[^\]]*\]')
 # A target whose x-y is within this of an object's (or the gripper's) is "at" it (metres).
 AIM_XY_TOL_M = 0.01
 # A closed gripper holds an object under it whose centre is at most this far below or above
@@ -135,6 +137,15 @@ def reasoning(row: dict[str, Any], think: str,
     (``experiments/tools/compare_probe.py``, issue13_keycm.md) the letter after the aim was
     learned in this form; answers, open keypoints and object positions stay in metres.
 
+    ``aim_cm`` writes every position of every reasoning in centimetres, cut (not rounded) to
+    the metres' first two decimals (:func:`cm_digits`: ``0.107`` -> ``10``, ``-0.099`` ->
+    ``-09``): the next-waypoint listing and aim as in ``aim_key_cm``, and the open keypoints'
+    and object positions' statements too (``The red cube is at [06,04,02]. ... Next: the red
+    cube at [06,04,14], open.``); answers stay in metres. E121's hard rows (their aim in
+    centimetres) made the open keypoints' reading in metres worse: with one unit both practise
+    the same reading. Cutting makes each conversion a copy of digits (metres to centimetres
+    drops ``0.`` and the third decimal; the answer's metres repeat the two and add one).
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -146,10 +157,15 @@ def reasoning(row: dict[str, Any], think: str,
         raise ConfigError(f'unknown think kind {think!r}', 'think')
     if think in ('aim',) + FACT_KINDS and row.get('task_kind') == 'open_keypoint':
         return _aim_reasoning(row, think=think)
+    if think == 'aim_cm' and row.get('task_kind') not in MC_TASKS:
+        # A place question (object position): its statement in centimetres.
+        return _BRACKET_RE.sub(lambda m: cm_digits(_parse_xyz(m.group(0))),
+                               str(row.get('gold_think') or ''))
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
     if think in KEY_KINDS and row.get('task_kind') == 'next_waypoint':
-        return _key_reasoning(row, facts or {}, cm=think == 'aim_key_cm')
+        return _key_reasoning(row, facts or {}, show={'aim_key_cm': _centimetres,
+                                                      'aim_cm': cm_digits}.get(think, _compact))
     checking = (think in ('aim_check', 'aim_check_jitter') + PAIR_KINDS
                 and row.get('task_kind') == 'next_waypoint')
     options = row.get('options') or []
@@ -188,15 +204,28 @@ def _centimetres(xy: Sequence[float]) -> str:
     return '[' + ','.join(str(round(float(v) * 100)) for v in xy) + ']'
 
 
+def cm_digits(xyz: Sequence[float]) -> str:
+    """``[10,-09,14]``: metres written as centimetres cut to the metres' first two decimals
+    (``aim_cm``): each number is the digits of its 3-decimal metres with ``0.`` and the third
+    decimal left out, so writing it is a copy of digits."""
+    out = []
+    for v in xyz:
+        whole, frac = f'{abs(float(v)):.3f}'.split('.')
+        sign = '-' if float(v) < 0 and f'{float(v):.3f}'.startswith('-') else ''
+        out.append(sign + (whole if whole != '0' else '') + frac[:2])
+    return '[' + ','.join(out) + ']'
+
+
 def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
-                   cm: bool = False) -> str:
-    """``aim_key``'s next-waypoint reasoning (``cm``: ``aim_key_cm``'s, :func:`reasoning`); the
-    template reasoning for a row without four options or a target."""
+                   show: Any = None) -> str:
+    """``aim_key``'s next-waypoint reasoning (``show``: how an x-y is written, ``aim_key``'s
+    :func:`_compact` by default, :func:`reasoning`); the template reasoning for a row without
+    four options or a target."""
     options = row.get('options') or []
     text, aim_xy = _short_aim(row, facts, jitter=False, xy_only=True)
     if len(options) != 4 or not aim_xy:
         return str(row.get('gold_think') or '')
-    show = _centimetres if cm else _compact
+    show = show or _compact
     answer = str(row['answer_letter'])
     listed = ' '.join(f'{show(_parse_xyz(opt)[:2])} {letter}.'
                       for letter, opt in zip(LETTERS, options))
@@ -230,6 +259,12 @@ def implied_letter(think: str, options: Sequence[str]) -> str | None:
         return None
     if len(aim) < 2 or any(len(p) < 2 for p in points):
         return None
+    if '.' not in match.group(1):
+        # An aim written as an option's own centimetres (rounded or cut) is that option.
+        written = '[' + match.group(1).replace(' ', '') + ']'
+        for letter, p in zip(LETTERS, points):
+            if written in (_centimetres(p[:2]), cm_digits(p[:2])):
+                return letter
     gaps = [xy_gap_m(aim, p) for p in points]
     return LETTERS[gaps.index(min(gaps))]
 
@@ -377,6 +412,10 @@ def _aim_reasoning(row: dict[str, Any], with_gripper: bool = True, think: str = 
     over = (gripper_relations(seen, current, state)[:RELATION_KINDS[think]]
             if think in RELATION_KINDS else [])
     place = f", over the {' and the '.join(over)}" if over else ''
+    if think == 'aim_cm':
+        stated = ' '.join(f'The {name} is at {cm_digits(_parse_xyz(xyz))}.' for name, xyz in seen)
+        return (f"{stated} The gripper is at {cm_digits(current)}, {state}{place}. "
+                f"Next: the {aim} at {cm_digits(target)}{grip}.")
     return (f"{stated} The gripper is at {_fmt_xyz(current)}, {state}{place}. "
             f"Next: the {aim} at {_fmt_xyz(target)}{grip}.")
 

@@ -304,6 +304,35 @@ def test_aim_key_cm_is_aim_key_in_whole_centimetres():
     assert reasoning(key_row, 'aim_key_cm', facts) == reasoning(key_row, 'aim_key', facts)
 
 
+
+def test_aim_cm_writes_every_reasoning_position_as_the_metres_first_two_decimals():
+    """``aim_cm``: the next-waypoint listing and aim, the open keypoint's statements and an object
+    position's statement all in centimetres cut to two decimals (a copy of digits); the answers
+    stay in metres, and the stated aim still implies the gold letter."""
+    from robot_r1_ros.training.think_targets import (completion, cm_digits, frame_facts,
+                                                      implied_letter)
+
+    assert cm_digits([0.107, -0.149, 0.142]) == '[10,-14,14]'
+    assert cm_digits([-0.099, 0.0, 0.009]) == '[-09,00,00]'
+    assert cm_digits([1.234, -0.0004, 0.5]) == '[123,-00,50]'
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    think = reasoning(key_row, 'aim_cm', facts)
+    assert think == ('The green cube is at [10,-14,02]. The yellow zone is at [24,04,00]. '
+                     'The gripper is at [-04,00,48], open. Next: the green cube at [10,-14,14], '
+                     'open.')
+    assert completion(key_row, 'aim_cm', facts).endswith(
+        '<answer>[0.107, -0.149, 0.142] open</answer>')
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_cm', facts)
+    assert think == ('[02,-05] A. [10,-14] B. [18,-10] C. [04,-22] D. '
+                     'Next: the green cube at [10,-14] B.')
+    assert implied_letter(think, row['options']) == 'B'
+    position = {'task_kind': 'object_position', 'answer_text': '[0.079, -0.090, 0.020]',
+                'gold_think': 'The blue cube is at [0.079, -0.090, 0.020].'}
+    assert reasoning(position, 'aim_cm') == 'The blue cube is at [07,-09,02].'
+    assert completion(position, 'aim_cm').endswith('<answer>[0.079, -0.090, 0.020]</answer>')
+
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
 
