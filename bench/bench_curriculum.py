@@ -5,6 +5,8 @@
     python bench/bench_curriculum.py --config learn_compare --dataset outputs/tiny/dataset
     python bench/bench_curriculum.py --config see_aim_pos --config see_aim_aux \
         --out bench/results/curriculum_vision_aux.json    # the cost of vision_aux
+    python bench/bench_curriculum.py --config experiments/configs/see_primed_cm.yaml \
+        --length-groups 1 --length-groups 8 --out bench/results/curriculum_length_groups.json
 
 For every stage of every curriculum config of the learn recipe's chain (or of one ``--config``):
 encodes ``--rows`` training rows of the stage's tasks once (as the run does), then times
@@ -45,8 +47,8 @@ def bench_stage(cfg, stage, args) -> dict:
     import torch
 
     from robot_r1_ros.training import common
-    from robot_r1_ros.training.curriculum import (Encoded, build_model, stage_sampler,
-                                                  word_loss_terms)
+    from robot_r1_ros.training.curriculum import (Encoded, LengthGroups, build_model,
+                                                  stage_sampler, word_loss_terms)
     from robot_r1_ros.training.number_loss import (completion_loss, digit_token_ids,
                                                    sign_token_pairs)
     from robot_r1_ros.training.recipe import ModelSpec
@@ -66,7 +68,9 @@ def bench_stage(cfg, stage, args) -> dict:
     enc = Encoded(processor, rows, cfg.think, compactor)
     encode_cpu_s = time.process_time() - c0
     random.seed(0)
-    draw = stage_sampler(enc, stage, cfg.batch_size)
+    # the run's batches: regrouped by length when the config says so (train.length_groups)
+    draw = LengthGroups(stage_sampler(enc, stage, cfg.batch_size), enc.lengths,
+                        cfg.length_groups, 'bench')
     model.train()
     # The run's auxiliary losses (vision_aux, grid_aux, bind_aux): part of every step of it.
     from robot_r1_ros.training.aux_heads import AuxHeads
@@ -78,10 +82,10 @@ def bench_stage(cfg, stage, args) -> dict:
         cfg.digit_loss_weight or cfg.sign_loss_weight) else []
     signs = sign_token_pairs(processor.tokenizer) if cfg.sign_loss_weight else []
     words = word_loss_terms(cfg, rows, processor.tokenizer)
-    tokens = 0
+    tokens = padded = 0
     for i in range(args.steps + 2):
         if i == 2:
-            c0, w0, tokens = time.process_time(), time.perf_counter(), 0
+            c0, w0, tokens, padded = time.process_time(), time.perf_counter(), 0, 0
         idx = draw()
         batch = enc.batch(idx, pad, cfg.compact_prompt > 0 and
                           random.random() < cfg.compact_prompt)
@@ -93,11 +97,13 @@ def bench_stage(cfg, stage, args) -> dict:
         loss.backward()
         opt.step()
         tokens += int(batch['attention_mask'].sum())
+        padded += int(batch['attention_mask'].numel())
     cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - w0
     samples = args.steps * cfg.batch_size
     return {
         'config': cfg.name, 'tasks': list(stage.tasks), 'weights': stage.weights,
         'think': cfg.think, 'batch_size': cfg.batch_size, 'compact_prompt': cfg.compact_prompt,
+        'length_groups': cfg.length_groups, 'padding_share': 1.0 - tokens / max(padded, 1),
         'vision_aux_batch': cfg.vision_aux.batch_size if cfg.vision_aux else 0,
         'grid_aux': bool(cfg.grid_aux), 'bind_aux': bool(cfg.bind_aux),
         'word_loss_weight': cfg.word_loss_weight,
@@ -149,6 +155,9 @@ def main() -> int:
                         help='also time the vision stage (always, when the recipe has one)')
     parser.add_argument('--vision-frames', type=int, default=64)
     parser.add_argument('--vision-cpu-s', type=float, default=20.0)
+    parser.add_argument('--length-groups', type=int, action='append', default=None,
+                        help='time every stage with this train.length_groups (repeat to '
+                             'compare in one run; default: the config\'s own)')
     parser.add_argument('--out', type=Path,
                         default=REPO / 'bench' / 'results' / 'curriculum.json')
     args = parser.parse_args()
@@ -193,18 +202,22 @@ def main() -> int:
             if not (Path(cfg.model_path) / 'config.json').is_file():
                 cfg.model_path = str(REPO / 'models' / 'tiny-qwen2.5-vl')
             for stage in cfg.stages:
-                results.append(bench_stage(cfg, stage, args))
+                for groups in args.length_groups or [cfg.length_groups]:
+                    results.append(bench_stage(dataclasses.replace(cfg, length_groups=groups),
+                                               stage, args))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'curriculum training throughput: {title} (1 row = 1 question; CPU-s = process time)')
     print(f"{'config':<22} {'tasks':<48} {'samples/CPU-s':>13} {'samples/wall-s':>14} "
-          f"{'CPU-s/step':>10} {'tokens/CPU-s':>12} {'load':>9}")
+          f"{'CPU-s/step':>10} {'tokens/CPU-s':>12} {'groups':>6} {'padding':>7} {'load':>9}")
     for r in results:
         tasks = '+'.join(t.replace('next_waypoint', 'nw').replace('current_state', 'cs')
                          .replace('open_keypoint', 'open') for t in r['tasks'])
         print(f"{r['config']:<22} {tasks:<48} {r['samples_per_cpu_s']:>13.1f} "
               f"{r['samples_per_wall_s']:>14.1f} {r['s_per_step_cpu']:>10.3f} "
-              f"{r['tokens_per_cpu_s']:>12.0f} {r['load_avg_start']:>4.1f}-{r['load_avg_end']:.1f}")
+              f"{r['tokens_per_cpu_s']:>12.0f} {r.get('length_groups', 1):>6} "
+              f"{r.get('padding_share', 0.0):>7.1%} "
+              f"{r['load_avg_start']:>4.1f}-{r['load_avg_end']:.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({'recipe': title, 'stages': results}, indent=2) + '\n',
                         encoding='utf-8')

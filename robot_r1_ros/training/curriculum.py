@@ -44,6 +44,9 @@ What a config sets (``config/train/learn_*.yaml``):
 - ``train.compact_prompt``: this share of the batches (0-1) leaves out the prompt's constant
   lines, the other tokens at their full-prompt positions (``training.compact_prompt``; about
   half the CPU per step); the rest, evaluation and the node keep the full prompt.
+- ``train.length_groups``: draw this many batches at once and cut their rows, sorted by length,
+  into as many batches (``training.encoded.LengthGroups``): less padding, the same rows and
+  task weights; 1 (default) serves the batches as drawn. Resume points fall between regroupings.
 - ``vision_aux``: the vision stage's object-position readouts stay in the loss
   (``training.vision_aux``), so the tower keeps its map while the language model learns.
 - ``grid_aux``: each image token's hidden state after one decoder layer must tell its own place
@@ -78,7 +81,7 @@ from robot_r1_ros.training.curriculum_config import (LearnConfig, Stage,  # noqa
                                                      load_config)
 from robot_r1_ros.training.aim_compare import AIM_COMPARE
 from robot_r1_ros.training.aim_follow import AIM_FOLLOW
-from robot_r1_ros.training.encoded import Encoded, stage_sampler  # noqa: F401  (API)
+from robot_r1_ros.training.encoded import Encoded, LengthGroups, stage_sampler  # noqa: F401  (API)
 from robot_r1_ros.training.number_loss import (choice_letter_ids, completion_loss,
                                                  digit_token_ids, gripper_word_ids,
                                                  sign_token_pairs, verdict_word_ids)
@@ -310,7 +313,9 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
         if si < pos['stage']:
             continue
         resumed = si == pos['stage']
-        draw = stage_sampler(enc, stage, per_worker, si)
+        draw = LengthGroups(stage_sampler(enc, stage, per_worker, si), enc.lengths,
+                            cfg.length_groups, f'{cfg.seed}/{si}',
+                            (pos['stage_steps'] if resumed else 0) // cfg.length_groups)
         budget = stage.cpu_minutes * 60.0
         # the stage's CPU (all workers) is the run's CPU since this start
         s_cpu0 = run_cpu() - (pos['stage_cpu_s'] if resumed else 0.0)
@@ -368,7 +373,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
                        'cpu_s': last_eval})
                 _LOG.info('step %d: %s', step, {k: v.get('accuracy', v)
                                                 for k, v in res.items()})
-            if now - last_ckpt > cfg.checkpoint_every_cpu_s * workers.world:
+            # only between regroupings: a resumed stage then draws as the run would have
+            if now - last_ckpt > cfg.checkpoint_every_cpu_s * workers.world and draw.at_boundary:
                 save_resume(si, now - s_cpu0, step - s_step0)
                 last_ckpt = now
         # The next stage starts fresh (only the stage a resume point was taken in is part-done).

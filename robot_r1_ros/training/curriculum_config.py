@@ -105,6 +105,7 @@ class LearnConfig:
     freeze_vision: bool = False  # the tower and merger take no gradient steps
     vision_aux: VisionAuxConfig | None = None  # keeps the tower's object map (vision_aux)
     compact_prompt: float = 0.0  # share of batches without the prompt's constant lines
+    length_groups: int = 1  # batches drawn at once and regrouped by length (encoded.LengthGroups)
     grid_aux: GridAuxConfig | None = None  # image tokens' own place (training.grid_aux)
     bind_aux: BindAuxConfig | None = None  # object words' object place (training.bind_aux)
 
@@ -123,7 +124,7 @@ _TRAIN_KEYS: dict[str, Any] = {
     'digit_loss_weight': float, 'sign_loss_weight': float, 'word_loss_weight': float,
     'gripper_word_loss_weight': float, 'verdict_loss_weight': float,
     'letter_loss_weight': float, 'freeze_vision': _strict_bool,
-    'compact_prompt': float}
+    'compact_prompt': float, 'length_groups': int}
 
 
 def _stage_steps(raw: dict[str, Any]) -> int:
@@ -207,7 +208,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             **{k: _TRAIN_KEYS[k](v) for k, v in (raw.get('train') or {}).items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'{path}: bad learn config ({exc!r})', 'learn') from exc
-    for key in ('batch_size', 'eval_rows_per_group', 'image_pixels'):
+    for key in ('batch_size', 'eval_rows_per_group', 'image_pixels', 'length_groups'):
         if getattr(cfg, key) < 1:
             raise ConfigError(f'{path}: {key} must be >= 1, got {getattr(cfg, key)}', key)
     for key in ('warmup_steps', 'weight_decay', 'eval_every_cpu_s', 'checkpoint_every_cpu_s',

@@ -61,7 +61,8 @@ def test_bad_configs_raise_config_error(tmp_path):
                   {'gripper_word_loss_weight': -1.0}, {'gripper_word_loss_weight': 'open'},
                   {'verdict_loss_weight': -1.0}, {'verdict_loss_weight': 'yes'},
                   {'freeze_vision': 'false'}, {'compact_prompt': 1.5},
-                  {'compact_prompt': 'half'}, {'compact_prompt': float('nan')}):
+                  {'compact_prompt': 'half'}, {'compact_prompt': float('nan')},
+                  {'length_groups': 0}, {'length_groups': 'four'}):
         data = _config(Path('m'), Path('d'))
         data['train'].update(train)
         with pytest.raises(ConfigError):
@@ -313,6 +314,86 @@ def test_a_task_kind_weight_draws_that_distractor_kind_only(tiny_model, qa_datas
     # both weighted keys are drawn, and nothing else: no random next waypoint, no hard state
     assert set(seen) == {('next_waypoint', 'hard'), ('current_state', 'random')}
 
+
+
+def test_length_groups_regroup_the_drawn_rows_by_length_and_keep_them_all():
+    """``train.length_groups``: the rows of ``groups`` drawn batches, cut by length into as many
+    batches; every drawn row is kept, padding falls, and two workers with the same seed serve
+    their batches in the same length order."""
+    import random
+
+    from robot_r1_ros.training.encoded import LengthGroups
+
+    lengths = [random.Random(i).randint(200, 560) for i in range(400)]
+
+    def sampler(seed):
+        rng = random.Random(seed)
+        return lambda: [rng.randrange(400) for _ in range(8)]
+
+    first = sampler(1)
+    plain = [first() for _ in range(32)]
+    grouped_draw = LengthGroups(sampler(1), lengths, 8, 'run/0')
+    grouped = []
+    for k in range(32):
+        assert grouped_draw.at_boundary == (k % 8 == 0)
+        grouped.append(grouped_draw())
+    for r in range(4):  # each round holds exactly the rows its 8 draws gave
+        assert sorted(i for b in grouped[8 * r:8 * r + 8] for i in b) == sorted(
+            i for b in plain[8 * r:8 * r + 8] for i in b)
+        spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b))
+                       for b in grouped[8 * r:8 * r + 8])
+        assert all(hi <= nxt_lo for (_, hi), (nxt_lo, _) in zip(spans, spans[1:]))
+
+    def padded(batches):
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert padded(grouped) < 0.9 * padded(plain)
+    # another worker (other rows, the same seed): its k-th batch has the same length rank
+    other = LengthGroups(sampler(2), lengths, 8, 'run/0')
+    ranks = [sorted(range(8), key=lambda j: max(lengths[i] for i in grouped[j]))
+             for grouped in (grouped[:8], [other() for _ in range(8)])]
+    assert ranks[0] == ranks[1]
+    as_drawn = LengthGroups(sampler(1), lengths, 1, 'run/0')
+    assert [as_drawn() for _ in range(32)] == plain
+
+
+def test_a_length_grouped_run_resumes_with_the_batches_it_would_have_drawn(
+        tiny_model, qa_dataset, tmp_path, monkeypatch):
+    """A killed run with ``length_groups`` resumes from a point between regroupings, and its
+    batches after the resume are those of a run that was never killed."""
+    from robot_r1_ros.training import curriculum
+
+    def run(out, die_at=None):
+        data = _config(tiny_model, qa_dataset['path'])
+        data['stages'] = [{'tasks': ['next_waypoint', 'current_state'],
+                           'distractors': ['random', 'hard'], 'steps': 8,
+                           'learning_rate': 1e-3}]
+        data['train'].update(checkpoint_every_cpu_s=0.0, length_groups=4)
+        cfg = curriculum.load_config(_write(tmp_path, data))
+        assert cfg.length_groups == 4
+        batch = curriculum.Encoded.batch
+        seen: list[list[int]] = []
+
+        def spy(self, idx, pad_id, compact=False):
+            if len(seen) + 1 == die_at:
+                raise KeyboardInterrupt('killed')
+            seen.append(list(idx))
+            return batch(self, idx, pad_id, compact)
+
+        monkeypatch.setattr(curriculum.Encoded, 'batch', spy)
+        try:
+            curriculum.train(cfg, out)
+        finally:
+            monkeypatch.setattr(curriculum.Encoded, 'batch', batch)
+        return seen
+
+    whole = run(tmp_path / 'whole')
+    assert len(whole) == 8
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / 'killed', die_at=7)  # in the second regrouping: resume point at step 4
+    import torch
+    state = torch.load(tmp_path / 'killed' / 'resume' / 'state.pt', weights_only=False)
+    assert state['position']['step'] == 4
+    assert run(tmp_path / 'killed') == whole[4:]
 
 def test_killed_run_resumes_from_its_last_resume_point(tiny_model, qa_dataset, tmp_path,
                                                        monkeypatch):
