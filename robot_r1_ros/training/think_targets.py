@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.core.geometry import xy_gap_m
@@ -210,14 +210,15 @@ def cm_digits(xyz: Sequence[float]) -> str:
     decimal left out, so writing it is a copy of digits."""
     out = []
     for v in xyz:
-        whole, frac = f'{abs(float(v)):.3f}'.split('.')
-        sign = '-' if float(v) < 0 and f'{float(v):.3f}'.startswith('-') else ''
+        text = f'{float(v):.3f}'  # the metres as the prompt writes them, sign included
+        sign = '-' if text.startswith('-') else ''
+        whole, frac = text.lstrip('-').split('.')
         out.append(sign + (whole if whole != '0' else '') + frac[:2])
     return '[' + ','.join(out) + ']'
 
 
 def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
-                   show: Any = None) -> str:
+                   show: Callable[[Sequence[float]], str] | None = None) -> str:
     """``aim_key``'s next-waypoint reasoning (``show``: how an x-y is written, ``aim_key``'s
     :func:`_compact` by default, :func:`reasoning`); the template reasoning for a row without
     four options or a target."""
