@@ -333,6 +333,32 @@ def test_aim_cm_writes_every_reasoning_position_as_the_metres_first_two_decimals
     assert reasoning(position, 'aim_cm') == 'The blue cube is at [07,-09,02].'
     assert completion(position, 'aim_cm').endswith('<answer>[0.079, -0.090, 0.020]</answer>')
 
+def test_aim_mm_writes_the_places_in_millimetres_and_keeps_the_listing_in_centimetres():
+    """``aim_mm``: the open keypoint's and an object position's statements carry the metres'
+    three decimals (the answer is a copy of them); the next-waypoint listing and aim are
+    ``aim_cm``'s, and the stated aim still implies the gold letter."""
+    from robot_r1_ros.training.think_targets import (completion, frame_facts, implied_letter,
+                                                      mm_digits)
+
+    assert mm_digits([0.107, -0.149, 0.142]) == '[107,-149,142]'
+    assert mm_digits([-0.009, 0.0, 1.234]) == '[-009,000,1234]'
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    think = reasoning(key_row, 'aim_mm', facts)
+    assert think == ('The green cube is at [107,-149,020]. The yellow zone is at [247,044,000]. '
+                     'The gripper is at [-043,000,487], open. Next: the green cube at '
+                     '[107,-149,142], open.')
+    answer = completion(key_row, 'aim_mm', facts).split('<answer>')[1]
+    assert answer == '[0.107, -0.149, 0.142] open</answer>'
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    assert reasoning(row, 'aim_mm', facts) == reasoning(row, 'aim_cm', facts)
+    assert implied_letter(reasoning(row, 'aim_mm', facts), row['options']) == 'B'
+    position = {'task_kind': 'object_position', 'answer_text': '[0.079, -0.090, 0.020]',
+                'gold_think': 'The blue cube is at [0.079, -0.090, 0.020].'}
+    assert reasoning(position, 'aim_mm') == 'The blue cube is at [079,-090,020].'
+    assert reasoning(position, 'aim_cm') == 'The blue cube is at [07,-09,02].'
+
+
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
 
