@@ -82,8 +82,10 @@ def markdown_tables(report: dict[str, Any]) -> str:
     for key, g in report['groups'].items():
         b = g.get('baselines', {})
         if g['task_kind'] in OPEN_KINDS:
+            # A place subgroup names the kind of object asked for (``object_position/cube``).
+            asked = f', {key.rsplit("/", 1)[-1]}s asked' if g.get('subgroup_of') else ''
             open_lines.append(
-                f'| {g["task_kind"]} | {g["n"]} | {num(g.get("l1_cm_mean"))} | '
+                f'| {g["task_kind"]}{asked} | {g["n"]} | {num(g.get("l1_cm_mean"))} | '
                 f'{num(g.get("l1_cm_median"))} | {pct(g.get("gripper_accuracy"))} | '
                 f'{num(b.get("text_only_l1_cm"))} | {pct(b.get("text_only_gripper_acc"))} | '
                 f'{num(b.get("copy_current_l1_cm"))} | {pct(g.get("names_object_rate"))} | '

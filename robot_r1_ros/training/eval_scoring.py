@@ -30,6 +30,9 @@ INVALID = 'invalid'
 # A next waypoint farther than this from the gripper's x-y goes somewhere new (metres).
 MOVES_XY_TOL_M = 0.01
 MOVES_XY_SUFFIX = '/moves_xy'
+# The kinds of object a place question may ask for (the last word of its name): the issue's
+# target is the cube's place, which the zones' (larger, flat) would hide in one mean.
+OBJECT_KINDS = ('cube', 'zone')
 # Dataset columns that scoring and baselines read (everything but the prompt and image).
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
                  'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
@@ -83,11 +86,18 @@ def group_key(row: dict[str, Any]) -> str:
 
 def subgroup_key(row: dict[str, Any]) -> str | None:
     """``next_waypoint/<distractors>/moves_xy`` for a next-waypoint row whose answer leaves the
-    gripper's x-y (to a cube or the zone, a place only the image shows), else None.
+    gripper's x-y (to a cube or the zone, a place only the image shows);
+    ``object_position/cube`` or ``object_position/zone`` for a place question, by the kind of
+    object it asks for; else None.
 
-    The others (descend, grasp, lift, release) keep the x-y the prompt states, so their options
-    are separable from the text alone: a wrong-image gap can only come from this subgroup.
+    The other next waypoints (descend, grasp, lift, release) keep the x-y the prompt states, so
+    their options are separable from the text alone: a wrong-image gap can only come from this
+    subgroup.
     """
+    if row.get('task_kind') == TaskKind.OBJECT_POSITION.value:
+        asked = first_named_object(row.get('gold_think') or '') or ''
+        kind = asked.rsplit(' ', 1)[-1]
+        return f'{group_key(row)}/{kind}' if kind in OBJECT_KINDS else None
     if row.get('task_kind') != TaskKind.NEXT_WAYPOINT.value:
         return None
     nxt, cur = row.get('answer_xyz_env_m'), row.get('current_xyz_env_m')
@@ -274,10 +284,12 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
                      rules: baselines.TextOnlyRules) -> dict[str, dict[str, Any]]:
     """Metrics and baselines per group (see the module docstring)."""
     by_group: dict[str, list[int]] = collections.defaultdict(list)
+    parents: dict[str, str] = {}
     for i, rec in enumerate(records):
         by_group[rec['group']].append(i)
         if rec.get('subgroup'):
             by_group[rec['subgroup']].append(i)
+            parents[rec['subgroup']] = rec['group']
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(by_group, key=_group_order):
         idx = by_group[key]
@@ -310,8 +322,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
             m['gold_letters'] = {x: gold.get(x, 0) for x in OPTION_LETTERS}
             top = max(m['predicted_letters'].items(), key=lambda kv: kv[1])
             m['most_predicted_share'] = top[1] / len(idx)
-        if key.endswith(MOVES_XY_SUFFIX):   # rows of its parent group, counted there too
-            m['subgroup_of'] = key[:-len(MOVES_XY_SUFFIX)]
+        if key in parents:   # rows of its parent group, counted there too
+            m['subgroup_of'] = parents[key]
         out[key] = m
     return out
 

@@ -231,6 +231,35 @@ def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
     assert 'subgroup_of' not in groups['next_waypoint/hard']
 
 
+def test_place_questions_are_summarised_again_by_the_kind_of_object_asked():
+    """``object_position/cube`` and ``/zone``: the issue's target is the cube's place, which a
+    mean over the zones too would hide; each is summarised beside its group and named in the
+    report's open-ended table."""
+    def place(name, gold, said):
+        row = {'task_kind': 'object_position', 'answer_letter': None, 'target_xyz_env_m': gold,
+               'target_gripper': None, 'answer_xyz_env_m': gold,
+               'gold_think': f'The {name} is at [{gold[0]}, {gold[1]}, {gold[2]}].'}
+        text = f'<think>The {name} is at x.</think><answer>{said}</answer>'
+        return row, {'text': text, 'tokens': 9, 'finished': True}
+    pairs = [place('red cube', [0.1, 0.2, 0.02], '[0.110, 0.200, 0.020]'),
+             place('blue cube', [0.0, 0.1, 0.02], '[0.000, 0.130, 0.020]'),
+             place('yellow zone', [0.2, 0.0, 0.0], '[0.300, 0.000, 0.000]')]
+    rows, comps = [p[0] for p in pairs], [p[1] for p in pairs]
+    rec = evaluate.score_rows(rows, comps)
+    assert [r['subgroup'] for r in rec] == ['object_position/cube'] * 2 + ['object_position/zone']
+    groups = evaluate.summarize_groups(rows, rec, baselines.TextOnlyRules.fit([]))
+    assert groups['object_position']['n'] == 3
+    assert groups['object_position']['l1_cm_mean'] == pytest.approx((1.0 + 3.0 + 10.0) / 3)
+    cube = groups['object_position/cube']
+    assert cube['n'] == 2 and cube['l1_cm_mean'] == pytest.approx(2.0)
+    assert cube['subgroup_of'] == 'object_position'
+    assert groups['object_position/zone']['l1_cm_mean'] == pytest.approx(10.0)
+    assert 'subgroup_of' not in groups['object_position']
+    table = evaluate.markdown_tables({'groups': groups})
+    assert '| object_position, cubes asked | 2 | 2.0 |' in table
+    assert '| object_position | 3 | 4.7 |' in table
+
+
 def test_the_answer_a_stated_aim_implies_is_scored_beside_the_answer_given():
     """E101 stated an aim nearest the gold option in 50 of 50 hard questions and answered 22:
     the column tells reading the scene from comparing the aim with the options."""
