@@ -50,8 +50,8 @@ class VisionAux:
         self._grid = grid[:1]
         merge = int(model.config.vision_config.spatial_merge_size)
         self.n_tokens = self.per_image // (merge * merge)
-        # float16 storage: 2,000 frames of 112 x 112 are 300 MB instead of 600
-        self.pix = pix.view(len(grid), self.per_image, -1).to(torch.float16)
+        # float16, as encode_images keeps them: 2,000 frames of 112 x 112 are 300 MB, not 600
+        self.pix = pix.view(len(grid), self.per_image, -1)
         self.te_pix = te_pix.view(len(te_pix) // self.per_image, self.per_image, -1)
         self.xy = torch.tensor(data['tr_pos'][..., :2])
         self.te_xy = torch.tensor(data['te_pos'][..., :2])
