@@ -3,11 +3,18 @@
 ``vision_aux`` (the tower keeps its object map), ``grid_aux`` (image tokens know their place)
 and ``bind_aux`` (object words fetch their object's place) each add a weighted loss read from
 the forward pass just run; their heads train with the model, live in the run's resume point
-and are never exported.
+and in ``aux_heads.pt`` beside the run's ``final/`` (a later link's ``model.aux_heads_from``),
+never in the exported checkpoint.
 """
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any, Sequence
+
+from robot_r1_ros.core.errors import ConfigError
+
+_LOG = logging.getLogger(__name__)
 
 #: The log.jsonl key of each head's mean loss.
 LOG_KEYS = {'vision_aux': 'aux_loss', 'grid_aux': 'grid_loss', 'bind_aux': 'bind_loss'}
@@ -37,6 +44,32 @@ class AuxHeads:
             self.heads['bind_aux'] = BindAux(cfg.bind_aux, model,
                                              word_targets(rows, processor.tokenizer))
         self._losses: dict[str, list[float]] = {name: [] for name in self.heads}
+        if getattr(cfg, 'aux_heads_from', ''):
+            self.start_from(cfg.aux_heads_from)
+
+    def start_from(self, path: str) -> None:
+        """Start each head that ``path`` (a run's ``aux_heads.pt``) holds from its state; the
+        others keep their start (fresh, or a vision stage's ``vision_aux.heads``).
+
+        Raises:
+            ConfigError: No such file, or a held head that does not fit this model.
+        """
+        import torch
+
+        if not Path(path).is_file():
+            raise ConfigError(f'no aux heads file {path} (a run writes aux_heads.pt beside '
+                              'its final/)', 'model.aux_heads_from')
+        saved = torch.load(path, weights_only=True)
+        for name, head in self.heads.items():
+            if not saved.get(name):
+                continue
+            try:
+                head.load_state_dict(saved[name])
+            except RuntimeError as exc:
+                raise ConfigError(f'{name} heads of {path} do not fit this model: {exc}',
+                                  'model.aux_heads_from') from None
+        _LOG.info('auxiliary heads %s start from %s', sorted(set(saved) & set(self.heads)),
+                  path)
 
     def parameters(self) -> list[Any]:
         """All heads' parameters."""

@@ -388,6 +388,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
         return out / 'final'
     res = quick_eval(model, eval_processor, val_rows, max_comp)
     res.update(heads.held_out())
+    if heads.heads:  # training-only: beside final/, for a later link's model.aux_heads_from
+        torch.save(heads.state_dict(), out / 'aux_heads.pt')
     heads.close()
     cpu_total = others_cpu + cpu_before + time.process_time() - t0
     write({'step': step, 'stage': len(cfg.stages) - 1, 'eval': res, 'final': True,

@@ -108,6 +108,9 @@ class LearnConfig:
     length_groups: int = 1  # batches drawn at once and regrouped by length (encoded.LengthGroups)
     grid_aux: GridAuxConfig | None = None  # image tokens' own place (training.grid_aux)
     bind_aux: BindAuxConfig | None = None  # object words' object place (training.bind_aux)
+    # A run's ``aux_heads.pt``: the heads it holds start from it (a chain's later links), so
+    # a continuation does not restart readouts its tower and language model were trained with.
+    aux_heads_from: str = ''
 
 
 def _strict_bool(value: Any) -> bool:
@@ -202,6 +205,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
             vision_dims=dict(model.get('vision_dims') or {}),
             image_pixels=int(model.get('image_pixels', 12544)),
             vision_from=str(model.get('vision_from') or ''),
+            aux_heads_from=str(model.get('aux_heads_from') or ''),
             vision_aux=_vision_aux(raw.get('vision_aux')),
             grid_aux=_layer_aux(raw.get('grid_aux'), 'grid_aux', GridAuxConfig, 0),
             bind_aux=_layer_aux(raw.get('bind_aux'), 'bind_aux', BindAuxConfig, 1),
@@ -226,6 +230,9 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     if cfg.freeze_vision and cfg.vision_aux:
         raise ConfigError('vision_aux trains the tower, freeze_vision forbids it: pick one',
                           'vision_aux')
+    if cfg.aux_heads_from and not (cfg.vision_aux or cfg.grid_aux or cfg.bind_aux):
+        raise ConfigError(f'{path}: model.aux_heads_from needs a head to start '
+                          '(vision_aux, grid_aux or bind_aux)', 'model.aux_heads_from')
     if cfg.think not in THINK_KINDS:
         raise ConfigError(f'think must be one of {THINK_KINDS}, got {cfg.think!r}', 'think')
     if not stages:

@@ -298,7 +298,8 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path, start: Path | None
 
     ``start``: the first link's start checkpoint instead of its ``model.path`` (the vision
     stage's or the grow step's output). With a vision stage, a link with ``vision_aux`` trains
-    on that stage's frames and heads.
+    on that stage's frames and heads; a later link's auxiliary heads start from the ones the
+    previous link trained (its ``aux_heads.pt``).
     """
     runs: list[Path] = []
     previous: Path | None = None
@@ -316,12 +317,19 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path, start: Path | None
             overrides['vision_aux.frames'] = (cfg.vision_aux.frames,
                                               str(vision_dir / 'frames.npz'))
             overrides['vision_aux.heads'] = (cfg.vision_aux.heads, str(vision_dir / 'heads.pt'))
+        held = previous / 'aux_heads.pt' if previous is not None else None
+        if held is not None and held.is_file() and (cfg.vision_aux or cfg.grid_aux
+                                                    or cfg.bind_aux):
+            # the heads the previous link trained, not fresh ones its model never met
+            overrides['model.aux_heads_from'] = (cfg.aux_heads_from, str(held))
         for key, (was, now) in overrides.items():
             if was != now:
                 _say(f'{name}: {key} {was} -> {now} (set by the chain)')
         cfg.dataset = str(dataset)
         if begin is not None:
             cfg.model_path = str(begin)
+        if 'model.aux_heads_from' in overrides:
+            cfg.aux_heads_from = overrides['model.aux_heads_from'][1]
         if 'vision_aux.frames' in overrides:
             cfg.vision_aux = dataclasses.replace(
                 cfg.vision_aux, frames=overrides['vision_aux.frames'][1],

@@ -76,6 +76,10 @@ def test_bad_configs_raise_config_error(tmp_path):
         with pytest.raises(ConfigError):
             load_config(_write(tmp_path, data))
     data = _config(Path('m'), Path('d'))
+    data['model']['aux_heads_from'] = 'aux_heads.pt'  # no head to start
+    with pytest.raises(ConfigError, match='needs a head to start'):
+        load_config(_write(tmp_path, data))
+    data = _config(Path('m'), Path('d'))
     data['stages'][0]['cpu_minutes'] = 0
     with pytest.raises(ConfigError, match='cpu_minutes'):
         load_config(_write(tmp_path, data))
@@ -497,6 +501,44 @@ def test_vision_aux_run_trains_the_heads_and_exports_without_them(tiny_model, qa
     assert before.keys() == after.keys()  # no head in the checkpoint
     tower = [k for k in before if 'visual' in k]
     assert any(not torch.equal(before[k], after[k]) for k in tower)
+    # The trained heads are written beside final/ (never inside), for a later link to start from
+    held = tmp_path / 'run' / 'aux_heads.pt'
+    saved = torch.load(held, weights_only=True)
+    assert all(torch.equal(saved['vision_aux'][k], v) for k, v in state['vision_aux'].items())
+    assert not (final / 'aux_heads.pt').exists()
+
+
+def test_a_later_link_starts_its_heads_from_the_previous_links(tiny_model, qa_dataset,
+                                                               tmp_path):
+    """``model.aux_heads_from``: the heads a run wrote (``aux_heads.pt``) are the next run's
+    start, not fresh ones; a missing file or heads of another model fail clearly."""
+    import torch
+
+    from robot_r1_ros.model.processor import load_processor
+    from robot_r1_ros.training import common
+    from robot_r1_ros.training.aux_heads import AuxHeads
+    from robot_r1_ros.training.curriculum import load_config
+    from robot_r1_ros.training.recipe import ModelSpec
+
+    frames = _frames(tmp_path / 'frames.npz')
+    model = common.load_model(ModelSpec(path=str(tiny_model)))
+    processor = load_processor(str(tiny_model), min_pixels=12544, max_pixels=12544)
+    data = _config(tiny_model, qa_dataset['path'],
+                   vision_aux={'frames': str(frames), 'batch_size': 4})
+    fresh = AuxHeads(load_config(_write(tmp_path, data)), model, processor, [])
+    trained = {'vision_aux': {k: v + 1.0 for k, v in fresh.state_dict()['vision_aux'].items()}}
+    torch.save(trained, tmp_path / 'aux_heads.pt')
+    data['model']['aux_heads_from'] = str(tmp_path / 'aux_heads.pt')
+    started = AuxHeads(load_config(_write(tmp_path, data)), model, processor, [])
+    assert all(torch.equal(started.state_dict()['vision_aux'][k], v)
+               for k, v in trained['vision_aux'].items())
+    data['model']['aux_heads_from'] = str(tmp_path / 'missing.pt')
+    with pytest.raises(ConfigError, match='no aux heads file'):
+        AuxHeads(load_config(_write(tmp_path, data)), model, processor, [])
+    torch.save({'vision_aux': {'flatten.weight': torch.zeros(3, 3)}}, tmp_path / 'other.pt')
+    data['model']['aux_heads_from'] = str(tmp_path / 'other.pt')
+    with pytest.raises(ConfigError, match='do not fit this model'):
+        AuxHeads(load_config(_write(tmp_path, data)), model, processor, [])
 
 
 def test_vision_aux_loss_teaches_the_tower_and_heads(tiny_model, tmp_path):

@@ -2,6 +2,7 @@
 session's dataset and tiny checkpoint through evaluation, closed loop, GIF and model card."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -223,6 +224,7 @@ def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp
     assert start == work / '00_grow'
     runs = learn.run_chain(recipe, work, dataset, start)
     said = capsys.readouterr().out
+    assert (runs[0] / 'aux_heads.pt').is_file()  # the link's trained heads, beside final/
     assert f'language model of {vision_final}: +1 layers, MLP 256' in said
     assert f'model.path {tiny_model} -> {start} (set by the chain)' in said
     vision = work / '00_vision'
@@ -245,6 +247,15 @@ def test_learn_vision_stage_and_grow_start_the_chain(tiny_model, qa_dataset, tmp
     assert learn.run_grow(recipe, work, vision_final) == start
     said = capsys.readouterr().out
     assert 'vision stage: done before, kept' in said and 'grow step: done before, kept' in said
+    # A second link starts its heads from the ones the first link trained (said aloud).
+    second = tmp_path / 'second.yaml'
+    second.write_text(first.read_text(), encoding='utf-8')
+    recipe = dataclasses.replace(recipe, chain=[str(first), str(second)])
+    runs = learn.run_chain(recipe, work, dataset, start)
+    said = capsys.readouterr().out
+    assert f'1/2 {first}: done before, kept' in said
+    assert f'model.aux_heads_from  -> {runs[0] / "aux_heads.pt"} (set by the chain)' in said
+    assert (runs[1] / 'aux_heads.pt').is_file()
 
 
 def test_two_workers_roll_out_the_scenes_beside_the_vision_stage_and_train_the_link(
