@@ -53,9 +53,12 @@ What a config sets (``config/train/learn_*.yaml``):
   in the image (``training.grid_aux``): the tiny model's rotary encoding cannot.
 - ``bind_aux``: each object word's hidden state after one decoder layer must tell where that
   object is (``training.bind_aux``): the task's cube, not just a cube.
+- ``model.aux_heads_from``: a run's ``aux_heads.pt``; the heads it holds start from it (a
+  chain's later link: the readouts its model was trained with, not fresh ones).
 
 Outputs under ``--out``: ``log.jsonl`` (loss, letter and quick greedy validation accuracy),
-``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``, and
+``final/`` (a checkpoint for ``robot-r1 eval`` / ``robot-r1 train``), ``run_info.json``,
+``aux_heads.pt`` (the auxiliary heads, training-only, never in ``final/``), and
 ``resume/`` (model, optimiser, RNG and schedule position, written every
 ``train.checkpoint_every_cpu_s``): the same command continues a killed run from there.
 ``--workers N`` trains in N data-parallel processes (``training.workers``).
