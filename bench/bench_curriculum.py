@@ -7,6 +7,9 @@
         --out bench/results/curriculum_vision_aux.json    # the cost of vision_aux
     python bench/bench_curriculum.py --config experiments/configs/see_primed_cm.yaml \
         --length-groups 1 --length-groups 8 --out bench/results/curriculum_length_groups.json
+    python bench/bench_curriculum.py --config experiments/configs/see_mm_frames_full.yaml \
+        --vision-aux-batch 16 --vision-aux-batch 8 \
+        --out bench/results/curriculum_vision_aux_batch.json   # vision_aux frames a step
 
 For every stage of every curriculum config of the learn recipe's chain (or of one ``--config``):
 encodes ``--rows`` training rows of the stage's tasks once (as the run does), then times
@@ -118,6 +121,21 @@ def bench_stage(cfg, stage, args) -> dict:
     }
 
 
+def with_vision_aux_batches(cfg, batches: list[int] | None) -> list:
+    """``cfg`` once per ``vision_aux.batch_size`` in ``batches`` (``cfg`` itself when none).
+
+    Raises:
+        SystemExit: ``batches`` given for a config without ``vision_aux``.
+    """
+    if not batches:
+        return [cfg]
+    if cfg.vision_aux is None:
+        raise SystemExit(f'--vision-aux-batch: {cfg.name} has no vision_aux')
+    return [dataclasses.replace(cfg, vision_aux=dataclasses.replace(cfg.vision_aux,
+                                                                    batch_size=b))
+            for b in batches]
+
+
 def bench_vision(settings: dict, args, out: Path, base: str) -> dict:
     """Time the vision stage: a real ``vision_pretrain`` run of ``args.vision_cpu_s`` into
     ``out`` (its ``final/`` has the recipe's tower: the next stages are timed on it)."""
@@ -158,6 +176,9 @@ def main() -> int:
     parser.add_argument('--length-groups', type=int, action='append', default=None,
                         help='time every stage with this train.length_groups (repeat to '
                              'compare in one run; default: the config\'s own)')
+    parser.add_argument('--vision-aux-batch', type=int, action='append', default=None,
+                        help="time every stage with this vision_aux.batch_size (frames per "
+                             "process a step; repeat to compare in one run)")
     parser.add_argument('--out', type=Path,
                         default=REPO / 'bench' / 'results' / 'curriculum.json')
     args = parser.parse_args()
@@ -203,20 +224,23 @@ def main() -> int:
                 cfg.model_path = str(REPO / 'models' / 'tiny-qwen2.5-vl')
             for stage in cfg.stages:
                 for groups in args.length_groups or [cfg.length_groups]:
-                    results.append(bench_stage(dataclasses.replace(cfg, length_groups=groups),
-                                               stage, args))
+                    for timed in with_vision_aux_batches(
+                            dataclasses.replace(cfg, length_groups=groups),
+                            args.vision_aux_batch):
+                        results.append(bench_stage(timed, stage, args))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'curriculum training throughput: {title} (1 row = 1 question; CPU-s = process time)')
     print(f"{'config':<22} {'tasks':<48} {'samples/CPU-s':>13} {'samples/wall-s':>14} "
-          f"{'CPU-s/step':>10} {'tokens/CPU-s':>12} {'groups':>6} {'padding':>7} {'load':>9}")
+          f"{'CPU-s/step':>10} {'tokens/CPU-s':>12} {'groups':>6} {'padding':>7} {'aux':>4} "
+          f"{'load':>9}")
     for r in results:
         tasks = '+'.join(t.replace('next_waypoint', 'nw').replace('current_state', 'cs')
                          .replace('open_keypoint', 'open') for t in r['tasks'])
         print(f"{r['config']:<22} {tasks:<48} {r['samples_per_cpu_s']:>13.1f} "
               f"{r['samples_per_wall_s']:>14.1f} {r['s_per_step_cpu']:>10.3f} "
               f"{r['tokens_per_cpu_s']:>12.0f} {r.get('length_groups', 1):>6} "
-              f"{r.get('padding_share', 0.0):>7.1%} "
+              f"{r.get('padding_share', 0.0):>7.1%} {r.get('vision_aux_batch', 0):>4} "
               f"{r['load_avg_start']:>4.1f}-{r['load_avg_end']:.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({'recipe': title, 'stages': results}, indent=2) + '\n',

@@ -44,7 +44,7 @@ class AuxHeads:
             self.heads['bind_aux'] = BindAux(cfg.bind_aux, model,
                                              word_targets(rows, processor.tokenizer))
         self._losses: dict[str, list[float]] = {name: [] for name in self.heads}
-        if getattr(cfg, 'aux_heads_from', ''):
+        if cfg.aux_heads_from:
             self.start_from(cfg.aux_heads_from)
 
     def start_from(self, path: str) -> None:

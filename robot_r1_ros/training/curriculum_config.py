@@ -112,6 +112,11 @@ class LearnConfig:
     # a continuation does not restart readouts its tower and language model were trained with.
     aux_heads_from: str = ''
 
+    @property
+    def has_aux_heads(self) -> bool:
+        """Whether the run trains any auxiliary head (vision_aux, grid_aux, bind_aux)."""
+        return bool(self.vision_aux or self.grid_aux or self.bind_aux)
+
 
 def _strict_bool(value: Any) -> bool:
     """YAML's true/false only: ``bool('false')`` is True, so a quoted string must fail."""
@@ -230,7 +235,7 @@ def load_config(path: str | os.PathLike) -> LearnConfig:
     if cfg.freeze_vision and cfg.vision_aux:
         raise ConfigError('vision_aux trains the tower, freeze_vision forbids it: pick one',
                           'vision_aux')
-    if cfg.aux_heads_from and not (cfg.vision_aux or cfg.grid_aux or cfg.bind_aux):
+    if cfg.aux_heads_from and not cfg.has_aux_heads:
         raise ConfigError(f'{path}: model.aux_heads_from needs a head to start '
                           '(vision_aux, grid_aux or bind_aux)', 'model.aux_heads_from')
     if cfg.think not in THINK_KINDS:

@@ -318,8 +318,7 @@ def run_chain(recipe: LearnRecipe, work: Path, dataset: Path, start: Path | None
                                               str(vision_dir / 'frames.npz'))
             overrides['vision_aux.heads'] = (cfg.vision_aux.heads, str(vision_dir / 'heads.pt'))
         held = previous / 'aux_heads.pt' if previous is not None else None
-        if held is not None and held.is_file() and (cfg.vision_aux or cfg.grid_aux
-                                                    or cfg.bind_aux):
+        if held is not None and held.is_file() and cfg.has_aux_heads:
             # the heads the previous link trained, not fresh ones its model never met
             overrides['model.aux_heads_from'] = (cfg.aux_heads_from, str(held))
         for key, (was, now) in overrides.items():
