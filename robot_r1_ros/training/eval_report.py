@@ -72,12 +72,20 @@ def _distractors(group: dict[str, Any]) -> str:
     return f'{kind}, answer leaves the gripper x-y' if group.get('subgroup_of') else kind
 
 
+def _by_letter(group: dict[str, Any]) -> str:
+    """``80/45/90/70``: a group's accuracy (per cent) on the rows of each gold letter."""
+    by = group.get('accuracy_by_gold_letter') or {}
+    return '/'.join('–' if by.get(x) is None else f'{100.0 * by[x]:.0f}'
+                    for x in OPTION_LETTERS)
+
+
 def markdown_tables(report: dict[str, Any]) -> str:
     """The multiple-choice and open-ended tables (also used by the model card)."""
     lines = ['| task | distractors | n | accuracy | chance | best constant letter | '
              'text-only rule | accuracy minus best baseline | format failures | '
-             'mean think (chars) | predicted A/B/C/D/invalid | the stated aim\'s answer |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|']
+             'mean think (chars) | predicted A/B/C/D/invalid | the stated aim\'s answer | '
+             'answer after a right aim | accuracy by gold letter A/B/C/D |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|']
     open_lines = []
     for key, g in report['groups'].items():
         b = g.get('baselines', {})
@@ -103,7 +111,8 @@ def markdown_tables(report: dict[str, Any]) -> str:
             f'{pct(b.get("text_only"))} | {100.0 * (g["accuracy"] - best):+.1f} pts | '
             f'{pct(g["format_failure_rate"])} | '
             f'{num(g.get("mean_think_chars"), ".0f")} | {hist} | '
-            f'{pct(g.get("aim_implied_accuracy"))} |')
+            f'{pct(g.get("aim_implied_accuracy"))} | '
+            f'{pct(g.get("accuracy_given_right_aim"))} | {_by_letter(g)} |')
     text = '\n'.join(lines)
     if open_lines:
         text += ('\n\n| task | n | L1 mean (cm) | L1 median (cm) | gripper acc. | text-only L1 '
@@ -194,7 +203,10 @@ def markdown_report(report: dict[str, Any]) -> str:
              'rule = nearest-neighbour rules on the train split that never see the image. The '
              'stated aim\'s answer = how often the option nearest (x-y) to the aim the '
              'reasoning states (`Next: ... [x, y]`) is the right one, over the answers that '
-             'state an aim: reading the scene apart from comparing the aim with the options.',
+             'state an aim: reading the scene apart from comparing the aim with the options. '
+             'The answer after a right aim = the accuracy over those whose aim is right (the '
+             'letter the reasoning matches to it); by gold letter = the accuracy on the rows '
+             'whose right answer is A, B, C, D.',
              '',
              markdown_tables(report)]
     if report.get('image_gap'):

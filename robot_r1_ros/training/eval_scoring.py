@@ -316,6 +316,13 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
             m['accuracy'] = float(np.mean([r['correct'] for r in recs]))
             # Over the rows whose reasoning states an aim; None when none does.
             m['aim_implied_accuracy'] = mean_or_none(r.get('aim_correct') for r in recs)
+            # The letter written after a right aim: E128 aimed right at all 100 hard questions
+            # and answered 46, losing 21 of the 26 whose answer is A (session 41).
+            m['accuracy_given_right_aim'] = mean_or_none(
+                r['correct'] for r in recs if r.get('aim_correct'))
+            m['accuracy_by_gold_letter'] = {
+                x: mean_or_none(r['correct'] for r, row in zip(recs, grp_rows)
+                                if row['answer_letter'] == x) for x in OPTION_LETTERS}
             pred = collections.Counter(r['pred_letter'] for r in recs)
             gold = collections.Counter(row['answer_letter'] for row in grp_rows)
             m['predicted_letters'] = {x: pred.get(x, 0) for x in (*OPTION_LETTERS, INVALID)}

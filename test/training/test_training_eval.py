@@ -284,7 +284,12 @@ def test_the_answer_a_stated_aim_implies_is_scored_beside_the_answer_given():
     hard = groups['next_waypoint/hard']
     assert hard['accuracy'] == pytest.approx(1 / 3)
     assert hard['aim_implied_accuracy'] == pytest.approx(1 / 2)  # of the two that state one
-    assert '| 50.0 % |' in evaluate.markdown_tables({'groups': groups})
+    # the one right aim was followed by a wrong letter; every gold letter here is C
+    assert hard['accuracy_given_right_aim'] == 0.0
+    assert hard['accuracy_by_gold_letter'] == {'A': None, 'B': None, 'C': pytest.approx(1 / 3),
+                                               'D': None}
+    table = evaluate.markdown_tables({'groups': groups})
+    assert '| 50.0 % | 0.0 % | –/–/33/– |' in table
 
 
 def test_constant_letter_and_text_only_baselines():
