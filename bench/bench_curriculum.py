@@ -8,7 +8,7 @@
     python bench/bench_curriculum.py --config experiments/configs/see_primed_cm.yaml \
         --length-groups 1 --length-groups 8 --out bench/results/curriculum_length_groups.json
     python bench/bench_curriculum.py --config experiments/configs/see_mm_frames_full.yaml \
-        --vision-aux-batch 16 --vision-aux-batch 8 \
+        --model outputs/recipe_mm_frames/00_grow --vision-aux-batch 16 --vision-aux-batch 8 \
         --out bench/results/curriculum_vision_aux_batch.json   # vision_aux frames a step
 
 For every stage of every curriculum config of the learn recipe's chain (or of one ``--config``):
@@ -166,6 +166,8 @@ def main() -> int:
     parser.add_argument('--config', action='append', default=None,
                         help='a curriculum config (repeat to time several in one run)')
     parser.add_argument('--dataset', default=None, help='override data.path')
+    parser.add_argument('--model', default=None,
+                        help="time every link on this checkpoint (e.g. a recipe's 00_grow)")
     parser.add_argument('--rows', type=int, default=256)
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--threads', type=int, default=1)
@@ -214,6 +216,8 @@ def main() -> int:
             cfg = load_config(name)
             if args.dataset:
                 cfg.dataset = args.dataset
+            if args.model:
+                cfg.model_path = args.model
             if index == 0 and start is not None:   # as robot-r1 learn starts its first link
                 cfg.model_path = str(start)
             if vision is not None and cfg.vision_aux is not None:  # the timed stage's files
