@@ -36,9 +36,11 @@ LETTERS = 'ABCD'
 _AIM_RE = re.compile(r'(Next: .*?\]) ([A-D])\.')
 
 
-def generate(model_dir: str, dataset_dir: str, rows: int) -> tuple[Any, list[dict[str, Any]]]:
-    """The hard questions (with images) and one record per question: gold letter, options,
-    the reasoning's text, whether it answered right and whether the answer moves in x-y."""
+def generate(model_dir: str, dataset_dir: str, rows: int
+             ) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """The hard questions (with images), the processor and one record per question: gold
+    letter, options, the reasoning's text, whether it answered right and whether the answer
+    moves in x-y."""
     from robot_r1_ros.training import common
     from robot_r1_ros.training.eval_scoring import (EvalSettings, generate_completions,
                                                     load_eval_model, score_rows,
@@ -58,18 +60,17 @@ def generate(model_dir: str, dataset_dir: str, rows: int) -> tuple[Any, list[dic
                         'text': rec['text'], 'correct': bool(rec['correct']),
                         'aim_correct': rec.get('aim_correct'),
                         'moves_xy': subgroup_key(row) is not None})
-    return hard, records
+    return hard, processor, records
 
 
-def attention(model_dir: str, hard: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
+def attention(model_dir: str, processor: Any, hard: Any,
+              records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per layer and head: rows whose most-attended listing entry is the gold one, and the
     mean weight on the four entries, from the position before the letter after the aim."""
     import numpy as np
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from robot_r1_ros.training.eval_scoring import EvalSettings, load_eval_model
-    _, processor = load_eval_model(model_dir, EvalSettings())
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         model_dir, attn_implementation='eager').eval()  # eager: the weights are returned
     tok = processor.tokenizer
@@ -134,9 +135,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     import torch
     torch.set_num_threads(1)
-    hard, records = generate(args.model, args.dataset, args.rows)
+    hard, processor, records = generate(args.model, args.dataset, args.rows)
     result = {'model': args.model, 'summary': summary(records),
-              'heads': attention(args.model, hard, records)}
+              'heads': attention(args.model, processor, hard, records)}
     _LOG.info('%s', json.dumps(result['summary'], indent=1))
     for key, value in result['heads'].items():
         _LOG.info('%s: gold entry most attended in %.0f %% of %d rows, weight on the entries '
