@@ -18,6 +18,11 @@ model is grown in place, with every new part starting silent:
   six times below 1 / sqrt(64) for the tiny one's, and its attention stays flat for thousands of
   steps: after E111's link (issue 13) no head gave any token more than 7 % of its weight where
   the answer copies a letter six tokens back, and that letter was at chance.
+- ``rope_theta``: the language model's rotary base (0: unchanged). Also changes the answers, for
+  an untrained language model. Why: the 7B's base 1e6 spreads its 64 frequency pairs from one
+  turn in six tokens to one in millions; the tiny model's head of 16 keeps 8 of them, of which
+  only two turn by more than a radian within 30 tokens, so a head can hardly look a fixed few
+  tokens back (issue 13, session 42: the comparison probe at base 1e4 against 1e6).
 
 The result is a plain ``Qwen2_5_VLForConditionalGeneration`` checkpoint (tokenizer and processor
 files copied) that the node and ``training.curriculum`` load as any other.
@@ -55,12 +60,15 @@ class GrowConfig:
         hidden: Residual stream width after growing (>= the model's, whole heads).
         attention_scale: Factor on every layer's query and key projections (> 0; 1: unchanged;
             changes the answers, for an untrained language model).
+        rope_theta: The language model's rotary base (> 0; 0: unchanged; changes the answers,
+            for an untrained language model).
     """
 
     add_layers: int = 0
     mlp: int = 0
     hidden: int = 0
     attention_scale: float = 1.0
+    rope_theta: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ('add_layers', 'mlp', 'hidden'):
@@ -71,6 +79,11 @@ class GrowConfig:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e3:
             raise ConfigError(f'attention_scale must be a number > 0 (and < 1000), got {scale!r}',
                               'attention_scale')
+        theta = self.rope_theta
+        if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not (
+                theta == 0 or 1 < theta < 1e9):
+            raise ConfigError(f'rope_theta must be 0 (unchanged) or a number > 1 (and < 1e9), '
+                              f'got {theta!r}', 'rope_theta')
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> 'GrowConfig':
@@ -88,7 +101,8 @@ class GrowConfig:
         parts = [f'+{self.add_layers} layers' if self.add_layers else '',
                  f'MLP {self.mlp}' if self.mlp else '', f'stream {self.hidden}' if self.hidden
                  else '',
-                 f'attention x{self.attention_scale:g}' if self.attention_scale != 1 else '']
+                 f'attention x{self.attention_scale:g}' if self.attention_scale != 1 else '',
+                 f'rotary base {self.rope_theta:g}' if self.rope_theta else '']
         return ', '.join(p for p in parts if p) or 'unchanged'
 
 
@@ -121,6 +135,12 @@ def _grown_text_config(text: dict[str, Any], cfg: GrowConfig) -> dict[str, Any]:
     text['num_hidden_layers'] = n_old + cfg.add_layers
     text['layer_types'] = list(text.get('layer_types') or ['full_attention'] * n_old)
     text['layer_types'] += [text['layer_types'][-1]] * cfg.add_layers
+    if cfg.rope_theta:
+        # Both spellings: transformers 5 reads rope_parameters, older ones rope_theta.
+        text['rope_parameters'] = {**(text.get('rope_parameters') or {}),
+                                   'rope_theta': float(cfg.rope_theta)}
+        if 'rope_theta' in text:
+            text['rope_theta'] = float(cfg.rope_theta)
     return text
 
 
@@ -214,13 +234,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--hidden', type=int, default=0, help='widen the residual stream to this')
     p.add_argument('--attention-scale', type=float, default=1.0,
                    help='factor on the query and key projections (changes the answers)')
+    p.add_argument('--rope-theta', type=float, default=0.0,
+                   help='the language model\'s rotary base (0: unchanged; changes the answers)')
     p.add_argument('--tower', type=Path, default=None,
                    help='a checkpoint whose vision tower replaces the model\'s')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     try:
-        grow(args.model, GrowConfig(args.add_layers, args.mlp, args.hidden, args.attention_scale),
-             args.out, args.tower)
+        grow(args.model, GrowConfig(args.add_layers, args.mlp, args.hidden, args.attention_scale,
+                                    args.rope_theta), args.out, args.tower)
     except ConfigError as exc:
         p.error(str(exc))
     return 0

@@ -12,7 +12,8 @@
 - ``vision`` (optional): a vision pre-training stage (:mod:`robot_r1_ros.training.vision_pretrain`)
   giving the first link's ``model.path`` a trained, larger tower, at the first link's image
   size; a link with ``vision_aux`` keeps its position loss (said aloud);
-- ``grow`` (optional): ``add_layers`` / ``mlp`` / ``hidden`` / ``attention_scale`` of
+- ``grow`` (optional): ``add_layers`` / ``mlp`` / ``hidden`` / ``attention_scale`` /
+  ``rope_theta`` of
   :class:`robot_r1_ros.training.grow_lm.GrowConfig`: the first link's start (the vision stage's
   output, or its ``model.path``) gets a bigger language model whose new parts start silent;
 - ``chain``: curriculum configs (``config/train/learn_*.yaml``, see
@@ -238,8 +239,10 @@ def run_grow(recipe: LearnRecipe, work: Path, start: Path | None) -> Path | None
     out = work / '00_grow'
     done = out / 'grow.json'
     want = {'base': str(base), **dataclasses.asdict(recipe.grow)}
-    if want['attention_scale'] == 1:  # a grow step written before the field existed is kept
-        del want['attention_scale']
+    # A grow step written before these fields existed is kept.
+    for field, unchanged in (('attention_scale', 1), ('rope_theta', 0)):
+        if want[field] == unchanged:
+            del want[field]
     if done.is_file() and json.loads(done.read_text()) == want:
         _say('grow step: done before, kept')
         return out

@@ -12,20 +12,22 @@ from robot_r1_ros.core.parsing import format_completion
 
 THINK_KINDS = ('template', 'empty', 'compare', 'plan', 'aim', 'aim_choice', 'aim_pick',
                'aim_check', 'aim_check_jitter', 'aim_pair', 'aim_rel', 'aim_over', 'aim_exact',
-               'aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm')
+               'aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm', 'aim_mm_pair')
 #: Think kinds whose next-waypoint reasoning needs each frame's objects (:func:`frame_facts`).
 FACT_KINDS = ('aim_choice', 'aim_pick', 'aim_check', 'aim_check_jitter', 'aim_pair',
-              'aim_rel', 'aim_over', 'aim_exact', 'aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm')
+              'aim_rel', 'aim_over', 'aim_exact', 'aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm',
+              'aim_mm_pair')
 #: Think kinds with ``aim_pair``'s multiple-choice reasoning (the ``aim_compare`` verdicts).
 PAIR_KINDS = ('aim_pair', 'aim_rel', 'aim_over', 'aim_exact')
 #: Think kinds whose next-waypoint aim is the gold target's own x-y, not jittered.
-EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm')
+EXACT_AIM_KINDS = ('aim_check', 'aim_exact', 'aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm',
+                   'aim_mm_pair')
 #: Think kinds whose next-waypoint reasoning lists the options with their letters after them.
 KEY_KINDS = ('aim_key', 'aim_key_cm', 'aim_cm', 'aim_mm')
 #: Think kinds whose open-keypoint reasoning says what the gripper is over, and how many of
 #: the objects under it they name (:func:`gripper_relations`).
 RELATION_KINDS = {'aim_rel': 1, 'aim_over': None, 'aim_exact': None, 'aim_key': None,
-                  'aim_key_cm': None, 'aim_cm': None, 'aim_mm': None}
+                  'aim_key_cm': None, 'aim_cm': None, 'aim_mm': None, 'aim_mm_pair': None}
 #: ``aim_check_jitter``'s largest x-y offset of the stated aim from the gold target (metres).
 AIM_JITTER_M = 0.02
 LETTERS = 'ABCD'
@@ -153,6 +155,15 @@ def reasoning(row: dict[str, Any], think: str,
     the digits that decide it (1 cm apart is ten units, not a cut digit). The next-waypoint
     listing and aim stay in centimetres (``[04,11] B``): its keys are the first two digits.
 
+    ``aim_mm_pair`` is ``aim_mm`` with a next-waypoint reasoning of verdicts instead of the
+    letter after the aim (E128/E129 stated the right aim in 100 of 100 hard questions, and the
+    letter after it followed the options' order): the exact aim, then per option its x-y beside
+    the aim's, each in signed whole centimetres so the two sit a fixed nine tokens apart
+    (:func:`signed_cm_digits`), the letter again and the verdict (``Next: the red cube at
+    [+04,+11]. A [+21,-14] [+04,+11] A no. B [+04,+11] [+04,+11] B yes. ...``). The verdict is an
+    equality of neighbours at a fixed offset, and the answer's letter the token before the one
+    ``yes``.
+
     Raises:
         ConfigError: Unknown ``think``.
     """
@@ -170,6 +181,8 @@ def reasoning(row: dict[str, Any], think: str,
                                str(row.get('gold_think') or ''))
     if think == 'aim_pick' and row.get('task_kind') == 'next_waypoint':
         return _choice_aim(row, facts or {})
+    if think == 'aim_mm_pair' and row.get('task_kind') == 'next_waypoint':
+        return _signed_pair_reasoning(row, facts or {})
     if think in KEY_KINDS and row.get('task_kind') == 'next_waypoint':
         # aim_mm keys the letters on centimetres too: the options differ in their first digits.
         show = {'aim_key_cm': _centimetres, 'aim_cm': cm_digits, 'aim_mm': cm_digits}
@@ -236,9 +249,17 @@ def mm_digits(xyz: Sequence[float]) -> str:
     return _metre_digits(xyz, 3)
 
 
+def signed_cm_digits(xy: Sequence[float]) -> str:
+    """``[+10,-09]``: :func:`cm_digits` with every number signed, so an x-y of two cut
+    metres (below 1 m) is always nine tokens (``aim_mm_pair``)."""
+    parts = cm_digits(xy).strip('[]').split(',')
+    return '[' + ','.join(p if p.startswith('-') else '+' + p for p in parts) + ']'
+
+
 #: The think kinds that write the places' positions as digits, and how.
 PLACE_DIGITS: dict[str, Callable[[Sequence[float]], str]] = {'aim_cm': cm_digits,
-                                                              'aim_mm': mm_digits}
+                                                              'aim_mm': mm_digits,
+                                                              'aim_mm_pair': mm_digits}
 
 
 def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, str]],
@@ -257,6 +278,23 @@ def _key_reasoning(row: dict[str, Any], facts: dict[tuple[str, int], dict[str, s
     gold = show(_parse_xyz(options[LETTERS.index(answer)])[:2])
     aim = text.replace(_fmt_xyz(aim_xy) + '.', f'{gold} {answer}.')
     return f'{listed} {aim}'
+
+
+def _signed_pair_reasoning(row: dict[str, Any],
+                           facts: dict[tuple[str, int], dict[str, str]]) -> str:
+    """``aim_mm_pair``'s next-waypoint reasoning (:func:`reasoning`); the template reasoning
+    for a row without four options or a target."""
+    options = row.get('options') or []
+    text, aim_xy = _short_aim(row, facts, jitter=False, xy_only=True)
+    if len(options) != 4 or not aim_xy:
+        return str(row.get('gold_think') or '')
+    answer = str(row['answer_letter'])
+    # The aim is the gold option's own digits, so its pair holds two equal numbers.
+    gold = signed_cm_digits(_parse_xyz(options[LETTERS.index(answer)])[:2])
+    pairs = ' '.join(f"{letter} {signed_cm_digits(_parse_xyz(opt)[:2])} {gold} {letter} "
+                     f"{'yes' if letter == answer else 'no'}."
+                     for letter, opt in zip(LETTERS, options))
+    return f"{text.replace(_fmt_xyz(aim_xy) + '.', gold + '.')} {pairs}"
 
 
 # The aim a next-waypoint reasoning states (``Next: the red cube at [0.107, -0.149].``).

@@ -65,10 +65,37 @@ def test_attention_scale_multiplies_every_layers_queries_and_keys(tiny_model, tm
     assert np.abs(after - before).max() > 1e-3  # unlike the other options, the answers change
 
 
+def test_rope_theta_sets_the_language_models_rotary_base_and_nothing_else(tiny_model, tmp_path):
+    """``rope_theta``: the grown checkpoint's language model turns its rotary frequencies on the
+    new base (loaded back through transformers), its weights unchanged, the tower's rotary kept."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    before, old = _logits(tiny_model)
+    cfg = GrowConfig.from_mapping({'rope_theta': 10000})
+    assert cfg.describe() == 'rotary base 10000'
+    after, new = _logits(grow(tiny_model, cfg, tmp_path / 'theta'))
+    inv_freq = new.model.language_model.rotary_emb.inv_freq
+    head = new.config.text_config.hidden_size // new.config.text_config.num_attention_heads
+    want = 1.0 / 10000.0 ** (torch.arange(0, head, 2, dtype=torch.float32) / head)
+    assert torch.allclose(inv_freq, want)
+    assert not torch.allclose(old.model.language_model.rotary_emb.inv_freq, want)
+    assert new.config.vision_config.to_dict() == old.config.vision_config.to_dict() | {
+        'out_hidden_size': new.config.vision_config.out_hidden_size}
+    for key, value in old.state_dict().items():
+        assert torch.equal(new.state_dict()[key], value), key
+    assert np.abs(after - before).max() > 1e-4  # positions turn differently: the answers change
+    plain = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        grow(tiny_model, GrowConfig(add_layers=1), tmp_path / 'plain'))
+    assert torch.allclose(plain.model.language_model.rotary_emb.inv_freq,
+                          old.model.language_model.rotary_emb.inv_freq)
+
 @pytest.mark.parametrize('values,field', [
     ({'attention_scale': 0}, 'attention_scale'),
     ({'attention_scale': True}, 'attention_scale'),
     ({'attention_scale': '4'}, 'attention_scale'),
+    ({'rope_theta': 0.5}, 'rope_theta'),
+    ({'rope_theta': '1e4'}, 'rope_theta'),
+    ({'rope_theta': True}, 'rope_theta'),
     ({'add_layers': -1}, 'add_layers'),
     ({'mlp': 1.5}, 'mlp'),
     ({'hidden': True}, 'hidden'),

@@ -2,6 +2,8 @@
 reasoning is written by ``core.qa.template_reasoning`` itself."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from robot_r1_ros.core.grounding import ZONE_NAME
@@ -358,6 +360,34 @@ def test_aim_mm_writes_the_places_in_millimetres_and_keeps_the_listing_in_centim
     assert reasoning(position, 'aim_mm') == 'The blue cube is at [079,-090,020].'
     assert reasoning(position, 'aim_cm') == 'The blue cube is at [07,-09,02].'
 
+
+
+def test_aim_mm_pair_judges_each_option_beside_the_aim_at_a_fixed_offset():
+    """``aim_mm_pair``: the exact aim, then per option its x-y beside the aim's in signed
+    centimetres (nine tokens each, whatever the signs), the letter and the verdict; the one
+    ``yes`` is the gold option's, the stated aim implies it, and the places are ``aim_mm``'s."""
+    from robot_r1_ros.training.think_targets import (completion, frame_facts, implied_letter,
+                                                      signed_cm_digits)
+
+    assert signed_cm_digits([0.107, -0.149]) == '[+10,-14]'
+    assert signed_cm_digits([-0.009, 0.0]) == '[-00,+00]'
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    think = reasoning(row, 'aim_mm_pair', facts)
+    assert think == ('Next: the green cube at [+10,-14]. '
+                     'A [+02,-05] [+10,-14] A no. B [+10,-14] [+10,-14] B yes. '
+                     'C [+18,-10] [+10,-14] C no. D [+04,-22] [+10,-14] D no.')
+    assert think.count('yes') == 1
+    assert implied_letter(think, row['options']) == 'B'
+    assert completion(row, 'aim_mm_pair', facts).endswith('<answer>[[B]]</answer>')
+    # Every bracket is nine characters: an option's digits and the aim's sit a fixed distance
+    # apart, whatever their signs.
+    assert {len(b) for b in re.findall(r'\[[^\]]*\]', think)} == {9}
+    assert reasoning(key_row, 'aim_mm_pair', facts) == reasoning(key_row, 'aim_mm', facts)
+    position = {'task_kind': 'object_position', 'answer_text': '[0.079, -0.090, 0.020]',
+                'gold_think': 'The blue cube is at [0.079, -0.090, 0.020].'}
+    assert reasoning(position, 'aim_mm_pair') == reasoning(position, 'aim_mm')
 
 def test_gripper_relation_skips_far_objects_and_the_one_held():
     from robot_r1_ros.training.think_targets import AIM_XY_TOL_M, gripper_relation
