@@ -75,6 +75,16 @@ def _waypoint_row(current, nxt, episode='scene_1', frame=0) -> dict:
             'answer_text': '[[B]]'}
 
 
+def _waypoint_case() -> tuple[dict, dict, dict]:
+    """An open-keypoint row, the facts its frame states, and a hard next-waypoint row of the
+    same frame whose gold option (B) is the keypoint."""
+    from robot_r1_ros.training.think_targets import frame_facts
+
+    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
+    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
+    return key_row, facts, _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+
+
 def test_aim_choice_aims_a_waypoint_question_from_the_frames_objects_then_judges_options():
     """``aim_choice``: the objects of the same frame (stated by its open-keypoint and
     object-position rows, in the instruction's order), the gripper, the aim, then verdicts."""
@@ -107,11 +117,8 @@ def test_aim_choice_aims_a_waypoint_question_from_the_frames_objects_then_judges
 def test_aim_pick_aims_a_waypoint_question_without_verdicts_and_stays_in_the_node_budget():
     """``aim_pick``: ``aim_choice``'s aim and nothing after it (the letter is the answer's), so
     the reasoning is as long as an open keypoint's; the other tasks reason as with ``aim``."""
-    from robot_r1_ros.training.think_targets import frame_facts
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     think = reasoning(row, 'aim_pick', facts)
     assert think == ('The green cube is at [0.107, -0.149, 0.020]. '
                      'The yellow zone is at [0.247, 0.044, 0.000]. '
@@ -128,11 +135,9 @@ def test_aim_check_reads_the_aim_in_one_sentence_then_judges_every_option():
     """``aim_check``: ``Next: the <aim> at [..].`` (no objects stated first) and ``aim``'s
     verdicts; ``aim_check_jitter`` moves an object aim at most 2 cm in x-y, fixed per frame,
     and keeps the gold option's ``yes``; a gripper aim (descend) is never moved."""
-    from robot_r1_ros.training.think_targets import AIM_JITTER_M, frame_facts
+    from robot_r1_ros.training.think_targets import AIM_JITTER_M
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     think = reasoning(row, 'aim_check', facts)
     assert think == ('Next: the green cube at [0.107, -0.149, 0.142]. '
                      'A [0.021, -0.056, 0.142] no. B [0.107, -0.149, 0.142] yes. '
@@ -159,11 +164,9 @@ def test_aim_pair_copies_the_aims_xy_beside_every_options_xy():
     """``aim_pair``: the x-y aim alone, then each option's x-y beside the aim's (no space after
     the commas) with its verdict; the aim is ``aim_check_jitter``'s, so the pairs differ; a
     gripper aim is copied exactly; other tasks keep the ``plan`` verdicts."""
-    from robot_r1_ros.training.think_targets import AIM_JITTER_M, frame_facts
+    from robot_r1_ros.training.think_targets import AIM_JITTER_M
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     think = reasoning(row, 'aim_pair', facts)
     head, rest = think.split('. ', 1)
     aim = [float(v) for v in head.split(' at [')[1].rstrip(']').split(',')]
@@ -210,11 +213,8 @@ def test_aim_rel_states_what_the_gripper_is_over_right_after_its_state(
 
 
 def test_aim_rel_keeps_the_aim_pair_verdicts_of_a_waypoint_question():
-    from robot_r1_ros.training.think_targets import frame_facts
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     assert reasoning(row, 'aim_rel', facts) == reasoning(row, 'aim_pair', facts)
 
 
@@ -241,11 +241,8 @@ def test_aim_over_tells_the_grasp_from_the_release_by_the_zone_under_the_gripper
 def test_aim_exact_states_the_gold_options_own_xy_so_the_yes_pair_is_equal():
     """``aim_exact``: ``aim_over`` with the next-waypoint aim unjittered: the ``yes`` pair holds
     two equal numbers (a copy-match, not a 2 cm nearness); open keypoints read as ``aim_over``."""
-    from robot_r1_ros.training.think_targets import frame_facts
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     pair = '[0.107,-0.149]'
     assert reasoning(row, 'aim_exact', facts) == (
         f'Next: the green cube at [0.107, -0.149]. A [0.021,-0.056] {pair} no. '
@@ -261,11 +258,9 @@ def test_aim_key_lists_the_options_with_letters_after_and_aims_at_the_gold_one()
     """``aim_key``: every option's x-y copied with its letter after it, then the exact aim
     with the gold letter; the answer repeats it, the stated aim implies it, no verdicts; open
     keypoints read as ``aim_over``; no list without a target."""
-    from robot_r1_ros.training.think_targets import completion, frame_facts, implied_letter
+    from robot_r1_ros.training.think_targets import completion, implied_letter
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     think = reasoning(row, 'aim_key', facts)
     xy = [','.join(opt.split(', ')[:2]) + ']' for opt in row['options']]
     listed = [f'{pair} {letter}.' for letter, pair in zip('ABCD', xy)]
@@ -285,11 +280,9 @@ def test_aim_key_lists_the_options_with_letters_after_and_aims_at_the_gold_one()
 def test_aim_key_cm_is_aim_key_in_whole_centimetres():
     """``aim_key_cm``: the same list and aim in whole centimetres; the stated aim still implies
     the gold letter (read as centimetres); open keypoints read as ``aim_key``."""
-    from robot_r1_ros.training.think_targets import completion, frame_facts, implied_letter
+    from robot_r1_ros.training.think_targets import completion, implied_letter
 
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     think = reasoning(row, 'aim_key_cm', facts)
     cm = []
     for opt in row['options']:
@@ -366,14 +359,11 @@ def test_aim_mm_pair_judges_each_option_beside_the_aim_at_a_fixed_offset():
     """``aim_mm_pair``: the exact aim, then per option its x-y beside the aim's in signed
     centimetres (nine tokens each, whatever the signs), the letter and the verdict; the one
     ``yes`` is the gold option's, the stated aim implies it, and the places are ``aim_mm``'s."""
-    from robot_r1_ros.training.think_targets import (completion, frame_facts, implied_letter,
-                                                      signed_cm_digits)
+    from robot_r1_ros.training.think_targets import completion, implied_letter, signed_cm_digits
 
     assert signed_cm_digits([0.107, -0.149]) == '[+10,-14]'
     assert signed_cm_digits([-0.009, 0.0]) == '[-00,+00]'
-    key_row = _row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142), 'open', 'open')
-    facts = frame_facts(['scene_1'], [0], [key_row['gold_think']])
-    row = _waypoint_row((-0.043, 0.0, 0.487), (0.107, -0.149, 0.142))
+    key_row, facts, row = _waypoint_case()
     think = reasoning(row, 'aim_mm_pair', facts)
     assert think == ('Next: the green cube at [+10,-14]. '
                      'A [+02,-05] [+10,-14] A no. B [+10,-14] [+10,-14] B yes. '
