@@ -60,7 +60,7 @@ class GrowConfig:
         hidden: Residual stream width after growing (>= the model's, whole heads).
         attention_scale: Factor on every layer's query and key projections (> 0; 1: unchanged;
             changes the answers, for an untrained language model).
-        rope_theta: The language model's rotary base (> 0; 0: unchanged; changes the answers,
+        rope_theta: The language model's rotary base (> 1; 0: unchanged; changes the answers,
             for an untrained language model).
     """
 
