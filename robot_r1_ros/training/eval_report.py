@@ -97,7 +97,7 @@ def markdown_tables(report: dict[str, Any]) -> str:
                 f'{num(g.get("l1_cm_median"))} | {pct(g.get("gripper_accuracy"))} | '
                 f'{num(b.get("text_only_l1_cm"))} | {pct(b.get("text_only_gripper_acc"))} | '
                 f'{num(b.get("copy_current_l1_cm"))} | {pct(g.get("names_object_rate"))} | '
-                f'{pct(g["format_failure_rate"])} |')
+                f'{pct(g.get("states_current_rate"))} | {pct(g["format_failure_rate"])} |')
             continue
         const = b.get('constant', {})
         pred = g['predicted_letters']
@@ -117,8 +117,9 @@ def markdown_tables(report: dict[str, Any]) -> str:
     if open_lines:
         text += ('\n\n| task | n | L1 mean (cm) | L1 median (cm) | gripper acc. | text-only L1 '
                  '(cm) | text-only gripper | copy-current L1 (cm) | reasoning names the asked '
-                 'object | format failures |\n'
-                 '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' + '\n'.join(open_lines))
+                 'object | reasoning states the current position | format failures |\n'
+                 '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+                 + '\n'.join(open_lines))
     if report.get('open_keypoint_by_phase'):
         text += '\n\n' + phase_table(report['open_keypoint_by_phase'])
     return text
@@ -127,10 +128,12 @@ def markdown_tables(report: dict[str, Any]) -> str:
 def phase_table(by_phase: dict[str, dict[str, Any]]) -> str:
     """The open keypoint per demo phase (``eval_scoring.open_keypoint_by_phase``)."""
     lines = ['| open keypoint, phase (target keyframe) | n | L1 mean (cm) | L1 median (cm) | '
-             'gripper acc. | format failures |', '|---|---:|---:|---:|---:|---:|']
+             'gripper acc. | reasoning states the current position | format failures |',
+             '|---|---:|---:|---:|---:|---:|---:|']
     for phase, m in by_phase.items():
         lines.append(f'| {phase} | {m["n"]} | {num(m["l1_cm_mean"])} | '
                      f'{num(m["l1_cm_median"])} | {pct(m["gripper_accuracy"])} | '
+                     f'{pct(m.get("states_current_rate"))} | '
                      f'{pct(m["format_failure_rate"])} |')
     return '\n'.join(lines)
 

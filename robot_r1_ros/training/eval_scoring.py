@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -18,7 +19,8 @@ from robot_r1_ros.core.parsing import (OPTION_LETTERS, parse_completion, parse_o
 from robot_r1_ros.core.rewards import REWARDS
 from robot_r1_ros.core.types import TaskKind
 from robot_r1_ros.training import baselines, common
-from robot_r1_ros.training.think_targets import first_named_object, implied_letter
+from robot_r1_ros.training.think_targets import (cm_digits, first_named_object, implied_letter,
+                                                 mm_digits)
 
 NODE_GENERATION = GenerationOptions()
 """The reasoning node's generation defaults (the evaluation's defaults too)."""
@@ -34,6 +36,10 @@ MOVES_XY_SUFFIX = '/moves_xy'
 # target is the cube's place, which the zones' (larger, flat) would hide in one mean.
 OBJECT_KINDS = ('cube', 'zone')
 # Dataset columns that scoring and baselines read (everything but the prompt and image).
+# Where a reasoning says the gripper is now (every open-keypoint think kind states it so).
+_STATED_GRIPPER_RE = re.compile(r'The gripper is at \[([^\]]*)\]')
+# A stated metres position within this of the prompt's (per axis) is a copy of it (metres).
+STATED_CURRENT_TOL_M = 0.0015
 META_COLUMNS = ('task_kind', 'answer_letter', 'target_xyz_env_m', 'target_gripper',
                  'answer_text', 'options', 'distractor_kind', 'answer_xyz_env_m',
                  'current_xyz_env_m', 'current_gripper', 'episode_id', 'frame_index',
@@ -210,6 +216,32 @@ def generate_completions(model: Any, processor: Any, dataset: Any, batch_size: i
 
 
 # ------------------------------------------------------------------------------ scoring
+def states_current(think: str, current_xyz_env_m: Sequence[float]) -> bool | None:
+    """Whether the gripper position a reasoning states is the prompt's current one.
+
+    E131 wrote the gripper above the cube (``[..,142]``) after the descent in 13 of 30
+    phase-2 test rows whose prompt said ``0.022`` (E129: 1), and its closed loop asked for the
+    descent again until the keypoint budget ran out (14 of 20 episodes); the answer's L1 on the
+    test rows hid it, as the target was the same place. Metres are compared to the millimetre;
+    digit places (``aim_cm``, ``aim_mm``) must be the current position's own digits.
+
+    Returns:
+        None when the reasoning states no gripper position.
+    """
+    match = _STATED_GRIPPER_RE.search(str(think or ''))
+    if match is None:
+        return None
+    stated = match.group(1).replace(' ', '')
+    if '.' not in stated:
+        return f'[{stated}]' in (cm_digits(current_xyz_env_m), mm_digits(current_xyz_env_m))
+    try:
+        values = [float(v) for v in stated.split(',')]
+    except ValueError:
+        return False
+    return len(values) == 3 and bool(np.all(
+        np.abs(np.subtract(values, current_xyz_env_m)) <= STATED_CURRENT_TOL_M))
+
+
 def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, Any]]
                ) -> list[dict[str, Any]]:
     """Per-row scores, computed by the training rewards and ``core.parsing``.
@@ -221,6 +253,7 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
         (open tasks whose template reasoning places an object: the reasoning places that object
         first, the question's or the task's, not another; absent elsewhere), ``think_chars``,
         ``tokens``, ``phase`` (the target keyframe's ordinal, None when the row has none);
+        open-keypoint rows add ``states_current`` (:func:`states_current`);
         multiple-choice rows add ``aim_correct`` (the option nearest the aim the reasoning
         states is the gold one; None when it states no aim).
     """
@@ -249,6 +282,9 @@ def score_rows(rows: Sequence[dict[str, Any]], completions: Sequence[dict[str, A
                 if row['task_kind'] == OPEN:
                     xyz, _gripper = parse_open_keypoint(parsed.answer)
                     rec['gripper_ok'] = bool(grip[i])
+                    if row.get('current_xyz_env_m') is not None:
+                        rec['states_current'] = states_current(parsed.think,
+                                                               row['current_xyz_env_m'])
                 else:
                     xyz = parse_xyz_answer(parsed.answer)
                 rec['l1_cm'] = 100.0 * float(np.abs(np.subtract(
@@ -311,7 +347,8 @@ def summarize_groups(rows: Sequence[dict[str, Any]], records: Sequence[dict[str,
                      gripper_accuracy=mean_or_none(r['gripper_ok'] for r in recs
                                                    if r['gripper_ok'] is not None),
                      within_5cm=(float(np.mean([v <= 5.0 for v in l1])) if l1 else None),
-                     names_object_rate=mean_or_none(r.get('names_object') for r in recs))
+                     names_object_rate=mean_or_none(r.get('names_object') for r in recs),
+                     states_current_rate=mean_or_none(r.get('states_current') for r in recs))
         else:
             m['accuracy'] = float(np.mean([r['correct'] for r in recs]))
             # Over the rows whose reasoning states an aim; None when none does.
@@ -356,6 +393,7 @@ def open_keypoint_by_phase(records: Sequence[dict[str, Any]]) -> dict[str, dict[
             'l1_cm_median': float(np.median(l1)) if l1 else None,
             'gripper_accuracy': mean_or_none(r['gripper_ok'] for r in recs
                                              if r['gripper_ok'] is not None),
+            'states_current_rate': mean_or_none(r.get('states_current') for r in recs),
             'format_failure_rate': 1.0 - float(np.mean([r['format_ok'] for r in recs]))}
     return out
 

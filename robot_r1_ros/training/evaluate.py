@@ -54,7 +54,7 @@ from robot_r1_ros.training.eval_scoring import (INVALID, META_COLUMNS, OPEN,  # 
                                                 NODE_GENERATION, EvalSettings, generate_completions, group_key,
                                                 load_eval_model, mean_or_none,
                                                 open_keypoint_by_phase, score_rows,
-                                                select_eval_rows, summarize_groups)
+                                                select_eval_rows, states_current, summarize_groups)
 
 def evaluate(model_dir: str | os.PathLike, dataset_dir: str | os.PathLike,
              out_dir: str | os.PathLike, settings: EvalSettings | None = None,

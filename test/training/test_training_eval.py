@@ -197,14 +197,49 @@ def test_open_keypoints_are_scored_per_demo_phase():
     by_phase = evaluate.open_keypoint_by_phase(rec)
     assert list(by_phase) == ['3', '4', '5']  # no phase: left out; multiple choice: not here
     assert by_phase['3'] == {'n': 1, 'l1_cm_mean': 0.0, 'l1_cm_median': 0.0,
-                             'gripper_accuracy': 1.0, 'format_failure_rate': 0.0}
+                             'gripper_accuracy': 1.0, 'states_current_rate': None,
+                             'format_failure_rate': 0.0}
     assert by_phase['4']['n'] == 2 and by_phase['4']['l1_cm_mean'] == pytest.approx(6.0)
     assert by_phase['4']['l1_cm_median'] == pytest.approx(6.0)
     assert by_phase['5'] == {'n': 1, 'l1_cm_mean': None, 'l1_cm_median': None,
-                             'gripper_accuracy': None, 'format_failure_rate': 1.0}
+                             'gripper_accuracy': None, 'states_current_rate': None,
+                             'format_failure_rate': 1.0}
     table = evaluate.markdown_tables({'groups': {}, 'open_keypoint_by_phase': by_phase})
-    assert '| 4 | 2 | 6.0 | 6.0 | 100.0 % | 0.0 % |' in table
-    assert '| 5 | 1 | – | – | – | 100.0 % |' in table
+    assert '| 4 | 2 | 6.0 | 6.0 | 100.0 % | – | 0.0 % |' in table
+    assert '| 5 | 1 | – | – | – | – | 100.0 % |' in table
+
+
+def test_open_keypoints_record_whether_the_reasoning_states_the_prompts_current_position():
+    """E131 stated the gripper above the cube after the descent (``142`` for the prompt's
+    ``0.022``) and asked the descent again in closed loop; its answers' L1 hid it."""
+    current = [0.254, 0.054, 0.022]
+    assert evaluate.states_current('The gripper is at [254,054,022], open.', current) is True
+    assert evaluate.states_current('The gripper is at [254,054,142], open.', current) is False
+    assert evaluate.states_current('The gripper is at [25,05,02], open.', current) is True
+    assert evaluate.states_current('The gripper is at [0.255, 0.054, 0.022] and', current)
+    assert evaluate.states_current('The gripper is at [0.254, 0.054, 0.142] and',
+                                   current) is False
+    assert evaluate.states_current('The gripper is at [0.254, x, 0.022]', current) is False
+    assert evaluate.states_current('Next: the red cube at [254,054,142].', current) is None
+    row = {'task_kind': 'open_keypoint', 'answer_letter': None, 'distractor_kind': '',
+           'target_xyz_env_m': current, 'answer_xyz_env_m': current,
+           'target_gripper': 'closed', 'current_xyz_env_m': current, 'phase': 2}
+    texts = [f'<think>The gripper is at {z}, open. Next: the gripper at [254,054,022], '
+             'closed.</think><answer>[0.254, 0.054, 0.022] closed</answer>'
+             for z in ('[254,054,022]', '[254,054,142]', '[254,054,022]')]
+    texts.append('<think>Close.</think><answer>[0.254, 0.054, 0.022] closed</answer>')
+    rec = evaluate.score_rows([row] * 4, [{'text': t, 'tokens': 5, 'finished': True}
+                                          for t in texts])
+    # the same answer four times: only the reasoning's statement tells them apart
+    assert [r['l1_cm'] for r in rec] == [0.0] * 4
+    assert [r['states_current'] for r in rec] == [True, False, True, None]
+    by_phase = evaluate.open_keypoint_by_phase(rec)
+    assert by_phase['2']['states_current_rate'] == pytest.approx(2 / 3)
+    groups = evaluate.summarize_groups([row] * 4, rec, baselines.TextOnlyRules.fit([]))
+    assert groups['open_keypoint']['states_current_rate'] == pytest.approx(2 / 3)
+    table = evaluate.markdown_tables({'groups': groups, 'open_keypoint_by_phase': by_phase})
+    assert 'reasoning states the current position' in table
+    assert '| 2 | 4 | 0.0 | 0.0 | 100.0 % | 66.7 % | 0.0 % |' in table
 
 
 def test_next_waypoint_questions_that_leave_the_grippers_xy_form_a_subgroup():
