@@ -17,7 +17,10 @@ Formats (the reasoning; the answer is the row's ``[[X]]``):
   induction copy (the think kind ``aim_key``);
 - ``key_cm``: ``key`` in whole centimetres, ``[21,14] A. ... Next: [11,-15] B.``, so the
   digits that tell close options apart sit right before each letter (the prompt's aim too);
-- ``pair_cm``: ``pair`` in whole centimetres, ``A [21,14] [11,-15] no. ...``.
+- ``pair_cm``: ``pair`` in whole centimetres, ``A [21,14] [11,-15] no. ...``;
+- ``lead_cm``: ``key_cm`` with each letter before its x-y, ``A [21,14]. B [11,-15]. ... Next:
+  [11,-15] B.``: the entry whose digits match the aim's holds its letter already (a head looking
+  a fixed few tokens back can carry it there), instead of one token after the match.
 
     python experiments/tools/compare_probe.py --model checkpoints/robot-r1-tiny-see \\
         --dataset outputs/recipe_see/dataset --format pair --cpu-minutes 12 --out outputs/probe/pair
@@ -73,15 +76,18 @@ def aim_of(row: dict[str, Any], jitter_m: float, rng: random.Random | None) -> l
 def texts(row: dict[str, Any], fmt: str, aim: list[float]) -> tuple[str, str]:
     """(prompt, completion) of one row in one format."""
     opts = list(row['options'])
-    shown_aim = _cm(aim[:2]) if fmt in ('key_cm', 'pair_cm') else _xyz(aim)
+    shown_aim = _cm(aim[:2]) if fmt in ('key_cm', 'pair_cm', 'lead_cm') else _xyz(aim)
     prompt = (f"Current gripper position: {_xyz(row['current_xyz_env_m'])} "
               f"({row['current_gripper']}).\nOptions:\n"
               + ''.join(f'[[{L}]] {o}\n' for L, o in zip(LETTERS, opts))
               + f'Aim: {shown_aim}.\nWhich option is the aim?')
-    if fmt in ('key', 'key_cm'):
-        show = _cm if fmt == 'key_cm' else (lambda v: f'[{_f(v[0])},{_f(v[1])}]')
+    if fmt in ('key', 'key_cm', 'lead_cm'):
+        show = _cm if fmt in ('key_cm', 'lead_cm') else (lambda v: f'[{_f(v[0])},{_f(v[1])}]')
         gold = _parse(opts[LETTERS.index(row['answer_letter'])])
-        listed = ' '.join(f'{show(_parse(o))} {L}.' for L, o in zip(LETTERS, opts))
+        if fmt == 'lead_cm':
+            listed = ' '.join(f'{L} {show(_parse(o))}.' for L, o in zip(LETTERS, opts))
+        else:
+            listed = ' '.join(f'{show(_parse(o))} {L}.' for L, o in zip(LETTERS, opts))
         think = f"{listed} Next: {show(gold)} {row['answer_letter']}."
         return prompt, f"<think>{think}</think><answer>{row['answer_text']}</answer>"
     parts = []
@@ -132,7 +138,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--model', required=True)
     ap.add_argument('--dataset', required=True)
-    ap.add_argument('--format', choices=('check', 'pair', 'axis', 'key', 'key_cm', 'pair_cm'), required=True)
+    ap.add_argument('--format', required=True, choices=('check', 'pair', 'axis', 'key',
+                                                        'key_cm', 'pair_cm', 'lead_cm'))
     ap.add_argument('--cpu-minutes', type=float, default=12.0)
     ap.add_argument('--lr', type=float, default=3e-4)
     ap.add_argument('--batch-size', type=int, default=16)

@@ -1,5 +1,5 @@
 """The text-only comparison probe (``experiments/tools/compare_probe.py``, issue 13): its
-``key`` / ``key_cm`` / ``pair_cm`` reasoning formats and its letter-weighted loss."""
+``key`` / ``key_cm`` / ``pair_cm`` / ``lead_cm`` reasoning formats and its letter-weighted loss."""
 from __future__ import annotations
 
 import importlib.util
@@ -39,6 +39,9 @@ def test_key_formats_list_every_option_with_its_letter_then_aim_at_the_gold_one(
     assert 'Aim: [5,11].' in prompt  # the aim in the reasoning's units
     _, pair = probe.texts(row, 'pair_cm', aim)
     assert pair.startswith('<think>A [2,-6] [5,11] no. B [5,11] [5,11] yes. C [18,-11]')
+    _, lead = probe.texts(row, 'lead_cm', aim)  # the letter before its entry
+    assert lead == ('<think>A [2,-6]. B [5,11]. C [18,-11]. D [4,-23]. Next: [5,11] B.</think>'
+                    '<answer>[[B]]</answer>')
 
 
 def test_letter_weight_adds_the_letters_cross_entropy(probe):
