@@ -224,7 +224,8 @@ def train(cfg: LearnConfig, out: str | os.PathLike, workers: Workers = SINGLE) -
     if cfg.compact_prompt > 0:
         from robot_r1_ros.training.compact_prompt import build_compactor
         compactor = build_compactor(processor, train_rows, model)
-    enc = Encoded(processor, train_rows, cfg.think, compactor, aim_compare, aim_follow)
+    enc = Encoded(processor, train_rows, cfg.think, compactor, aim_compare, aim_follow, workers,
+                  out / 'encoded_shares')
     encode_s = time.process_time() - t0
     _LOG.info('encoded %d rows, %d frames in %.0f s', len(enc.rows), len(enc.pixels), encode_s)
     budget = GenerationOptions().think_budget_tokens  # the node forces the answer after it

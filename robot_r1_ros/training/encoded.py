@@ -10,13 +10,43 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from robot_r1_ros.core.errors import ConfigError
 from robot_r1_ros.training.curriculum_config import Stage, weight_key
 from robot_r1_ros.training.think_targets import FACT_KINDS, completion, frame_facts, reasoning
+from robot_r1_ros.training.workers import SINGLE, Workers
 
 _LOG = logging.getLogger(__name__)
+
+
+class _FramePrompt:
+    """A prompt's ids for an image already processed: the processor's own expansion of the
+    image placeholder (one pad token per merged patch of the frame's grid), without processing
+    the image again.
+
+    Why its own: the processor call on every row re-processed the frame's pixels (about 3 ms a
+    row of the 4; ``test_encoded_rows_equal_the_processors``
+    checks the ids and token types equal the processor's)."""
+
+    def __init__(self, processor: Any) -> None:
+        self.tok = processor.tokenizer
+        self.pad = processor.image_token
+        self.pad_id = self.tok.convert_tokens_to_ids(self.pad)
+        self.merge = processor.image_processor.merge_size ** 2
+
+    def encode(self, text: str, grid_thw: Any) -> dict[str, Any]:
+        """``input_ids`` (1, N), ``mm_token_type_ids`` (1, N: 1 on image tokens) and
+        ``image_grid_thw`` of ``text`` with its one image placeholder expanded to
+        ``grid_thw``'s merged patches (the processor's output, less the pixels)."""
+        if text.count(self.pad) != 1:
+            raise ValueError(f'a prompt with one image has one {self.pad}, '
+                             f'found {text.count(self.pad)}')
+        count = int(grid_thw[0].prod()) // self.merge
+        ids = self.tok(text.replace(self.pad, self.pad * count), return_tensors='pt')['input_ids']
+        return {'input_ids': ids, 'mm_token_type_ids': (ids == self.pad_id).long(),
+                'image_grid_thw': grid_thw}
 
 
 class Encoded:
@@ -33,46 +63,37 @@ class Encoded:
             without an image have ``key`` None).
         aim_follow: Also encode the rows that follow a distractor stated as the aim (task
             ``aim_follow``; ``loss_from`` completion tokens without loss).
+        workers: This process's place among the run's workers: each encodes ``1 / world`` of
+            the rows and reads the others' share.
+        exchange_dir: A folder for the shares (needed with several workers; removed after).
     """
 
     def __init__(self, processor: Any, dataset: Any, think: str,
                  compactor: Any = None, aim_compare: bool = False,
-                 aim_follow: bool = False) -> None:
-        import torch
-        tok = processor.tokenizer
-        self.end_id = tok.convert_tokens_to_ids('<|im_end|>')
+                 aim_follow: bool = False, workers: Workers = SINGLE,
+                 exchange_dir: Path | None = None) -> None:
+        if workers.world > 1 and exchange_dir is None:
+            raise ValueError('several workers share their encoded rows through exchange_dir')
+        self.end_id = processor.tokenizer.convert_tokens_to_ids('<|im_end|>')
         self.rows: list[dict[str, Any]] = []
         self.pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.compact = compactor is not None
         self.think_tokens: list[int] = []  # reasoning length per row (the node's budget)
         facts = (frame_facts(dataset['episode_id'], dataset['frame_index'], dataset['gold_think'])
                  if think in FACT_KINDS else None)
-        for row in dataset:
-            key = (str(row['episode_id']), int(row['frame_index']))
-            text = processor.apply_chat_template(row['prompt'], tokenize=False,
-                                                 add_generation_prompt=True)
-            enc = processor(text=[text], images=[[row['image']]], return_tensors='pt')
-            if key not in self.pixels:
-                self.pixels[key] = (enc['pixel_values'].to(torch.float16),
-                                    enc['image_grid_thw'])
-            comp = tok(completion(row, think, facts), add_special_tokens=False)['input_ids']
-            self.think_tokens.append(len(tok(reasoning(row, think, facts),
-                                             add_special_tokens=False)['input_ids']))
-            ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
-            comp_ids = torch.tensor(comp + [self.end_id])
-            compact = None
-            if compactor is not None:
-                c_ids, c_mm, p_pos, c_pos = compactor.compact(ids, mm, enc['image_grid_thw'],
-                                                              comp_ids)
-                compact = {'prompt_ids': c_ids, 'mm': c_mm,
-                           'pos': torch.cat([p_pos, c_pos], dim=1)}
-            self.rows.append({
-                'prompt_ids': ids, 'mm': mm, 'comp_ids': comp_ids, 'key': key,
-                'compact': compact,
-                'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
-                'answer_letter': row['answer_letter']})
+        # Each worker encodes its share of the rows and reads the others' (the same rows in the
+        # same order on every worker, at 1 / workers of the CPU).
+        lo = len(dataset) * workers.rank // workers.world
+        hi = len(dataset) * (workers.rank + 1) // workers.world
+        share = dataset if workers.world == 1 else dataset.select(range(lo, hi))
+        own = _encode_rows(processor, share, think, facts, compactor, self.end_id)
         if compactor is not None:
-            _LOG.info('compact prompts: %s', compactor.summary())
+            _LOG.info('compact prompts (this worker\'s share): %s', compactor.summary())
+        for rows, pixels, think_tokens in workers.exchange(own, Path(exchange_dir or '')):
+            self.rows.extend(rows)
+            self.think_tokens.extend(think_tokens)
+            for key, value in pixels.items():  # a frame at a share's edge is in two
+                self.pixels.setdefault(key, value)
         #: Rows encoded from the dataset (the auxiliary heads' per-row targets cover these).
         self.dataset_rows = len(self.rows)
         if aim_compare:
@@ -145,6 +166,48 @@ class Encoded:
                 pos[:, j, :row_pos.shape[1]] = row_pos
             out['position_ids'] = pos
         return out
+
+
+def _encode_rows(processor: Any, dataset: Any, think: str, facts: Any, compactor: Any,
+                 end_id: int) -> tuple[list[dict[str, Any]], dict[Any, Any], list[int]]:
+    """``(rows, pixels, think_tokens)`` of ``dataset``'s rows (see :class:`Encoded`)."""
+    import torch
+    tok = processor.tokenizer
+    rows_out: list[dict[str, Any]] = []
+    pixels: dict[tuple[str, int], tuple[Any, Any]] = {}
+    think_tokens: list[int] = []
+    frame_prompt = _FramePrompt(processor)
+    # Iterating without the image column: decoding each row's image (a PNG) and running the
+    # image processor on it was most of the encoding, and a frame's questions share one.
+    text_rows = (dataset.remove_columns('image') if 'image' in dataset.column_names
+                 else dataset)
+    for index, row in enumerate(text_rows):
+        key = (str(row['episode_id']), int(row['frame_index']))
+        text = processor.apply_chat_template(row['prompt'], tokenize=False,
+                                             add_generation_prompt=True)
+        if key not in pixels:
+            enc = processor(text=[text], images=[[dataset[index]['image']]],
+                            return_tensors='pt')
+            pixels[key] = (enc['pixel_values'].to(torch.float16), enc['image_grid_thw'])
+        else:
+            enc = frame_prompt.encode(text, pixels[key][1])
+        comp = tok(completion(row, think, facts), add_special_tokens=False)['input_ids']
+        think_tokens.append(len(tok(reasoning(row, think, facts),
+                                    add_special_tokens=False)['input_ids']))
+        ids, mm = enc['input_ids'][0], enc['mm_token_type_ids'][0]
+        comp_ids = torch.tensor(comp + [end_id])
+        compact = None
+        if compactor is not None:
+            c_ids, c_mm, p_pos, c_pos = compactor.compact(ids, mm, enc['image_grid_thw'],
+                                                          comp_ids)
+            compact = {'prompt_ids': c_ids, 'mm': c_mm,
+                       'pos': torch.cat([p_pos, c_pos], dim=1)}
+        rows_out.append({
+            'prompt_ids': ids, 'mm': mm, 'comp_ids': comp_ids, 'key': key,
+            'compact': compact,
+            'task_kind': row['task_kind'], 'distractor_kind': row['distractor_kind'] or '',
+            'answer_letter': row['answer_letter']})
+    return rows_out, pixels, think_tokens
 
 
 def stage_sampler(enc: Encoded, stage: Stage, batch_size: int, index: int = 0
