@@ -220,25 +220,23 @@ def episode_rows(loaded: Sequence[tuple[Any, list[np.ndarray]]], tasks: Sequence
                  distractors: Sequence[str] = ('random', 'hard')) -> list[dict]:
     """Dataset rows (``training.dataset.sample_row``) of loaded ``(episode, images)`` pairs,
     hard distractors drawn from these episodes."""
-    from PIL import Image
-
     from robot_r1_ros.core.config import QAConfig, WorkspaceConfig
     from robot_r1_ros.core.qa import DistractorPool, QABuilder
-    from robot_r1_ros.training.dataset import POSITION_MCQ, sample_row
+    from robot_r1_ros.training.dataset import POSITION_MCQ, png_image, sample_row
 
     base = QAConfig(tasks=tuple(tasks), frame_interval=1, drop_static=False)
     pool = DistractorPool.from_episodes([ep for ep, _ in loaded], base)
     rows = []
+    # One encoded image per frame, shared by all its rows: a copy per row was 9 GB at 60,000
+    # rows, and an image per row was encoded per row.
+    encoded = [[png_image(im) for im in images] for _, images in loaded]
     for offset, kind in enumerate(distractors):
         kind_tasks = tuple(t for t in tasks if kind != 'hard' or t in POSITION_MCQ)
         if not kind_tasks:
             continue
         qa = base.replace(tasks=kind_tasks, distractor_kind=kind, seed=offset)
         builder = QABuilder(qa, qa.distractor_space(), WorkspaceConfig().env_frame(), pool=pool)
-        for ep, images in loaded:
-            # One PIL image per frame, shared by all its rows: a copy per row was 9 GB at
-            # 60,000 rows.
-            frames = [Image.fromarray(np.asarray(im, np.uint8)) for im in images]
+        for (ep, _), frames in zip(loaded, encoded):
             for sample in builder.build_episode(ep):
                 rows.append(sample_row(sample, frames[sample.image_index], 'pick_place'))
     return rows

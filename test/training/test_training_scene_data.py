@@ -144,6 +144,22 @@ def test_scene_data_rows_convert_in_chunks_to_the_same_dataset():
     assert len(scene_data.rows_dataset([])) == 0
 
 
+def test_a_frame_is_encoded_once_into_the_bytes_datasets_writes_for_it():
+    """The rows of a frame share one PNG (``dataset.png_image``): the same bytes ``datasets``
+    encodes from the PIL image, so a dataset built this way is the one built before, and the
+    stored image decodes to the frame."""
+    from datasets import Dataset, Features, Image as ImageFeature
+    from PIL import Image
+
+    from robot_r1_ros.training.dataset import png_image
+    frame = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    encoded = png_image(frame)
+    assert encoded == ImageFeature().encode_example(Image.fromarray(frame))
+    stored = Dataset.from_list([{'image': encoded}, {'image': encoded}],
+                               features=Features({'image': ImageFeature()}))
+    assert all(np.array_equal(np.asarray(im), frame) for im in stored['image'])
+
+
 def test_scene_data_lifted_moment_and_jittered_copies_are_asked_for_the_next_keyframe():
     """``ask_lifted`` adds the stop over the grasp (cube in hand) as a frame, not a keyframe;
     ``jitter_copies`` repeats each moment with the stated TCP moved by <= ``jitter_m`` and the
