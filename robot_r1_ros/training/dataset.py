@@ -250,8 +250,8 @@ def sample_row(sample: QASample, image: Any, task_name: str) -> dict[str, Any]:
     """One dataset row of a QA sample (see the module docstring for the columns).
 
     ``image``: an RGB array, or a PIL image or an encoded image (``{'bytes': PNG, 'path':
-    None}``: :func:`png_image`) that is used as it is (so the rows of one frame can share one
-    image instead of a copy each).
+    None}``, :func:`training.scene_data.png_image`) that is used as it is (so the rows of one
+    frame can share one image instead of a copy each).
     """
     from PIL import Image
     row = dict(sample.reward_columns())
@@ -273,20 +273,6 @@ def sample_row(sample: QASample, image: Any, task_name: str) -> dict[str, Any]:
         episode_id=sample.episode_id, task_name=task_name, instruction=sample.instruction,
         frame_index=sample.frame_index, keyframe_index=sample.keyframe_index, phase=sample.phase)
     return row
-
-
-def png_image(image_rgb: np.ndarray) -> dict[str, Any]:
-    """An RGB frame encoded once as the dataset stores it: the PNG bytes ``datasets`` writes for
-    a PIL image (the same bytes, so the dataset is unchanged), for rows that share the frame.
-
-    Why: ``datasets`` encodes each row's PIL image on its own; the scene data's 5 to 15
-    questions a frame each paid a PNG encoding (about 6 ms), a third of its build."""
-    import io
-
-    from PIL import Image
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image_rgb, np.uint8)).save(buffer, format='PNG')
-    return {'bytes': buffer.getvalue(), 'path': None}
 
 
 def _answer_position(sample: QASample) -> list[float] | None:

@@ -145,13 +145,13 @@ def test_scene_data_rows_convert_in_chunks_to_the_same_dataset():
 
 
 def test_a_frame_is_encoded_once_into_the_bytes_datasets_writes_for_it():
-    """The rows of a frame share one PNG (``dataset.png_image``): the same bytes ``datasets``
+    """The rows of a frame share one PNG (``scene_data.png_image``): the same bytes ``datasets``
     encodes from the PIL image, so a dataset built this way is the one built before, and the
     stored image decodes to the frame."""
     from datasets import Dataset, Features, Image as ImageFeature
     from PIL import Image
 
-    from robot_r1_ros.training.dataset import png_image
+    from robot_r1_ros.training.scene_data import png_image
     frame = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
     encoded = png_image(frame)
     assert encoded == ImageFeature().encode_example(Image.fromarray(frame))
