@@ -26,9 +26,9 @@ class _FramePrompt:
     image placeholder (one pad token per merged patch of the frame's grid), without processing
     the image again.
 
-    Why its own: the processor call on every row re-processed the frame's pixels (about 3 ms a
-    row of the 4; ``test_encoded_rows_equal_the_processors``
-    checks the ids and token types equal the processor's)."""
+    Why its own: the processor call on every row re-processed the frame's pixels
+    (``bench/bench_encode.py``; ``test_encoded_rows_equal_the_processors`` checks the ids and
+    token types equal the processor's)."""
 
     def __init__(self, processor: Any) -> None:
         self.tok = processor.tokenizer
@@ -89,7 +89,7 @@ class Encoded:
         own = _encode_rows(processor, share, think, facts, compactor, self.end_id)
         if compactor is not None:
             _LOG.info('compact prompts (this worker\'s share): %s', compactor.summary())
-        for rows, pixels, think_tokens in workers.exchange(own, Path(exchange_dir or '')):
+        for rows, pixels, think_tokens in workers.exchange(own, exchange_dir):
             self.rows.extend(rows)
             self.think_tokens.extend(think_tokens)
             for key, value in pixels.items():  # a frame at a share's edge is in two

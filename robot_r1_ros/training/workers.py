@@ -109,16 +109,17 @@ class Workers:
         dist.all_gather_object(out, obj)
         return out
 
-
-    def exchange(self, obj: Any, folder: Path) -> list[Any]:
+    def exchange(self, obj: Any, folder: Path | None) -> list[Any]:
         """Every worker's ``obj``, by rank (on every worker), through files in ``folder``.
 
         For objects too big for one collective message (each worker's share of the encoded
         training rows: about 1.4 GB; ``gather`` pickles into tensors and would hold several
         copies at once): each worker writes its own once and reads the others'. ``folder`` is
-        removed afterwards."""
+        removed afterwards (one worker needs none)."""
         if self.world == 1:
             return [obj]
+        if folder is None:
+            raise ValueError('several workers exchange through a folder (exchange_dir)')
         import shutil
 
         import torch
